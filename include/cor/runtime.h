@@ -1,0 +1,158 @@
+/*
+ * cor/runtime.h — the per-process Corundum runtime: object references,
+ * calls, and hosting objects.
+ *
+ * One cor_runtime_t per process. It is a client (a channel cache per peer,
+ * completion-queue threads for asynchronous calls) and, once it listens, a
+ * host that serves the objects registered with it. A call goes:
+ *
+ *   generated proxy -> cor_call() -> client DM chain (empty until the DM
+ *   framework lands) -> co-located object?  direct dispatch, no gRPC
+ *                    -> same host?          gRPC over the host's unix socket
+ *                    -> otherwise           gRPC over TCP
+ *
+ * Threads: every function here may be called from any thread unless it says
+ * otherwise. Asynchronous callbacks run on a runtime completion thread (or,
+ * for co-located targets, on the calling thread before cor_call_async
+ * returns) and must not block.
+ */
+#ifndef COR_RUNTIME_H
+#define COR_RUNTIME_H
+
+#include <stdint.h>
+
+#include <cor/error.h>
+#include <cor/id.h>
+#include <cor/object.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cor_ref cor_ref_t;
+
+#define COR_RUNTIME_OPTS_VERSION 1
+
+typedef struct cor_runtime_opts {
+    unsigned version;          /* COR_RUNTIME_OPTS_VERSION */
+    const char *host_id;       /* same-host detection; NULL: from machine-id */
+    int default_deadline_ms;   /* per call; 0: 10000 */
+    size_t max_message_bytes;  /* larger messages refused; 0: 16 MiB */
+    int server_threads;        /* completion threads serving calls; 0: 2 */
+} cor_runtime_opts_t;
+
+/* Makes a runtime (initialises gRPC on first use). opts may be NULL for
+ * defaults. On success *out is the caller's, freed with cor_runtime_free. */
+int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out,
+                    cor_error_t *err);
+
+/* Stops serving (in-flight calls are cancelled), waits for outstanding
+ * asynchronous calls to complete with ECANCELLED, frees every hosted object
+ * and the runtime. Refs made by this runtime must be freed first. Not from a
+ * callback or a method running on this runtime. */
+void cor_runtime_free(cor_runtime_t *rt);
+
+/* This process's host id (for same-host detection). Owned by rt. */
+const char *cor_runtime_host_id(const cor_runtime_t *rt);
+
+/* ---- Hosting ---- */
+
+/* Makes cls hostable here. cls must stay valid for the runtime's life.
+ * EEXIST if a class of that name is registered, EINVAL if cls is malformed
+ * (wrong version, no name, no service or ops, no create). */
+int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls,
+                               cor_error_t *err);
+
+/* Starts serving calls. tcp_addr is "ip:port" (port 0 picks one) or NULL;
+ * unix_path is a filesystem path for the same-host socket or NULL; at least
+ * one must be given. May be called once. */
+int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr,
+                       const char *unix_path, cor_error_t *err);
+
+/* The address the runtime listens on ("127.0.0.1:40123"), "" if none. */
+const char *cor_runtime_tcp_address(const cor_runtime_t *rt);
+/* The unix socket path it listens on, "" if none. */
+const char *cor_runtime_unix_path(const cor_runtime_t *rt);
+
+/* Creates an object of class_name hosted by this runtime. id may be NULL
+ * (a fresh one is generated). On success *ref (if ref is not NULL) is a new
+ * reference the caller frees with cor_ref_free. ENOTFOUND for an unknown
+ * class, EEXIST for an id already hosted, or the class's create error. */
+int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name,
+                              const uint8_t *args, size_t args_len,
+                              const cor_object_id_t *id, cor_ref_t **ref,
+                              cor_error_t *err);
+
+/* Destroys a hosted object once calls running in it finish. ENOTFOUND if
+ * the runtime does not host it. */
+int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id,
+                              cor_error_t *err);
+
+/* ---- References ---- */
+
+/* A new reference to object id of class_name, not yet located. The class
+ * name is informational (calls are checked by interface fingerprint). The
+ * caller frees it with cor_ref_free. NULL only when out of memory. */
+cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id,
+                       const char *class_name);
+
+/* Where the object lives: the host's TCP address and (optionally) its unix
+ * socket path and host id; calls prefer the socket when host_id equals this
+ * runtime's. Strings are copied. EINVAL for a malformed address. */
+int cor_ref_set_location(cor_ref_t *ref, const char *tcp_addr,
+                         const char *unix_path, const char *host_id,
+                         uint64_t epoch, cor_error_t *err);
+
+/* Deadline for calls through this ref, in ms (0: the runtime default). */
+void cor_ref_set_deadline(cor_ref_t *ref, int deadline_ms);
+
+const cor_object_id_t *cor_ref_id(const cor_ref_t *ref);
+const char *cor_ref_class(const cor_ref_t *ref);
+cor_runtime_t *cor_ref_runtime(const cor_ref_t *ref);
+
+/* Serializes a ref (id, class, location, epoch) so it can travel in a
+ * message. *buf is malloc'd, the caller frees it. */
+int cor_ref_encode(const cor_ref_t *ref, uint8_t **buf, size_t *len,
+                   cor_error_t *err);
+
+/* Rebuilds a ref from cor_ref_encode's bytes, bound to rt. EINVAL for
+ * malformed bytes. The caller frees *out. */
+int cor_ref_decode(cor_runtime_t *rt, const uint8_t *buf, size_t len,
+                   cor_ref_t **out, cor_error_t *err);
+
+cor_ref_t *cor_ref_dup(const cor_ref_t *ref);
+void cor_ref_free(cor_ref_t *ref);
+
+/* ---- Calls (what generated proxies use) ---- */
+
+/* Calls method m of the object behind ref and waits. req stays the
+ * caller's. On success *reply is a new message the caller frees with
+ * protobuf_c_message_free_unpacked(reply, NULL). On failure *reply is NULL
+ * and err (if not NULL) names the object, the method and the cause. */
+int cor_call(cor_ref_t *ref, const cor_method_desc_t *m,
+             const struct ProtobufCMessage *req,
+             struct ProtobufCMessage **reply, cor_error_t *err);
+
+/* A generic function pointer, cast back to its real type before a call. */
+typedef void (*cor_fn_t)(void);
+
+/* Completion of an asynchronous call. reply is valid only until it returns
+ * (NULL on failure); err holds the error when rc != 0. user_cb and user_arg
+ * are those given to cor_call_async: generated code passes the typed
+ * callback there and casts it back. */
+typedef void (*cor_call_done_fn)(int rc, struct ProtobufCMessage *reply,
+                                 const cor_error_t *err, cor_fn_t user_cb,
+                                 void *user_arg);
+
+/* Starts a call and returns at once; done runs exactly once, also on
+ * failure. req is packed before this returns and stays the caller's.
+ * Returns 0 when done will run; an error code (and done does not run) only
+ * when the call could not start at all. */
+int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m,
+                   const struct ProtobufCMessage *req, cor_call_done_fn done,
+                   cor_fn_t user_cb, void *user_arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COR_RUNTIME_H */

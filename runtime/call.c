@@ -1,0 +1,445 @@
+/*
+ * call.c — object references and the call path generated proxies use.
+ *
+ * A ref knows the object's id, class and last known location, and caches
+ * the transport peer it chose for that location (unix socket when the host
+ * id is ours, TCP otherwise). cor_call and cor_call_async first give the
+ * client side of the DM chain its turn (an empty hook until the DM
+ * framework lands), then take the co-located fast path when this runtime
+ * hosts the object, else the remote path. Every error the caller sees is
+ * prefixed "<Service>.<Method> on object <id>[ at <peer>]".
+ */
+#include "runtime_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cor/kernel.pb-c.h"
+
+/* ------------------------------------------------------------------ */
+/* refs                                                                */
+
+static char *dup_or_null(const char *s)
+{
+    return (s != NULL && s[0] != '\0') ? strdup(s) : NULL;
+}
+
+cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id, const char *class_name)
+{
+    cor_ref_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->rt = rt;
+    r->id = *id;
+    cor_object_id_format(id, r->idstr);
+    r->class_name = strdup(class_name != NULL ? class_name : "");
+    if (r->class_name == NULL) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    return r;
+}
+
+static int valid_tcp_addr(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    if (colon == NULL || colon == a || colon[1] == '\0')
+        return 0;
+    for (const char *p = colon + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    long port = strtol(colon + 1, NULL, 10);
+    return port > 0 && port < 65536 && strlen(a) < COR_ADDR_MAX;
+}
+
+int cor_ref_set_location(cor_ref_t *ref, const char *tcp_addr, const char *unix_path,
+                         const char *host_id, uint64_t epoch, cor_error_t *err)
+{
+    if (tcp_addr != NULL && tcp_addr[0] != '\0' && !valid_tcp_addr(tcp_addr))
+        return cor_error_set(err, COR_EINVAL, "'%s' is not a host:port address", tcp_addr);
+    if (unix_path != NULL && strlen(unix_path) >= 100)
+        return cor_error_set(err, COR_EINVAL, "unix socket path is longer than 99 bytes");
+    char *t = dup_or_null(tcp_addr), *u = dup_or_null(unix_path), *h = dup_or_null(host_id);
+    if ((tcp_addr && tcp_addr[0] && !t) || (unix_path && unix_path[0] && !u) ||
+        (host_id && host_id[0] && !h)) {
+        free(t);
+        free(u);
+        free(h);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&ref->lock);
+    free(ref->tcp_addr);
+    free(ref->unix_path);
+    free(ref->host_id);
+    ref->tcp_addr = t;
+    ref->unix_path = u;
+    ref->host_id = h;
+    ref->epoch = epoch;
+    ref->peer = NULL;
+    pthread_mutex_unlock(&ref->lock);
+    return 0;
+}
+
+void cor_ref_set_deadline(cor_ref_t *ref, int deadline_ms)
+{
+    ref->deadline_ms = deadline_ms > 0 ? deadline_ms : 0;
+}
+
+const cor_object_id_t *cor_ref_id(const cor_ref_t *ref)
+{
+    return &ref->id;
+}
+
+const char *cor_ref_class(const cor_ref_t *ref)
+{
+    return ref->class_name;
+}
+
+cor_runtime_t *cor_ref_runtime(const cor_ref_t *ref)
+{
+    return ref->rt;
+}
+
+cor_ref_t *cor_ref_dup(const cor_ref_t *ref)
+{
+    cor_ref_t *r = cor_ref_new(ref->rt, &ref->id, ref->class_name);
+    if (r == NULL)
+        return NULL;
+    cor_ref_t *src = (cor_ref_t *)ref; /* lock is not part of the value */
+    pthread_mutex_lock(&src->lock);
+    int rc = cor_ref_set_location(r, src->tcp_addr, src->unix_path, src->host_id, src->epoch, NULL);
+    pthread_mutex_unlock(&src->lock);
+    if (rc != 0) {
+        cor_ref_free(r);
+        return NULL;
+    }
+    r->deadline_ms = ref->deadline_ms;
+    return r;
+}
+
+void cor_ref_free(cor_ref_t *ref)
+{
+    if (ref == NULL)
+        return;
+    free(ref->class_name);
+    free(ref->tcp_addr);
+    free(ref->unix_path);
+    free(ref->host_id);
+    pthread_mutex_destroy(&ref->lock);
+    free(ref);
+}
+
+int cor_ref_encode(const cor_ref_t *ref, uint8_t **buf, size_t *len, cor_error_t *err)
+{
+    cor_ref_t *r = (cor_ref_t *)ref;
+    Cor__ObjectRef m = COR__OBJECT_REF__INIT;
+    m.id.data = r->id.b;
+    m.id.len = sizeof(r->id.b);
+    m.class_name = r->class_name;
+    pthread_mutex_lock(&r->lock);
+    m.tcp_address = r->tcp_addr ? r->tcp_addr : (char *)"";
+    m.unix_path = r->unix_path ? r->unix_path : (char *)"";
+    m.host_id = r->host_id ? r->host_id : (char *)"";
+    m.epoch = r->epoch;
+    size_t n = cor__object_ref__get_packed_size(&m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (b != NULL)
+        cor__object_ref__pack(&m, b);
+    pthread_mutex_unlock(&r->lock);
+    if (b == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int cor_ref_decode(cor_runtime_t *rt, const uint8_t *buf, size_t len, cor_ref_t **out,
+                   cor_error_t *err)
+{
+    Cor__ObjectRef *m = cor__object_ref__unpack(NULL, len, buf);
+    if (m == NULL)
+        return cor_error_set(err, COR_EINVAL, "malformed object reference: not a cor.ObjectRef");
+    int rc = 0;
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes(m->id.data, m->id.len, &id) != 0 || cor_object_id_is_nil(&id)) {
+        rc = cor_error_set(err, COR_EINVAL, "malformed object reference: bad object id");
+        goto out;
+    }
+    cor_ref_t *r = cor_ref_new(rt, &id, m->class_name);
+    if (r == NULL) {
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = cor_ref_set_location(r, m->tcp_address, m->unix_path, m->host_id, m->epoch, err);
+    if (rc != 0) {
+        cor_error_prefix(err, "malformed object reference");
+        cor_ref_free(r);
+        goto out;
+    }
+    *out = r;
+out:
+    cor__object_ref__free_unpacked(m, NULL);
+    return rc;
+}
+
+/* The peer to call the object at (cached in the ref); NULL if the ref has
+ * no location. */
+static cor_peer_t *ref_peer(cor_ref_t *ref)
+{
+    pthread_mutex_lock(&ref->lock);
+    cor_peer_t *p = ref->peer;
+    if (p == NULL) {
+        if (ref->unix_path != NULL && ref->host_id != NULL &&
+            strcmp(ref->host_id, ref->rt->host_id) == 0) {
+            char target[COR_ADDR_MAX + 8];
+            snprintf(target, sizeof(target), "unix:%s", ref->unix_path);
+            p = cor_client_peer(ref->rt->client, target);
+        } else if (ref->tcp_addr != NULL) {
+            p = cor_client_peer(ref->rt->client, ref->tcp_addr);
+        }
+        ref->peer = p;
+    }
+    pthread_mutex_unlock(&ref->lock);
+    return p;
+}
+
+static void prefix_error(cor_error_t *err, const cor_ref_t *ref, const cor_method_desc_t *m,
+                         const cor_peer_t *p)
+{
+    const char *svc = m->service != NULL ? m->service->name : "?";
+    if (p != NULL)
+        cor_error_prefix(err, "%s.%s on object %s at %s", svc, m->name, ref->idstr,
+                         cor_peer_target(p));
+    else
+        cor_error_prefix(err, "%s.%s on object %s", svc, m->name, ref->idstr);
+}
+
+/* ------------------------------------------------------------------ */
+/* client DM chain hook                                                */
+
+/* The client side of the object's DM chain sees every outgoing call. The
+ * DM framework (issue 4) fills this in; with an empty chain the call goes
+ * straight on. Returns 0 to proceed. */
+static int call_client_chain(cor_ref_t *ref, const cor_method_desc_t *m, cor_error_t *err)
+{
+    (void)ref;
+    (void)m;
+    (void)err;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* co-located                                                          */
+
+/* Runs m on a local object. On success, if out_heap is not NULL, *out_heap
+ * is a heap copy of the reply (caller frees); else *out_arena is the reply
+ * in the arena (valid until it closes). */
+static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
+                      const ProtobufCMessage *req, cor_arena_t *arena,
+                      ProtobufCMessage **out_heap, ProtobufCMessage **out_arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = ref->rt;
+    if (m->invoke == NULL)
+        return cor_error_set(err, COR_EUNIMPL, "method has no server implementation here");
+    if (req->descriptor != m->input)
+        return cor_error_set(err, COR_EINVAL, "request is a %s, method takes %s",
+                             req->descriptor->name, m->input->name);
+    ProtobufCMessage *rep = cor_arena_alloc(arena, m->output->sizeof_message);
+    if (rep == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_init(m->output, rep);
+    int rc = cor_runtime_obj_invoke(rt, o, m, arena, req, rep, err);
+    if (rc != 0)
+        return rc;
+    if (out_heap == NULL) {
+        *out_arena = rep;
+        return 0;
+    }
+    /* Deep copy out of the arena: the caller owns the reply, as remotely. */
+    size_t n = protobuf_c_message_get_packed_size(rep);
+    uint8_t small[512];
+    uint8_t *buf = n <= sizeof(small) ? small : cor_arena_alloc(arena, n);
+    if (buf == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_pack(rep, buf);
+    *out_heap = protobuf_c_message_unpack(m->output, NULL, n, buf);
+    if (*out_heap == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory copying the reply");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* remote                                                              */
+
+static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
+                               const ProtobufCMessage *req, uint64_t fingerprint)
+{
+    cor_runtime_t *rt = ref->rt;
+    Cor__InvokeRequest env = COR__INVOKE_REQUEST__INIT;
+    env.object_id.data = ref->id.b;
+    env.object_id.len = sizeof(ref->id.b);
+    env.method = (char *)m->name;
+    env.client_id.data = rt->client_id;
+    env.client_id.len = sizeof(rt->client_id);
+    env.seq = atomic_fetch_add(&rt->seq, 1) + 1;
+    env.epoch = ref->epoch;
+    env.fingerprint = fingerprint;
+    return cor_wire_pack(&env.base, 4, req);
+}
+
+/* Unpacks an InvokeReply's payload with allocator a (NULL: heap). */
+static int unpack_reply(const cor_method_desc_t *m, const uint8_t *data, size_t len,
+                        ProtobufCAllocator *a, cor_arena_t *scratch, ProtobufCMessage **out,
+                        cor_error_t *err)
+{
+    Cor__InvokeReply *env = cor__invoke_reply__unpack(&scratch->pb, len, data);
+    if (env == NULL)
+        return cor_error_set(err, COR_EPROTO, "malformed reply: not a cor.InvokeReply");
+    *out = protobuf_c_message_unpack(m->output, a, env->payload.len, env->payload.data);
+    if (*out == NULL)
+        return cor_error_set(err, COR_EPROTO, "malformed reply: payload is not a %s",
+                             m->output->name);
+    return 0;
+}
+
+/* The fingerprint the call carries: the interface the caller was built
+ * against. Descriptors without one (0) skip the check. */
+static uint64_t call_fingerprint(const cor_method_desc_t *m)
+{
+    return m->service != NULL ? m->service->fingerprint : 0;
+}
+
+int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
+             ProtobufCMessage **reply, cor_error_t *err)
+{
+    *reply = NULL;
+    if (err != NULL)
+        cor_error_clear(err);
+    int rc = call_client_chain(ref, m, err);
+    if (rc != 0)
+        goto fail;
+
+    cor_runtime_t *rt = ref->rt;
+    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    if (o != NULL) {
+        cor_arena_t arena;
+        cor_arena_init(&arena, 0);
+        rc = call_local(ref, o, m, req, &arena, reply, NULL, err);
+        cor_arena_close(&arena);
+        cor_runtime_obj_put(o);
+        if (rc != 0)
+            goto fail;
+        return 0;
+    }
+
+    cor_peer_t *p = ref_peer(ref);
+    if (p == NULL) {
+        rc = cor_error_set(err, COR_ENOTFOUND, "object has no known location");
+        goto fail;
+    }
+    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
+    grpc_slice out;
+    rc = cor_client_call(rt->client, p, COR_M_INVOKE, pack_request(ref, m, req, call_fingerprint(m)),
+                         deadline, &out, err);
+    if (rc != 0) {
+        prefix_error(err, ref, m, p);
+        return rc;
+    }
+    cor_arena_t scratch;
+    cor_arena_init(&scratch, 0);
+    rc = unpack_reply(m, GRPC_SLICE_START_PTR(out), GRPC_SLICE_LENGTH(out), NULL, &scratch,
+                      reply, err);
+    cor_arena_close(&scratch);
+    grpc_slice_unref(out);
+    if (rc != 0) {
+        prefix_error(err, ref, m, p);
+        return rc;
+    }
+    return 0;
+fail:
+    prefix_error(err, ref, m, NULL);
+    return rc;
+}
+
+typedef struct async_call {
+    const cor_method_desc_t *m;
+    cor_call_done_fn done;
+    cor_fn_t user_cb;
+    void *user_arg;
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    char target[COR_ADDR_MAX + 8];
+} async_call_t;
+
+static void async_done(void *arg, int code, const char *msg, const uint8_t *data, size_t len)
+{
+    async_call_t *a = arg;
+    cor_error_t err;
+    cor_error_clear(&err);
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    ProtobufCMessage *reply = NULL;
+    int rc = code;
+    if (rc == 0)
+        rc = unpack_reply(a->m, data, len, &arena.pb, &arena, &reply, &err);
+    else
+        cor_error_set(&err, code, "%s", msg);
+    if (rc != 0) {
+        reply = NULL;
+        cor_error_prefix(&err, "%s.%s on object %s at %s",
+                         a->m->service != NULL ? a->m->service->name : "?", a->m->name,
+                         a->idstr, a->target);
+    }
+    a->done(rc, reply, &err, a->user_cb, a->user_arg);
+    cor_arena_close(&arena);
+    free(a);
+}
+
+int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
+                   cor_call_done_fn done, cor_fn_t user_cb, void *user_arg)
+{
+    cor_error_t err;
+    cor_error_clear(&err);
+    int rc = call_client_chain(ref, m, &err);
+    if (rc != 0)
+        return rc;
+
+    cor_runtime_t *rt = ref->rt;
+    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    if (o != NULL) {
+        /* Co-located: runs now, on this thread; done runs before return. */
+        cor_arena_t arena;
+        cor_arena_init(&arena, 0);
+        ProtobufCMessage *reply = NULL;
+        rc = call_local(ref, o, m, req, &arena, NULL, &reply, &err);
+        cor_runtime_obj_put(o);
+        if (rc != 0) {
+            reply = NULL;
+            prefix_error(&err, ref, m, NULL);
+        }
+        done(rc, reply, &err, user_cb, user_arg);
+        cor_arena_close(&arena);
+        return 0;
+    }
+
+    cor_peer_t *p = ref_peer(ref);
+    if (p == NULL)
+        return COR_ENOTFOUND;
+    async_call_t *a = malloc(sizeof(*a));
+    if (a == NULL)
+        return COR_ENOMEM;
+    a->m = m;
+    a->done = done;
+    a->user_cb = user_cb;
+    a->user_arg = user_arg;
+    memcpy(a->idstr, ref->idstr, sizeof(a->idstr));
+    snprintf(a->target, sizeof(a->target), "%s", cor_peer_target(p));
+    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
+    rc = cor_client_call_async(rt->client, p, COR_M_INVOKE,
+                               pack_request(ref, m, req, call_fingerprint(m)), deadline,
+                               async_done, a);
+    if (rc != 0)
+        free(a);
+    return rc;
+}

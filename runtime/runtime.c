@@ -1,0 +1,512 @@
+/*
+ * runtime.c — the per-process runtime: class registry, hosted objects, the
+ * Kernel.Invoke server handler, and the call path that generated proxies
+ * use (cor_call / cor_call_async).
+ *
+ * Call path (DESIGN.md "Calls"):
+ *   1. the client side of the DM chain (empty for now: call_client_chain
+ *      is the hook the DM framework will fill);
+ *   2. co-located? If this runtime hosts the object, run the method
+ *      directly: the caller's request message is passed as is, the reply is
+ *      built in a per-call arena and deep-copied out (pack + unpack), so the
+ *      caller owns it exactly as after a remote call;
+ *   3. otherwise pack an InvokeRequest envelope with the request appended,
+ *      and send it to the object's host: over its unix socket when the
+ *      host id matches ours, else over TCP.
+ *
+ * Serving: Kernel.Invoke decodes the envelope into an arena, finds the
+ * object and method, checks the interface fingerprint, unpacks the payload
+ * into the same arena, runs the method (one at a time per object unless the
+ * class is concurrent) and packs the reply the same way.
+ */
+#include "runtime_int.h"
+
+#include <cor/log.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cor/kernel.pb-c.h"
+
+#define DEFAULT_DEADLINE_MS 10000
+
+/* ------------------------------------------------------------------ */
+/* context                                                             */
+
+void *cor_ctx_alloc(cor_ctx_t *ctx, size_t size)
+{
+    return cor_arena_alloc(ctx->arena, size);
+}
+
+char *cor_ctx_strdup(cor_ctx_t *ctx, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = cor_arena_alloc(ctx->arena, n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+int cor_ctx_error(cor_ctx_t *ctx, int code, const char *fmt, ...)
+{
+    if (ctx->err == NULL)
+        return code;
+    ctx->err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err->msg, sizeof(ctx->err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const cor_object_id_t *cor_ctx_object_id(const cor_ctx_t *ctx)
+{
+    static const cor_object_id_t nil;
+    return ctx->id != NULL ? ctx->id : &nil;
+}
+
+cor_runtime_t *cor_ctx_runtime(const cor_ctx_t *ctx)
+{
+    return ctx->rt;
+}
+
+const cor_method_desc_t *cor_ctx_method(const cor_ctx_t *ctx)
+{
+    return ctx->method;
+}
+
+const cor_method_desc_t *cor_service_method(const cor_service_desc_t *svc, const char *name,
+                                            size_t len)
+{
+    for (unsigned i = 0; i < svc->n_methods; i++) {
+        const cor_method_desc_t *m = &svc->methods[i];
+        if (strncmp(m->name, name, len) == 0 && m->name[len] == '\0')
+            return m;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* wire                                                                */
+
+static size_t varint_size(size_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, size_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+grpc_slice cor_wire_pack(const ProtobufCMessage *env, unsigned field,
+                         const ProtobufCMessage *payload)
+{
+    size_t esz = protobuf_c_message_get_packed_size(env);
+    size_t psz = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
+    size_t tag = (size_t)field << 3 | 2;
+    size_t total = esz + varint_size(tag) + varint_size(psz) + psz;
+    grpc_slice s = grpc_slice_malloc(total);
+    uint8_t *p = GRPC_SLICE_START_PTR(s);
+    p += protobuf_c_message_pack(env, p);
+    p = varint_put(p, tag);
+    p = varint_put(p, psz);
+    if (payload != NULL)
+        protobuf_c_message_pack(payload, p);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* objects                                                             */
+
+cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    cor_obj_t *o = cor_idmap_get(&rt->objects, id);
+    if (o != NULL)
+        atomic_fetch_add(&o->refs, 1);
+    pthread_rwlock_unlock(&rt->lock);
+    return o;
+}
+
+void cor_runtime_obj_put(cor_obj_t *o)
+{
+    if (atomic_fetch_sub(&o->refs, 1) != 1)
+        return;
+    o->cls->destroy(o->self);
+    pthread_mutex_destroy(&o->call_lock);
+    free(o);
+}
+
+int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_desc_t *m,
+                           cor_arena_t *arena, const ProtobufCMessage *req,
+                           ProtobufCMessage *reply, cor_error_t *err)
+{
+    cor_ctx_t ctx = {.rt = rt, .arena = arena, .id = &o->id, .method = m, .err = err};
+    int concurrent = (o->cls->flags & COR_CLASS_CONCURRENT) != 0;
+    if (!concurrent)
+        pthread_mutex_lock(&o->call_lock);
+    int rc = m->invoke(o->cls->ops, o->self, &ctx, req, reply);
+    if (!concurrent)
+        pthread_mutex_unlock(&o->call_lock);
+    if (rc != 0 && err != NULL) {
+        err->code = rc;
+        if (err->msg[0] == '\0')
+            snprintf(err->msg, sizeof(err->msg), "%s", cor_strerror(rc));
+    }
+    return rc;
+}
+
+static const cor_class_t *find_class(cor_runtime_t *rt, const char *name)
+{
+    for (int i = 0; i < rt->n_classes; i++)
+        if (strcmp(rt->classes[i]->name, name) == 0)
+            return rt->classes[i];
+    return NULL;
+}
+
+int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_error_t *err)
+{
+    if (cls == NULL || cls->version != COR_CLASS_VERSION)
+        return cor_error_set(err, COR_EINVAL, "class definition has version %u, this runtime needs %u",
+                             cls ? cls->version : 0, COR_CLASS_VERSION);
+    if (cls->name == NULL || cls->name[0] == '\0')
+        return cor_error_set(err, COR_EINVAL, "class definition has no name");
+    if (cls->service == NULL || cls->service->version != COR_SERVICE_DESC_VERSION)
+        return cor_error_set(err, COR_EINVAL, "class %s: missing or incompatible service descriptor",
+                             cls->name);
+    if (cls->ops == NULL || cls->create == NULL || cls->destroy == NULL)
+        return cor_error_set(err, COR_EINVAL, "class %s: ops, create and destroy are required",
+                             cls->name);
+    if ((cls->save_state == NULL) != (cls->load_state == NULL))
+        return cor_error_set(err, COR_EINVAL, "class %s: save_state and load_state come as a pair",
+                             cls->name);
+    int rc = 0;
+    pthread_rwlock_wrlock(&rt->lock);
+    if (find_class(rt, cls->name) != NULL)
+        rc = cor_error_set(err, COR_EEXIST, "class %s is already registered", cls->name);
+    else if (rt->n_classes == COR_MAX_CLASSES)
+        rc = cor_error_set(err, COR_ENOMEM, "too many classes (max %d)", COR_MAX_CLASSES);
+    else
+        rt->classes[rt->n_classes++] = cls;
+    pthread_rwlock_unlock(&rt->lock);
+    return rc;
+}
+
+int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
+                              size_t args_len, const cor_object_id_t *id, cor_ref_t **ref,
+                              cor_error_t *err)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    const cor_class_t *cls = find_class(rt, class_name);
+    pthread_rwlock_unlock(&rt->lock);
+    if (cls == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "no class named %s is registered here", class_name);
+
+    cor_obj_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    if (id != NULL)
+        o->id = *id;
+    else
+        cor_object_id_generate(&o->id);
+    o->cls = cls;
+    atomic_init(&o->refs, 1);
+    pthread_mutex_init(&o->call_lock, NULL);
+
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_error_t cerr;
+    cor_error_clear(&cerr);
+    cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &o->id, .err = &cerr};
+    int rc = cls->create(&ctx, args, args_len, &o->self);
+    cor_arena_close(&arena);
+    if (rc != 0) {
+        pthread_mutex_destroy(&o->call_lock);
+        free(o);
+        return cor_error_set(err, rc, "class %s refused to create an object: %s", class_name,
+                             cerr.msg[0] ? cerr.msg : cor_strerror(rc));
+    }
+    pthread_rwlock_wrlock(&rt->lock);
+    rc = cor_idmap_put(&rt->objects, &o->id, o);
+    pthread_rwlock_unlock(&rt->lock);
+    if (rc != 0) {
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&o->id, s);
+        cls->destroy(o->self);
+        pthread_mutex_destroy(&o->call_lock);
+        free(o);
+        return cor_error_set(err, rc, "object %s: %s", s,
+                             rc == COR_EEXIST ? "already hosted here" : cor_strerror(rc));
+    }
+    if (ref != NULL) {
+        cor_ref_t *r = cor_ref_new(rt, &o->id, class_name);
+        if (r == NULL ||
+            cor_ref_set_location(r, rt->tcp_addr, rt->unix_path, rt->host_id, 0, err) != 0) {
+            cor_ref_free(r);
+            cor_runtime_delete_object(rt, &o->id, NULL);
+            return cor_error_set(err, COR_ENOMEM, "out of memory");
+        }
+        *ref = r;
+    }
+    return 0;
+}
+
+int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err)
+{
+    pthread_rwlock_wrlock(&rt->lock);
+    cor_obj_t *o = cor_idmap_del(&rt->objects, id);
+    pthread_rwlock_unlock(&rt->lock);
+    if (o == NULL) {
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(id, s);
+        return cor_error_set(err, COR_ENOTFOUND, "object %s is not hosted here", s);
+    }
+    cor_runtime_obj_put(o);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* serving Kernel.Invoke                                               */
+
+static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data, size_t len)
+{
+    cor_runtime_t *rt = arg;
+    cor_arena_t arena;
+    cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
+    cor_error_t err;
+    cor_error_clear(&err);
+
+    Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, len, data);
+    if (req == NULL) {
+        cor_srv_call_fail(call, COR_EINVAL, "malformed invoke request: not a cor.InvokeRequest");
+        goto out;
+    }
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0) {
+        char m[96];
+        snprintf(m, sizeof(m), "malformed invoke request: object id has %zu bytes, not 16",
+                 req->object_id.len);
+        cor_srv_call_fail(call, COR_EINVAL, m);
+        goto out;
+    }
+    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    if (o == NULL) {
+        cor_srv_call_fail(call, COR_ENOTFOUND, "object not hosted here");
+        goto out;
+    }
+    const cor_service_desc_t *svc = o->cls->service;
+    const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
+    if (m == NULL || m->invoke == NULL) {
+        char msg[COR_ERROR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "class %s has no method named '%.64s'", o->cls->name,
+                 req->method);
+        cor_srv_call_fail(call, COR_EUNIMPL, msg);
+        goto put;
+    }
+    if (req->fingerprint != 0 && req->fingerprint != svc->fingerprint) {
+        char msg[COR_ERROR_MSG_MAX];
+        snprintf(msg, sizeof(msg),
+                 "caller's interface %016llx differs from %s's %016llx here",
+                 (unsigned long long)req->fingerprint, svc->name,
+                 (unsigned long long)svc->fingerprint);
+        cor_srv_call_fail(call, COR_EREVISION, msg);
+        goto put;
+    }
+    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena.pb, req->payload.len,
+                                                     req->payload.data);
+    if (in == NULL) {
+        char msg[COR_ERROR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "malformed request: payload is not a %s", m->input->name);
+        cor_srv_call_fail(call, COR_EINVAL, msg);
+        goto put;
+    }
+    ProtobufCMessage *out = cor_arena_alloc(&arena, m->output->sizeof_message);
+    if (out == NULL) {
+        cor_srv_call_fail(call, COR_ENOMEM, "out of memory");
+        goto put;
+    }
+    protobuf_c_message_init(m->output, out);
+    int rc = cor_runtime_obj_invoke(rt, o, m, &arena, in, out, &err);
+    if (rc != 0) {
+        cor_srv_call_fail(call, rc, err.msg);
+        goto put;
+    }
+    Cor__InvokeReply rep = COR__INVOKE_REPLY__INIT;
+    cor_srv_call_reply(call, cor_wire_pack(&rep.base, 1, out));
+put:
+    cor_runtime_obj_put(o);
+out:
+    cor_arena_close(&arena);
+}
+
+/* ------------------------------------------------------------------ */
+/* runtime lifecycle                                                   */
+
+static void read_host_id(char *out, size_t len)
+{
+    const char *env = getenv("COR_HOST_ID");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    FILE *f = fopen("/etc/machine-id", "r");
+    if (f != NULL) {
+        char buf[128];
+        if (fgets(buf, sizeof(buf), f) != NULL) {
+            buf[strcspn(buf, "\r\n")] = '\0';
+            if (buf[0] != '\0') {
+                snprintf(out, len, "%s", buf);
+                fclose(f);
+                return;
+            }
+        }
+        fclose(f);
+    }
+    if (gethostname(out, len) != 0 || out[0] == '\0')
+        snprintf(out, len, "localhost");
+    out[len - 1] = '\0';
+}
+
+int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_error_t *err)
+{
+    if (opts != NULL && opts->version != COR_RUNTIME_OPTS_VERSION)
+        return cor_error_set(err, COR_EINVAL, "runtime options have version %u, expected %u",
+                             opts->version, COR_RUNTIME_OPTS_VERSION);
+    cor_runtime_t *rt = calloc(1, sizeof(*rt));
+    if (rt == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    if (opts != NULL)
+        rt->opts = *opts;
+    rt->opts.version = COR_RUNTIME_OPTS_VERSION;
+    if (rt->opts.default_deadline_ms <= 0)
+        rt->opts.default_deadline_ms = DEFAULT_DEADLINE_MS;
+    if (rt->opts.max_message_bytes == 0)
+        rt->opts.max_message_bytes = COR_DEFAULT_MAX_MESSAGE;
+    if (rt->opts.server_threads <= 0)
+        rt->opts.server_threads = 2;
+    if (rt->opts.host_id != NULL && rt->opts.host_id[0] != '\0')
+        snprintf(rt->host_id, sizeof(rt->host_id), "%s", rt->opts.host_id);
+    else
+        read_host_id(rt->host_id, sizeof(rt->host_id));
+    rt->opts.host_id = NULL; /* not kept: the caller's string */
+    cor_object_id_t cid;
+    cor_object_id_generate(&cid);
+    memcpy(rt->client_id, cid.b, sizeof(rt->client_id));
+    atomic_init(&rt->seq, 0);
+    pthread_rwlock_init(&rt->lock, NULL);
+    cor_idmap_init(&rt->objects);
+
+    static const char *const paths[COR_M_COUNT] = {COR_PATH_INVOKE};
+    cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
+    int rc = cor_client_new(paths, COR_M_COUNT, &copts, &rt->client, err);
+    if (rc != 0) {
+        pthread_rwlock_destroy(&rt->lock);
+        free(rt);
+        return rc;
+    }
+    *out = rt;
+    return 0;
+}
+
+const char *cor_runtime_host_id(const cor_runtime_t *rt)
+{
+    return rt->host_id;
+}
+
+const char *cor_runtime_tcp_address(const cor_runtime_t *rt)
+{
+    return rt->tcp_addr;
+}
+
+const char *cor_runtime_unix_path(const cor_runtime_t *rt)
+{
+    return rt->unix_path;
+}
+
+int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix_path,
+                       cor_error_t *err)
+{
+    if (rt->server != NULL)
+        return cor_error_set(err, COR_ESTATE, "runtime is already listening");
+    if ((tcp_addr == NULL || tcp_addr[0] == '\0') && (unix_path == NULL || unix_path[0] == '\0'))
+        return cor_error_set(err, COR_EINVAL, "listen needs a TCP address or a unix socket path");
+    if (unix_path != NULL && strlen(unix_path) >= 100)
+        return cor_error_set(err, COR_EINVAL, "unix socket path '%s' is longer than 99 bytes",
+                             unix_path);
+    cor_server_opts_t sopts = {.threads = rt->opts.server_threads,
+                               .max_message_bytes = rt->opts.max_message_bytes};
+    cor_server_t *s = NULL;
+    int rc = cor_server_new(&sopts, &s, err);
+    if (rc != 0)
+        return rc;
+    rc = cor_server_add_method(s, COR_PATH_INVOKE, invoke_handler, rt, err);
+    if (rc != 0)
+        goto fail;
+    if (tcp_addr != NULL && tcp_addr[0] != '\0') {
+        int port = 0;
+        rc = cor_server_listen(s, tcp_addr, &port, err);
+        if (rc != 0)
+            goto fail;
+        /* Record the bound port (tcp_addr may have said :0). */
+        const char *colon = strrchr(tcp_addr, ':');
+        int hostlen = colon ? (int)(colon - tcp_addr) : (int)strlen(tcp_addr);
+        snprintf(rt->tcp_addr, sizeof(rt->tcp_addr), "%.*s:%d", hostlen, tcp_addr, port);
+    }
+    if (unix_path != NULL && unix_path[0] != '\0') {
+        struct stat st;
+        /* A socket file left by a process that died is in the way. */
+        if (lstat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(unix_path);
+        char target[COR_ADDR_MAX + 8];
+        snprintf(target, sizeof(target), "unix:%s", unix_path);
+        rc = cor_server_listen(s, target, NULL, err);
+        if (rc != 0)
+            goto fail;
+        snprintf(rt->unix_path, sizeof(rt->unix_path), "%s", unix_path);
+    }
+    rc = cor_server_start(s, err);
+    if (rc != 0)
+        goto fail;
+    rt->server = s;
+    return 0;
+fail:
+    cor_server_free(s);
+    rt->tcp_addr[0] = '\0';
+    rt->unix_path[0] = '\0';
+    return rc;
+}
+
+static void free_obj_cb(void *arg, const cor_object_id_t *key, void *value)
+{
+    cor_runtime_obj_put(value);
+}
+
+void cor_runtime_free(cor_runtime_t *rt)
+{
+    if (rt == NULL)
+        return;
+    cor_server_free(rt->server);
+    if (rt->unix_path[0] != '\0')
+        unlink(rt->unix_path);
+    cor_client_free(rt->client);
+    cor_idmap_each(&rt->objects, free_obj_cb, NULL);
+    cor_idmap_close(&rt->objects);
+    pthread_rwlock_destroy(&rt->lock);
+    free(rt);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — install, with apt, every Debian 12 package that Corundum's
+# build, tests, demo and benchmarks need. Does nothing when they are present.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libgrpc-dev                      # gRPC C core (<grpc/grpc.h>)
+  libprotobuf-c-dev protobuf-c-compiler
+  protobuf-compiler libprotobuf-dev libprotoc-dev  # descriptor.proto, plugin.proto
+  libevent-dev libcurl4-openssl-dev libjson-c-dev
+  libcunit1-dev
+  valgrind
+  python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
