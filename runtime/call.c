@@ -233,9 +233,36 @@ static int call_client_chain(cor_ref_t *ref, const cor_method_desc_t *m, cor_err
 /* ------------------------------------------------------------------ */
 /* co-located                                                          */
 
-/* Runs m on a local object. On success, if out_heap is not NULL, *out_heap
- * is a heap copy of the reply (caller frees); else *out_arena is the reply
- * in the arena (valid until it closes). */
+/* A co-located call waiting for its object's turn. It lives on the
+ * caller's stack: the caller blocks until whoever runs it says done. */
+typedef struct local_task {
+    cor_obj_task_t task;
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    const cor_method_desc_t *m;
+    cor_arena_t *arena;
+    const ProtobufCMessage *req;
+    ProtobufCMessage *rep;
+    cor_error_t *err;
+    int rc;
+    int done;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} local_task_t;
+
+static void local_run(cor_obj_task_t *t)
+{
+    local_task_t *l = (local_task_t *)t;
+    l->rc = cor_runtime_obj_invoke(l->rt, l->obj, l->m, l->arena, l->req, l->rep, l->err);
+    pthread_mutex_lock(&l->lock);
+    l->done = 1;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Runs m on a local object, in its turn. On success, if out_heap is not
+ * NULL, *out_heap is a heap copy of the reply (caller frees); else
+ * *out_arena is the reply in the arena (valid until it closes). */
 static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
                       const ProtobufCMessage *req, cor_arena_t *arena,
                       ProtobufCMessage **out_heap, ProtobufCMessage **out_arena, cor_error_t *err)
@@ -250,9 +277,29 @@ static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
     if (rep == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     protobuf_c_message_init(m->output, rep);
-    int rc = cor_runtime_obj_invoke(rt, o, m, arena, req, rep, err);
-    if (rc != 0)
-        return rc;
+    local_task_t l = {.task.run = local_run, .rt = rt, .obj = o, .m = m, .arena = arena,
+                      .req = req, .rep = rep, .err = err};
+    pthread_mutex_init(&l.lock, NULL);
+    pthread_cond_init(&l.cond, NULL);
+    switch (cor_obj_enter(o, &l.task)) {
+    case COR_TURN_OWNED:
+        local_run(&l.task);
+        cor_obj_leave(o);
+        break;
+    case COR_TURN_SHARED:
+        local_run(&l.task);
+        break;
+    case COR_TURN_QUEUED:
+        pthread_mutex_lock(&l.lock);
+        while (!l.done)
+            pthread_cond_wait(&l.cond, &l.lock);
+        pthread_mutex_unlock(&l.lock);
+        break;
+    }
+    pthread_mutex_destroy(&l.lock);
+    pthread_cond_destroy(&l.cond);
+    if (l.rc != 0)
+        return l.rc;
     if (out_heap == NULL) {
         *out_arena = rep;
         return 0;

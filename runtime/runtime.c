@@ -132,7 +132,11 @@ grpc_slice cor_wire_pack(const ProtobufCMessage *env, unsigned field,
 }
 
 /* ------------------------------------------------------------------ */
-/* objects                                                             */
+/* objects and their turns                                             */
+
+/* The object whose method this thread is running, for re-entrant calls
+ * (a method calling its own object must not wait for its own turn). */
+static _Thread_local cor_obj_t *tls_current;
 
 cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id)
 {
@@ -149,8 +153,68 @@ void cor_runtime_obj_put(cor_obj_t *o)
     if (atomic_fetch_sub(&o->refs, 1) != 1)
         return;
     o->cls->destroy(o->self);
-    pthread_mutex_destroy(&o->call_lock);
+    pthread_mutex_destroy(&o->qlock);
     free(o);
+}
+
+static cor_obj_t *obj_new(const cor_class_t *cls, const cor_object_id_t *id, uint64_t epoch)
+{
+    cor_obj_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return NULL;
+    o->id = *id;
+    o->cls = cls;
+    o->epoch = epoch;
+    atomic_init(&o->refs, 1);
+    pthread_mutex_init(&o->qlock, NULL);
+    return o;
+}
+
+/* Frees an object that never made it into the table. */
+static void obj_discard(cor_obj_t *o)
+{
+    if (o->self != NULL)
+        o->cls->destroy(o->self);
+    pthread_mutex_destroy(&o->qlock);
+    free(o);
+}
+
+enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t)
+{
+    if ((o->cls->flags & COR_CLASS_CONCURRENT) || tls_current == o)
+        return COR_TURN_SHARED;
+    pthread_mutex_lock(&o->qlock);
+    if (!o->busy) {
+        o->busy = 1;
+        pthread_mutex_unlock(&o->qlock);
+        return COR_TURN_OWNED;
+    }
+    t->next = NULL;
+    if (o->tail != NULL)
+        o->tail->next = t;
+    else
+        o->head = t;
+    o->tail = t;
+    pthread_mutex_unlock(&o->qlock);
+    return COR_TURN_QUEUED;
+}
+
+void cor_obj_leave(cor_obj_t *o)
+{
+    for (;;) {
+        pthread_mutex_lock(&o->qlock);
+        cor_obj_task_t *t = o->head;
+        if (t == NULL) {
+            o->busy = 0;
+            pthread_mutex_unlock(&o->qlock);
+            return;
+        }
+        o->head = t->next;
+        if (o->head == NULL)
+            o->tail = NULL;
+        pthread_mutex_unlock(&o->qlock);
+        t->run(t);
+    }
 }
 
 int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_desc_t *m,
@@ -158,12 +222,10 @@ int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_des
                            ProtobufCMessage *reply, cor_error_t *err)
 {
     cor_ctx_t ctx = {.rt = rt, .arena = arena, .id = &o->id, .method = m, .err = err};
-    int concurrent = (o->cls->flags & COR_CLASS_CONCURRENT) != 0;
-    if (!concurrent)
-        pthread_mutex_lock(&o->call_lock);
+    cor_obj_t *outer = tls_current;
+    tls_current = o;
     int rc = m->invoke(o->cls->ops, o->self, &ctx, req, reply);
-    if (!concurrent)
-        pthread_mutex_unlock(&o->call_lock);
+    tls_current = outer;
     if (rc != 0 && err != NULL) {
         err->code = rc;
         if (err->msg[0] == '\0')
@@ -208,58 +270,77 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
     return rc;
 }
 
-int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
-                              size_t args_len, const cor_object_id_t *id, cor_ref_t **ref,
-                              cor_error_t *err)
+/* Makes an object of cls from constructor args (state == 0) or from saved
+ * state (state == 1) and puts it in the table under id. */
+static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                    uint64_t epoch, int from_state, const uint8_t *bytes, size_t len,
+                    cor_error_t *err)
 {
-    pthread_rwlock_rdlock(&rt->lock);
-    const cor_class_t *cls = find_class(rt, class_name);
-    pthread_rwlock_unlock(&rt->lock);
-    if (cls == NULL)
-        return cor_error_set(err, COR_ENOTFOUND, "no class named %s is registered here", class_name);
-
-    cor_obj_t *o = calloc(1, sizeof(*o));
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(id, s);
+    if (from_state && cls->load_state == NULL)
+        return cor_error_set(err, COR_EUNIMPL, "class %s cannot load state (no load_state)",
+                             cls->name);
+    cor_obj_t *o = obj_new(cls, id, epoch);
     if (o == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
-    if (id != NULL)
-        o->id = *id;
-    else
-        cor_object_id_generate(&o->id);
-    o->cls = cls;
-    atomic_init(&o->refs, 1);
-    pthread_mutex_init(&o->call_lock, NULL);
-
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
     cor_error_t cerr;
     cor_error_clear(&cerr);
     cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &o->id, .err = &cerr};
-    int rc = cls->create(&ctx, args, args_len, &o->self);
+    int rc = from_state ? cls->load_state(&ctx, bytes, len, &o->self)
+                        : cls->create(&ctx, bytes, len, &o->self);
     cor_arena_close(&arena);
     if (rc != 0) {
-        pthread_mutex_destroy(&o->call_lock);
-        free(o);
-        return cor_error_set(err, rc, "class %s refused to create an object: %s", class_name,
+        o->self = NULL;
+        obj_discard(o);
+        return cor_error_set(err, rc, "class %s refused to %s object %s: %s", cls->name,
+                             from_state ? "load the state of" : "create", s,
                              cerr.msg[0] ? cerr.msg : cor_strerror(rc));
     }
     pthread_rwlock_wrlock(&rt->lock);
     rc = cor_idmap_put(&rt->objects, &o->id, o);
     pthread_rwlock_unlock(&rt->lock);
     if (rc != 0) {
-        char s[COR_OBJECT_ID_STRLEN + 1];
-        cor_object_id_format(&o->id, s);
-        cls->destroy(o->self);
-        pthread_mutex_destroy(&o->call_lock);
-        free(o);
+        obj_discard(o);
         return cor_error_set(err, rc, "object %s: %s", s,
                              rc == COR_EEXIST ? "already hosted here" : cor_strerror(rc));
     }
+    return 0;
+}
+
+static const cor_class_t *class_by_name(cor_runtime_t *rt, const char *name)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    const cor_class_t *cls = find_class(rt, name);
+    pthread_rwlock_unlock(&rt->lock);
+    return cls;
+}
+
+int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
+                              size_t args_len, const cor_object_id_t *id, cor_ref_t **ref,
+                              cor_error_t *err)
+{
+    const cor_class_t *cls = class_by_name(rt, class_name);
+    if (cls == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "no class named %s is registered here", class_name);
+    cor_object_id_t fresh;
+    if (id == NULL) {
+        cor_object_id_generate(&fresh);
+        id = &fresh;
+    } else if (cor_object_id_is_nil(id)) {
+        return cor_error_set(err, COR_EINVAL, "the nil object id names no object");
+    }
+    int rc = obj_make(rt, cls, id, 0, 0, args, args_len, err);
+    if (rc != 0)
+        return rc;
     if (ref != NULL) {
-        cor_ref_t *r = cor_ref_new(rt, &o->id, class_name);
+        cor_ref_t *r = cor_ref_new(rt, id, class_name);
         if (r == NULL ||
             cor_ref_set_location(r, rt->tcp_addr, rt->unix_path, rt->host_id, 0, err) != 0) {
             cor_ref_free(r);
-            cor_runtime_delete_object(rt, &o->id, NULL);
+            cor_runtime_delete_object(rt, id, NULL);
             return cor_error_set(err, COR_ENOMEM, "out of memory");
         }
         *ref = r;
@@ -281,28 +362,109 @@ int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id, cor_
     return 0;
 }
 
+size_t cor_runtime_object_count(cor_runtime_t *rt)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    size_t n = rt->objects.len;
+    pthread_rwlock_unlock(&rt->lock);
+    return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* serving Kernel.Invoke                                               */
 
-static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data, size_t len)
+/* A remote call parked behind a busy object: owns a copy of the request
+ * bytes and a reference on the object. */
+typedef struct parked_call {
+    cor_obj_task_t task;
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    cor_srv_call_t *call;
+    size_t len;
+    uint8_t data[];
+} parked_call_t;
+
+/* Decodes and runs one invoke request against o (whose turn the caller
+ * holds, or shares) and answers the call. */
+static void invoke_run(cor_runtime_t *rt, cor_obj_t *o, cor_srv_call_t *call,
+                       const uint8_t *data, size_t len)
 {
-    cor_runtime_t *rt = arg;
     cor_arena_t arena;
     cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
     cor_error_t err;
     cor_error_clear(&err);
-
+    char msg[COR_ERROR_MSG_MAX];
     Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, len, data);
+    if (req == NULL) {
+        cor_srv_call_fail(call, COR_ENOMEM, "out of memory decoding a request");
+        goto out;
+    }
+    const cor_service_desc_t *svc = o->cls->service;
+    const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
+    if (m == NULL || m->invoke == NULL) {
+        snprintf(msg, sizeof(msg), "class %s has no method named '%.64s'", o->cls->name,
+                 req->method);
+        cor_srv_call_fail(call, COR_EUNIMPL, msg);
+        goto out;
+    }
+    if (req->fingerprint != 0 && req->fingerprint != svc->fingerprint) {
+        snprintf(msg, sizeof(msg), "caller's interface %016llx differs from %s's %016llx here",
+                 (unsigned long long)req->fingerprint, svc->name,
+                 (unsigned long long)svc->fingerprint);
+        cor_srv_call_fail(call, COR_EREVISION, msg);
+        goto out;
+    }
+    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena.pb, req->payload.len,
+                                                     req->payload.data);
+    if (in == NULL) {
+        snprintf(msg, sizeof(msg), "malformed request: payload is not a %s", m->input->name);
+        cor_srv_call_fail(call, COR_EINVAL, msg);
+        goto out;
+    }
+    ProtobufCMessage *rep = cor_arena_alloc(&arena, m->output->sizeof_message);
+    if (rep == NULL) {
+        cor_srv_call_fail(call, COR_ENOMEM, "out of memory");
+        goto out;
+    }
+    protobuf_c_message_init(m->output, rep);
+    atomic_fetch_add(&rt->calls_served, 1);
+    int rc = cor_runtime_obj_invoke(rt, o, m, &arena, in, rep, &err);
+    if (rc != 0) {
+        cor_srv_call_fail(call, rc, err.msg);
+        goto out;
+    }
+    Cor__InvokeReply env = COR__INVOKE_REPLY__INIT;
+    cor_srv_call_reply(call, cor_wire_pack(&env.base, 1, rep));
+out:
+    cor_arena_close(&arena);
+}
+
+static void parked_run(cor_obj_task_t *t)
+{
+    parked_call_t *p = (parked_call_t *)t;
+    invoke_run(p->rt, p->obj, p->call, p->data, p->len);
+    cor_runtime_obj_put(p->obj);
+    free(p);
+}
+
+static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data, size_t len)
+{
+    cor_runtime_t *rt = arg;
+    /* Only the object id is needed to route; the full decode happens once
+     * the call has the object's turn. */
+    cor_arena_t arena;
+    cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
+    Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, len, data);
+    cor_object_id_t id;
+    char msg[96];
     if (req == NULL) {
         cor_srv_call_fail(call, COR_EINVAL, "malformed invoke request: not a cor.InvokeRequest");
         goto out;
     }
-    cor_object_id_t id;
     if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0) {
-        char m[96];
-        snprintf(m, sizeof(m), "malformed invoke request: object id has %zu bytes, not 16",
+        snprintf(msg, sizeof(msg), "malformed invoke request: object id has %zu bytes, not 16",
                  req->object_id.len);
-        cor_srv_call_fail(call, COR_EINVAL, m);
+        cor_srv_call_fail(call, COR_EINVAL, msg);
         goto out;
     }
     cor_obj_t *o = cor_runtime_obj_get(rt, &id);
@@ -310,49 +472,184 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
         cor_srv_call_fail(call, COR_ENOTFOUND, "object not hosted here");
         goto out;
     }
-    const cor_service_desc_t *svc = o->cls->service;
-    const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
-    if (m == NULL || m->invoke == NULL) {
-        char msg[COR_ERROR_MSG_MAX];
-        snprintf(msg, sizeof(msg), "class %s has no method named '%.64s'", o->cls->name,
-                 req->method);
-        cor_srv_call_fail(call, COR_EUNIMPL, msg);
-        goto put;
-    }
-    if (req->fingerprint != 0 && req->fingerprint != svc->fingerprint) {
-        char msg[COR_ERROR_MSG_MAX];
-        snprintf(msg, sizeof(msg),
-                 "caller's interface %016llx differs from %s's %016llx here",
-                 (unsigned long long)req->fingerprint, svc->name,
-                 (unsigned long long)svc->fingerprint);
-        cor_srv_call_fail(call, COR_EREVISION, msg);
-        goto put;
-    }
-    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena.pb, req->payload.len,
-                                                     req->payload.data);
-    if (in == NULL) {
-        char msg[COR_ERROR_MSG_MAX];
-        snprintf(msg, sizeof(msg), "malformed request: payload is not a %s", m->input->name);
-        cor_srv_call_fail(call, COR_EINVAL, msg);
-        goto put;
-    }
-    ProtobufCMessage *out = cor_arena_alloc(&arena, m->output->sizeof_message);
-    if (out == NULL) {
+    parked_call_t *p = malloc(sizeof(*p) + len);
+    if (p == NULL) {
+        cor_runtime_obj_put(o);
         cor_srv_call_fail(call, COR_ENOMEM, "out of memory");
-        goto put;
+        goto out;
     }
-    protobuf_c_message_init(m->output, out);
-    int rc = cor_runtime_obj_invoke(rt, o, m, &arena, in, out, &err);
-    if (rc != 0) {
-        cor_srv_call_fail(call, rc, err.msg);
-        goto put;
+    p->task.run = parked_run;
+    p->rt = rt;
+    p->obj = o;
+    p->call = call;
+    p->len = len;
+    memcpy(p->data, data, len);
+    switch (cor_obj_enter(o, &p->task)) {
+    case COR_TURN_QUEUED:
+        break; /* runs when the object's current call finishes */
+    case COR_TURN_OWNED:
+        parked_run(&p->task);
+        cor_obj_leave(o);
+        break;
+    case COR_TURN_SHARED:
+        parked_run(&p->task);
+        break;
     }
-    Cor__InvokeReply rep = COR__INVOKE_REPLY__INIT;
-    cor_srv_call_reply(call, cor_wire_pack(&rep.base, 1, out));
-put:
-    cor_runtime_obj_put(o);
 out:
     cor_arena_close(&arena);
+}
+
+/* ------------------------------------------------------------------ */
+/* replica operations (Kernel.CreateReplica etc.)                      */
+
+static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err)
+{
+    if (cor_object_id_from_bytes(b->data, b->len, id) != 0 || cor_object_id_is_nil(id))
+        return cor_error_set(err, COR_EINVAL, "object id must be 16 bytes, not nil (got %zu)",
+                             b->len);
+    return 0;
+}
+
+static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                             cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__CreateReplicaRequest *r = (const Cor__CreateReplicaRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    const cor_class_t *cls = class_by_name(rt, r->class_name);
+    if (cls == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
+                             r->class_name);
+    return obj_make(rt, cls, &id, r->epoch, 0, r->args.data, r->args.len, err);
+}
+
+static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                             cor_arena_t *arena, cor_error_t *err)
+{
+    const Cor__DeleteReplicaRequest *r = (const Cor__DeleteReplicaRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    return cor_runtime_delete_object(arg, &id, err);
+}
+
+/* Runs save_state in the object's turn, so no call is half-way through. */
+typedef struct save_task {
+    cor_obj_task_t task;
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+    cor_error_t *err;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+} save_task_t;
+
+static void save_run(cor_obj_task_t *t)
+{
+    save_task_t *s = (save_task_t *)t;
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = s->rt, .arena = &arena, .id = &s->obj->id, .err = s->err};
+    s->rc = s->obj->cls->save_state(s->obj->self, &ctx, &s->buf, &s->len);
+    cor_arena_close(&arena);
+    pthread_mutex_lock(&s->lock);
+    s->done = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const char **class_name,
+                            uint8_t **buf, size_t *len, uint64_t *epoch, cor_error_t *err)
+{
+    cor_obj_t *o = cor_runtime_obj_get(rt, id);
+    if (o == NULL) {
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(id, s);
+        return cor_error_set(err, COR_ENOTFOUND, "object %s is not hosted here", s);
+    }
+    if (o->cls->save_state == NULL) {
+        cor_runtime_obj_put(o);
+        return cor_error_set(err, COR_EUNIMPL, "class %s cannot save state (no save_state)",
+                             o->cls->name);
+    }
+    save_task_t s = {.task.run = save_run, .rt = rt, .obj = o, .err = err};
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    switch (cor_obj_enter(o, &s.task)) {
+    case COR_TURN_OWNED:
+        save_run(&s.task);
+        cor_obj_leave(o);
+        break;
+    case COR_TURN_SHARED:
+        save_run(&s.task);
+        break;
+    case COR_TURN_QUEUED:
+        pthread_mutex_lock(&s.lock);
+        while (!s.done)
+            pthread_cond_wait(&s.cond, &s.lock);
+        pthread_mutex_unlock(&s.lock);
+        break;
+    }
+    pthread_mutex_destroy(&s.lock);
+    pthread_cond_destroy(&s.cond);
+    if (s.rc == 0) {
+        *class_name = o->cls->name;
+        *buf = s.buf;
+        *len = s.len;
+        if (epoch != NULL)
+            *epoch = o->epoch;
+    } else if (err != NULL && err->code == COR_OK) {
+        cor_error_set(err, s.rc, "%s", cor_strerror(s.rc));
+    }
+    cor_runtime_obj_put(o); /* class_name is static class data: still valid */
+    return s.rc;
+}
+
+static int op_get_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                        cor_arena_t *arena, cor_error_t *err)
+{
+    const Cor__GetStateRequest *r = (const Cor__GetStateRequest *)in;
+    Cor__GetStateReply *rep = (Cor__GetStateReply *)out;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    const char *cname;
+    uint8_t *buf;
+    size_t len;
+    int rc = cor_runtime_save_object(arg, &id, &cname, &buf, &len, &rep->epoch, err);
+    if (rc != 0)
+        return rc;
+    uint8_t *copy = cor_arena_alloc(arena, len ? len : 1);
+    if (copy == NULL) {
+        free(buf);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    memcpy(copy, buf, len);
+    free(buf);
+    rep->class_name = (char *)cname;
+    rep->state.data = copy;
+    rep->state.len = len;
+    return 0;
+}
+
+static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                            cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__InstallStateRequest *r = (const Cor__InstallStateRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    const cor_class_t *cls = class_by_name(rt, r->class_name);
+    if (cls == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
+                             r->class_name);
+    return obj_make(rt, cls, &id, r->epoch, 1, r->state.data, r->state.len, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -412,9 +709,12 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
     pthread_rwlock_init(&rt->lock, NULL);
     cor_idmap_init(&rt->objects);
 
-    static const char *const paths[COR_M_COUNT] = {COR_PATH_INVOKE};
+    if (rt->opts.oms_address != NULL)
+        snprintf(rt->oms_address, sizeof(rt->oms_address), "%s", rt->opts.oms_address);
+    rt->opts.oms_address = NULL; /* kept in rt->oms_address */
+    atomic_init(&rt->calls_served, 0);
     cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
-    int rc = cor_client_new(paths, COR_M_COUNT, &copts, &rt->client, err);
+    int rc = cor_client_new(cor_method_paths, COR_M_COUNT, &copts, &rt->client, err);
     if (rc != 0) {
         pthread_rwlock_destroy(&rt->lock);
         free(rt);
@@ -455,9 +755,24 @@ int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix
     int rc = cor_server_new(&sopts, &s, err);
     if (rc != 0)
         return rc;
-    rc = cor_server_add_method(s, COR_PATH_INVOKE, invoke_handler, rt, err);
+    rc = cor_server_add_method(s, cor_method_paths[COR_M_INVOKE], invoke_handler, rt, err);
     if (rc != 0)
         goto fail;
+    const cor_rpc_handler_t ops[] = {
+        {COR_M_CREATE_REPLICA, &cor__create_replica_request__descriptor,
+         &cor__create_replica_reply__descriptor, op_create_replica, rt, 0},
+        {COR_M_DELETE_REPLICA, &cor__delete_replica_request__descriptor,
+         &cor__delete_replica_reply__descriptor, op_delete_replica, rt, 0},
+        {COR_M_GET_STATE, &cor__get_state_request__descriptor, &cor__get_state_reply__descriptor,
+         op_get_state, rt, 0},
+        {COR_M_INSTALL_STATE, &cor__install_state_request__descriptor,
+         &cor__install_state_reply__descriptor, op_install_state, rt, 0},
+    };
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        rc = cor_rpc_serve(s, &ops[i], err);
+        if (rc != 0)
+            goto fail;
+    }
     if (tcp_addr != NULL && tcp_addr[0] != '\0') {
         int port = 0;
         rc = cor_server_listen(s, tcp_addr, &port, err);

@@ -11,11 +11,8 @@
 
 #include "arena.h"
 #include "idmap.h"
+#include "rpc.h"
 #include "transport.h"
-
-/* Method paths the runtime's client can call, by index. */
-enum { COR_M_INVOKE = 0, COR_M_COUNT };
-#define COR_PATH_INVOKE "/cor.Kernel/Invoke"
 
 struct cor_ctx {
     cor_runtime_t *rt;
@@ -25,14 +22,44 @@ struct cor_ctx {
     cor_error_t *err;
 };
 
-/* A hosted object. The table holds one reference; each running call one. */
+/* Work waiting for an object's turn (see cor_obj_enter). */
+typedef struct cor_obj_task cor_obj_task_t;
+struct cor_obj_task {
+    void (*run)(cor_obj_task_t *t); /* runs the call; owns and frees t */
+    cor_obj_task_t *next;
+};
+
+/* A hosted object. The table holds one reference; each call in flight one.
+ *
+ * Calls into one object run one at a time unless its class is
+ * COR_CLASS_CONCURRENT. The thread that finds the object idle takes its
+ * turn, runs the call, and then runs whatever queued meanwhile before it
+ * lets go (cor_obj_leave). A call that finds the object busy is queued and
+ * its thread is free at once, so a slow object holds one thread, never one
+ * per waiting caller, and other objects' calls keep flowing. */
 typedef struct cor_obj {
     cor_object_id_t id;
     const cor_class_t *cls;
     void *self;
     atomic_int refs;
-    pthread_mutex_t call_lock; /* unless COR_CLASS_CONCURRENT */
+    uint64_t epoch;
+    pthread_mutex_t qlock;
+    int busy;
+    cor_obj_task_t *head, *tail;
 } cor_obj_t;
+
+enum cor_turn {
+    COR_TURN_QUEUED = 0, /* t was queued; it runs later on another thread */
+    COR_TURN_OWNED,      /* the caller holds the turn: run, then cor_obj_leave */
+    COR_TURN_SHARED,     /* concurrent class or re-entrant call: just run */
+};
+
+/* Takes the object's turn, or queues t to run when the turn comes. */
+enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t);
+
+/* Gives the turn back after running queued tasks. Only after
+ * COR_TURN_OWNED. */
+void cor_obj_leave(cor_obj_t *o);
 
 #define COR_MAX_CLASSES 64
 #define COR_ADDR_MAX 128
@@ -47,6 +74,8 @@ struct cor_runtime {
     cor_server_t *server;
     char tcp_addr[COR_ADDR_MAX];
     char unix_path[COR_ADDR_MAX];
+    char oms_address[COR_ADDR_MAX]; /* "" when not in a cluster */
+    atomic_uint_fast64_t calls_served;
 
     pthread_rwlock_t lock; /* classes and objects */
     const cor_class_t *classes[COR_MAX_CLASSES];
@@ -72,11 +101,20 @@ struct cor_ref {
 cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id);
 void cor_runtime_obj_put(cor_obj_t *o);
 
-/* Runs method m on a hosted object: locks unless concurrent, calls invoke.
+/* Runs method m on a hosted object (the caller holds the object's turn).
  * Returns 0 or a COR_E* code with err set (unprefixed). */
 int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_desc_t *m,
                            cor_arena_t *arena, const ProtobufCMessage *req,
                            ProtobufCMessage *reply, cor_error_t *err);
+
+/* Serializes a hosted object's state in its turn (so no call is half-way
+ * through). *class_name is the class's static name; *buf is malloc'd, the
+ * caller frees it. */
+int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const char **class_name,
+                            uint8_t **buf, size_t *len, uint64_t *epoch, cor_error_t *err);
+
+/* Objects hosted here now. */
+size_t cor_runtime_object_count(cor_runtime_t *rt);
 
 /* Packs env (a message whose `field` is an empty bytes field) followed by
  * payload packed as that field, into one new slice: the envelope and the

@@ -37,6 +37,7 @@ typedef struct srv_method {
     void *handle; /* from grpc_server_register_method */
     cor_srv_handler_fn fn;
     void *arg;
+    int owns_arg; /* free(arg) when the server is freed */
 } srv_method_t;
 
 enum call_state { CALL_POSTED, CALL_HANDLING, CALL_REPLYING };
@@ -300,14 +301,19 @@ int cor_server_new(const cor_server_opts_t *opts, cor_server_t **out, cor_error_
     pthread_cond_init(&s->cond, NULL);
 
     cor_grpc_acquire();
-    grpc_arg args[2];
+    /* SO_REUSEPORT (gRPC's default) would let a second daemon bind a port
+     * already in use and silently take half its connections. */
+    grpc_arg args[3];
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)s->opts.max_message_bytes;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[1].value.integer = (int)s->opts.max_message_bytes;
-    grpc_channel_args cargs = {.num_args = 2, .args = args};
+    grpc_channel_args cargs = {.num_args = 3, .args = args};
     s->server = grpc_server_create(&cargs, NULL);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
@@ -336,6 +342,15 @@ int cor_server_add_method(cor_server_t *s, const char *path, cor_srv_handler_fn 
     m->arg = arg;
     s->n_methods++;
     return 0;
+}
+
+int cor_server_add_method_owned(cor_server_t *s, const char *path, cor_srv_handler_fn fn,
+                                void *arg, cor_error_t *err)
+{
+    int rc = cor_server_add_method(s, path, fn, arg, err);
+    if (rc == 0)
+        s->methods[s->n_methods - 1].owns_arg = 1;
+    return rc;
 }
 
 int cor_server_listen(cor_server_t *s, const char *addr, int *port_out, cor_error_t *err)
@@ -408,8 +423,11 @@ void cor_server_free(cor_server_t *s)
     for (int i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
     grpc_completion_queue_destroy(s->cq);
-    for (int i = 0; i < s->n_methods; i++)
+    for (int i = 0; i < s->n_methods; i++) {
         free(s->methods[i].path);
+        if (s->methods[i].owns_arg)
+            free(s->methods[i].arg);
+    }
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);

@@ -56,6 +56,12 @@ int cor_server_new(const cor_server_opts_t *opts, cor_server_t **out,
 int cor_server_add_method(cor_server_t *s, const char *path,
                           cor_srv_handler_fn fn, void *arg, cor_error_t *err);
 
+/* As cor_server_add_method, and the server free()s arg when it is freed
+ * (when this call fails, arg stays the caller's). */
+int cor_server_add_method_owned(cor_server_t *s, const char *path,
+                                cor_srv_handler_fn fn, void *arg,
+                                cor_error_t *err);
+
 /* Adds a listening address: "ip:port" (port 0 picks one; *port_out gets the
  * bound port) or "unix:/path". Before start only. */
 int cor_server_listen(cor_server_t *s, const char *addr, int *port_out,

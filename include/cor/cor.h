@@ -10,6 +10,7 @@
 #include <cor/id.h>
 #include <cor/log.h>
 #include <cor/loop.h>
+#include <cor/module.h>
 #include <cor/object.h>
 #include <cor/runtime.h>
 

@@ -39,6 +39,7 @@ typedef struct cor_runtime_opts {
     int default_deadline_ms;   /* per call; 0: 10000 */
     size_t max_message_bytes;  /* larger messages refused; 0: 16 MiB */
     int server_threads;        /* completion threads serving calls; 0: 2 */
+    const char *oms_address;   /* "ip:port" of cor-oms; NULL: no cluster */
 } cor_runtime_opts_t;
 
 /* Makes a runtime (initialises gRPC on first use). opts may be NULL for
@@ -122,6 +123,35 @@ int cor_ref_decode(cor_runtime_t *rt, const uint8_t *buf, size_t len,
 
 cor_ref_t *cor_ref_dup(const cor_ref_t *ref);
 void cor_ref_free(cor_ref_t *ref);
+
+/* ---- The cluster: objects placed by the OMS (needs opts.oms_address) ---- */
+
+typedef struct cor_create_opts {
+    const char *name;     /* optional unique name ("user/alice"); NULL: none */
+    const char *dm_chain; /* overrides the class's (cor.dm_chain); NULL: keep */
+    const char *selector; /* kernel-server labels the placement must match,
+                           * "region=eu,device-class=edge"; NULL: any */
+} cor_create_opts_t;
+
+/* Asks the OMS to create an object of class_name on a kernel server that
+ * hosts the class (and matches opts->selector). args are the constructor
+ * arguments (copied). On success *ref is a new located reference the
+ * caller frees. ENOTFOUND when no live kernel server hosts the class,
+ * EEXIST when the name is taken, EINVAL for a malformed selector. */
+int cor_object_create(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
+                      size_t args_len, const cor_create_opts_t *opts, cor_ref_t **ref,
+                      cor_error_t *err);
+
+/* A located reference to an existing object, by id or by name. ENOTFOUND
+ * when the OMS knows no such object. The caller frees *ref. */
+int cor_object_lookup(cor_runtime_t *rt, const cor_object_id_t *id, cor_ref_t **ref,
+                      cor_error_t *err);
+int cor_object_lookup_name(cor_runtime_t *rt, const char *name, cor_ref_t **ref,
+                           cor_error_t *err);
+
+/* Deletes the object everywhere. ENOTFOUND when the OMS knows no such
+ * object. Refs to it then fail with ENOTFOUND. */
+int cor_object_delete(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err);
 
 /* ---- Calls (what generated proxies use) ---- */
 

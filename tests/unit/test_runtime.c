@@ -207,6 +207,12 @@ static void pair_open(pair_t *p, const char *caller_host_id)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(p->host, &echo_class, &err), 0);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_listen(p->host, "127.0.0.1:0", p->sock, &err), 0);
     CU_ASSERT_EQUAL(cor_runtime_listen(p->host, "127.0.0.1:0", NULL, &err), COR_ESTATE);
+    /* A second process on the same port is refused, not given half the
+     * connections (gRPC's SO_REUSEPORT default is off). */
+    cor_runtime_t *squatter = new_rt("host-x");
+    CU_ASSERT_EQUAL(cor_runtime_listen(squatter, cor_runtime_tcp_address(p->host), NULL, &err),
+                    COR_EUNAVAIL);
+    cor_runtime_free(squatter);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(p->host, "echo.Echo", NULL, 0, NULL, &p->href, &err), 0);
 }
 
@@ -398,6 +404,168 @@ static void test_malformed_invoke(void)
     pair_close(&p);
 }
 
+/* ---- a slow object does not hold up other objects ---- */
+
+typedef struct slow_box {
+    pthread_mutex_t lock;
+    int a_done;
+    int a_done_when_b_finished;
+    int b_done;
+} slow_box_t;
+
+static void slow_cb(int rc, Echo__SleepReply *reply, const cor_error_t *err, void *arg)
+{
+    slow_box_t *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->a_done++;
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void fast_cb(int rc, Echo__SayReply *reply, const cor_error_t *err, void *arg)
+{
+    slow_box_t *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->b_done = rc == 0 ? 1 : -1;
+    b->a_done_when_b_finished = b->a_done;
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void test_slow_object_does_not_block_others(void)
+{
+    pair_t p;
+    pair_open(&p, "host-b"); /* the host serves with 2 completion threads */
+    cor_error_t err;
+    cor_ref_t *a = pair_ref(&p);
+    cor_ref_t *hb = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(p.host, "echo.Echo", NULL, 0, NULL, &hb, &err), 0);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(cor_ref_encode(hb, &buf, &len, &err), 0);
+    cor_ref_t *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_ref_decode(p.caller, buf, len, &b, &err), 0);
+    free(buf);
+
+    slow_box_t box = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    Echo__SleepRequest sreq = ECHO__SLEEP_REQUEST__INIT;
+    sreq.ms = 700;
+    /* Four slow calls queue on A: more than the host has threads. */
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(echo_echo_sleep_async(a, &sreq, slow_cb, &box), 0);
+    usleep(100 * 1000);
+    Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
+    req.text = (char *)"quick";
+    CU_ASSERT_EQUAL(echo_echo_say_async(b, &req, fast_cb, &box), 0);
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&box.lock);
+        int done = box.a_done == 4 && box.b_done != 0;
+        pthread_mutex_unlock(&box.lock);
+        if (done)
+            break;
+        usleep(10000);
+    }
+    CU_ASSERT_EQUAL(box.b_done, 1);
+    /* B answered while A's first slow call was still running. */
+    CU_ASSERT_EQUAL(box.a_done_when_b_finished, 0);
+    CU_ASSERT_EQUAL(box.a_done, 4);
+    cor_ref_free(a);
+    cor_ref_free(b);
+    cor_ref_free(hb);
+    pair_close(&p);
+}
+
+/* ---- replica operations over the wire ---- */
+
+static int rpc(cor_runtime_t *caller, const char *target, enum cor_method_index m,
+               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+               ProtobufCMessage **out, cor_error_t *err)
+{
+    return cor_rpc_call(caller->client, target, m, req, rd, 5000, out, err);
+}
+
+static void test_replica_ops(void)
+{
+    pair_t p;
+    pair_open(&p, "host-b");
+    cor_runtime_t *other = new_rt("host-c");
+    cor_error_t err;
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(other, &echo_class, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_listen(other, "127.0.0.1:0", NULL, &err), 0);
+    const char *t1 = cor_runtime_tcp_address(p.host), *t2 = cor_runtime_tcp_address(other);
+    ProtobufCMessage *out = NULL;
+
+    /* Create a replica remotely, add to it. */
+    cor_object_id_t id;
+    cor_object_id_generate(&id);
+    Cor__CreateReplicaRequest cr = COR__CREATE_REPLICA_REQUEST__INIT;
+    cr.object_id.data = id.b;
+    cr.object_id.len = 16;
+    cr.class_name = (char *)"echo.Echo";
+    cr.epoch = 3;
+    CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
+                        &cor__create_replica_reply__descriptor, &out, &err), 0);
+    protobuf_c_message_free_unpacked(out, NULL);
+    CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
+                        &cor__create_replica_reply__descriptor, &out, &err), COR_EEXIST);
+    cor_ref_t *r = cor_ref_new(p.caller, &id, "echo.Echo");
+    CU_ASSERT_EQUAL(cor_ref_set_location(r, t1, NULL, NULL, 3, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 41, &rc, &err), 41);
+
+    /* Its state, installed on another host under the same id, carries on. */
+    Cor__GetStateRequest gs = COR__GET_STATE_REQUEST__INIT;
+    gs.object_id = cr.object_id;
+    CU_ASSERT_EQUAL_FATAL(rpc(p.caller, t1, COR_M_GET_STATE, &gs.base,
+                              &cor__get_state_reply__descriptor, &out, &err), 0);
+    Cor__GetStateReply *st = (Cor__GetStateReply *)out;
+    CU_ASSERT_STRING_EQUAL(st->class_name, "echo.Echo");
+    CU_ASSERT_EQUAL(st->epoch, 3);
+    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+    is.object_id = cr.object_id;
+    is.class_name = st->class_name;
+    is.state = st->state;
+    is.epoch = 4;
+    CU_ASSERT_EQUAL(rpc(p.caller, t2, COR_M_INSTALL_STATE, &is.base,
+                        &cor__install_state_reply__descriptor, &out, &err), 0);
+    protobuf_c_message_free_unpacked(out, NULL);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+    CU_ASSERT_EQUAL(cor_ref_set_location(r, t2, NULL, NULL, 4, &err), 0);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 42);
+
+    /* Bad input: each refused, nothing changed. */
+    uint8_t junk[] = {1, 2, 3};
+    is.class_name = (char *)"echo.Echo"; /* st, which it pointed into, is freed */
+    is.state.data = junk;
+    is.state.len = sizeof(junk);
+    cor_object_id_t id2;
+    cor_object_id_generate(&id2);
+    is.object_id.data = id2.b;
+    CU_ASSERT_EQUAL(rpc(p.caller, t2, COR_M_INSTALL_STATE, &is.base,
+                        &cor__install_state_reply__descriptor, &out, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "echo.EchoArgs"));
+    cr.class_name = (char *)"no.Such";
+    cr.object_id.data = id2.b;
+    CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
+                        &cor__create_replica_reply__descriptor, &out, &err), COR_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no.Such"));
+    cr.object_id.len = 5;
+    CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
+                        &cor__create_replica_reply__descriptor, &out, &err), COR_EINVAL);
+    Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
+    dr.object_id.data = id2.b;
+    dr.object_id.len = 16;
+    CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_DELETE_REPLICA, &dr.base,
+                        &cor__delete_replica_reply__descriptor, &out, &err), COR_ENOTFOUND);
+    dr.object_id.data = id.b;
+    CU_ASSERT_EQUAL(rpc(p.caller, t2, COR_M_DELETE_REPLICA, &dr.base,
+                        &cor__delete_replica_reply__descriptor, &out, &err), 0);
+    protobuf_c_message_free_unpacked(out, NULL);
+    add(r, 1, &rc, &err);
+    CU_ASSERT_EQUAL(rc, COR_ENOTFOUND);
+    cor_ref_free(r);
+    cor_runtime_free(other);
+    pair_close(&p);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -409,6 +577,8 @@ int main(void)
         {"remote async, many in flight", test_remote_async_many},
         {"remote errors", test_remote_errors},
         {"malformed invoke requests", test_malformed_invoke},
+        {"a slow object does not hold up others", test_slow_object_does_not_block_others},
+        {"replica operations", test_replica_ops},
         {NULL, NULL},
     };
     return cor_test_main("runtime", tests, NULL, NULL);
