@@ -321,7 +321,7 @@ static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
 /* remote                                                              */
 
 static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
-                               const ProtobufCMessage *req, uint64_t fingerprint)
+                               const ProtobufCMessage *req, uint64_t fingerprint, uint64_t seq)
 {
     cor_runtime_t *rt = ref->rt;
     Cor__InvokeRequest env = COR__INVOKE_REQUEST__INIT;
@@ -330,8 +330,10 @@ static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
     env.method = (char *)m->name;
     env.client_id.data = rt->client_id;
     env.client_id.len = sizeof(rt->client_id);
-    env.seq = atomic_fetch_add(&rt->seq, 1) + 1;
+    env.seq = seq;
+    pthread_mutex_lock(&ref->lock);
     env.epoch = ref->epoch;
+    pthread_mutex_unlock(&ref->lock);
     env.fingerprint = fingerprint;
     return cor_wire_pack(&env.base, 4, req);
 }
@@ -383,14 +385,38 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
 
     cor_peer_t *p = ref_peer(ref);
     if (p == NULL) {
-        rc = cor_error_set(err, COR_ENOTFOUND, "object has no known location");
-        goto fail;
+        /* Never located (a ref made from an id): ask the OMS. */
+        if ((rc = cor_cluster_refresh(ref, err)) < 0)
+            goto fail;
+        if ((p = ref_peer(ref)) == NULL) {
+            rc = cor_error_set(err, COR_ENOTFOUND, "object has no known location");
+            goto fail;
+        }
     }
     int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
+    /* One call id for the call and its retry, so a server can deduplicate. */
+    uint64_t seq = atomic_fetch_add(&rt->seq, 1) + 1;
     grpc_slice out;
-    rc = cor_client_call(rt->client, p, COR_M_INVOKE, pack_request(ref, m, req, call_fingerprint(m)),
-                         deadline, &out, err);
-    if (rc != 0) {
+    for (int attempt = 0;; attempt++) {
+        rc = cor_client_call(rt->client, p, COR_M_INVOKE,
+                             pack_request(ref, m, req, call_fingerprint(m), seq), deadline, &out,
+                             err);
+        if (rc == 0)
+            break;
+        if (attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) {
+            /* The kernel server says the object is not there, or cannot be
+             * reached: the OMS may know better. Retry only if the object
+             * now lives elsewhere (the old place cannot have run it). */
+            cor_error_t rerr;
+            cor_error_clear(&rerr);
+            int r = cor_cluster_refresh(ref, &rerr);
+            if (r == 1 && (p = ref_peer(ref)) != NULL)
+                continue;
+            if (r < 0 && err != NULL)
+                *err = rerr;
+            if (r < 0)
+                rc = r;
+        }
         prefix_error(err, ref, m, p);
         return rc;
     }
@@ -484,8 +510,9 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
     snprintf(a->target, sizeof(a->target), "%s", cor_peer_target(p));
     int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
     rc = cor_client_call_async(rt->client, p, COR_M_INVOKE,
-                               pack_request(ref, m, req, call_fingerprint(m)), deadline,
-                               async_done, a);
+                               pack_request(ref, m, req, call_fingerprint(m),
+                                            atomic_fetch_add(&rt->seq, 1) + 1),
+                               deadline, async_done, a);
     if (rc != 0)
         free(a);
     return rc;

@@ -362,6 +362,32 @@ int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id, cor_
     return 0;
 }
 
+static void collect_obj(void *arg, const cor_object_id_t *key, void *value)
+{
+    cor_obj_t ***cursor = arg;
+    *(*cursor)++ = value;
+}
+
+size_t cor_runtime_drop_all(cor_runtime_t *rt)
+{
+    pthread_rwlock_wrlock(&rt->lock);
+    size_t n = rt->objects.len;
+    cor_obj_t **all = malloc((n ? n : 1) * sizeof(*all));
+    if (all == NULL) {
+        pthread_rwlock_unlock(&rt->lock);
+        return 0;
+    }
+    cor_obj_t **cursor = all;
+    cor_idmap_each(&rt->objects, collect_obj, &cursor);
+    cor_idmap_close(&rt->objects);
+    cor_idmap_init(&rt->objects);
+    pthread_rwlock_unlock(&rt->lock);
+    for (size_t i = 0; i < n; i++)
+        cor_runtime_obj_put(all[i]);
+    free(all);
+    return n;
+}
+
 size_t cor_runtime_object_count(cor_runtime_t *rt)
 {
     pthread_rwlock_rdlock(&rt->lock);

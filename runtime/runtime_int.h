@@ -113,6 +113,16 @@ int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_des
 int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const char **class_name,
                             uint8_t **buf, size_t *len, uint64_t *epoch, cor_error_t *err);
 
+/* Asks the OMS where ref's object lives now. Returns 1 if the ref's
+ * location changed (retry there), 0 if it did not or there is no OMS (keep
+ * the original error), or an error that explains the failure better
+ * (ENOTFOUND: deleted; EUNAVAIL: its kernel server is dead or restarted). */
+int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err);
+
+/* Deletes every hosted object (calls running in them finish first).
+ * Returns how many there were. */
+size_t cor_runtime_drop_all(cor_runtime_t *rt);
+
 /* Objects hosted here now. */
 size_t cor_runtime_object_count(cor_runtime_t *rt);
 

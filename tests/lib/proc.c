@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,8 @@ int cor_proc_start(cor_proc_t *p, char *const argv[], int timeout_ms)
         return -1;
     }
     if (pid == 0) {
+        /* Die with the test, so a crashed test leaves no daemons behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);

@@ -1,0 +1,1085 @@
+/*
+ * directory.c — the OMS's directory of nodes and objects; see directory.h.
+ *
+ * In memory: nodes in a string map by name (a node struct lives as long as
+ * the directory, across incarnations, so replicas can point at it), objects
+ * in an id map, names in a string map (name -> object). Every change is
+ * written through to the store before it becomes visible, except heartbeat
+ * times and loads, which are soft state.
+ */
+#include "directory.h"
+
+#include <cor/log.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cor/kernel.pb-c.h"
+#include "idmap.h"
+#include "labels.h"
+#include "rpc.h"
+#include "strmap.h"
+
+#define NODE_NAME_MAX 63
+#define OBJECT_NAME_MAX 255
+#define CLASS_NAME_MAX 255
+#define DM_CHAIN_MAX 1024
+#define MAX_LABELS 32
+#define MAX_CLASSES 256
+#define LIST_DEFAULT 1000
+#define LIST_MAX 10000
+
+typedef struct oms_node {
+    Cor__NodeInfo *info;   /* registration as received, heap (protobuf-c) */
+    int64_t last_hb_mono;  /* ms, monotonic */
+    uint32_t placed;       /* active replicas the OMS placed here */
+    Cor__NodeLoad load;    /* last reported */
+} oms_node_t;
+
+typedef struct oms_replica {
+    oms_node_t *node;
+    uint64_t incarnation;
+    uint64_t epoch;
+    int state; /* COR__REPLICA_STATE__* */
+} oms_replica_t;
+
+typedef struct oms_obj {
+    cor_object_id_t id;
+    const char *class_name; /* interned: lives in d->classes */
+    char *name;             /* NULL: none */
+    char *dm_chain;         /* NULL: none */
+    char *selector;         /* NULL: none */
+    int64_t created_ms;
+    uint64_t epoch;
+    int n_replicas;
+    oms_replica_t *replicas;
+} oms_obj_t;
+
+struct oms_dir {
+    pthread_rwlock_t lock;
+    cor_store_t store;
+    oms_dir_opts_t opts;
+    cor_strmap_t nodes;   /* name -> oms_node_t* */
+    cor_idmap_t objects;  /* id -> oms_obj_t* */
+    cor_strmap_t names;   /* object name -> oms_obj_t* (or RESERVED) */
+    cor_strmap_t classes; /* interned class names -> the key itself */
+};
+
+static char reserved_marker;
+#define RESERVED ((void *)&reserved_marker)
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *intern_class(oms_dir_t *d, const char *name)
+{
+    const char *k = cor_strmap_get(&d->classes, name);
+    if (k != NULL)
+        return k;
+    char *copy = strdup(name);
+    if (copy == NULL || cor_strmap_put(&d->classes, name, copy, NULL) != 0) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static char *dup_nonempty(const char *s)
+{
+    return (s != NULL && s[0] != '\0') ? strdup(s) : NULL;
+}
+
+static void obj_free(oms_obj_t *o)
+{
+    if (o == NULL)
+        return;
+    free(o->name);
+    free(o->dm_chain);
+    free(o->selector);
+    free(o->replicas);
+    free(o);
+}
+
+/* ---------------- persistence ---------------- */
+
+static void obj_key(const cor_object_id_t *id, char key[64])
+{
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(id, s);
+    snprintf(key, 64, "obj/%s", s);
+}
+
+/* The stored form of an object (replica addresses are not stored: they are
+ * filled from the node table when answering). */
+static int obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
+{
+    Cor__ObjectInfo m = COR__OBJECT_INFO__INIT;
+    Cor__Replica reps[8], *rp[8];
+    int n = o->n_replicas < 8 ? o->n_replicas : 8;
+    m.id.data = (uint8_t *)o->id.b;
+    m.id.len = 16;
+    m.class_name = (char *)o->class_name;
+    m.name = o->name ? o->name : (char *)"";
+    m.dm_chain = o->dm_chain ? o->dm_chain : (char *)"";
+    m.selector = o->selector ? o->selector : (char *)"";
+    m.created_ms = o->created_ms;
+    m.epoch = o->epoch;
+    for (int i = 0; i < n; i++) {
+        cor__replica__init(&reps[i]);
+        reps[i].node = o->replicas[i].node->info->name;
+        reps[i].incarnation = o->replicas[i].incarnation;
+        reps[i].epoch = o->replicas[i].epoch;
+        reps[i].state = o->replicas[i].state;
+        rp[i] = &reps[i];
+    }
+    m.n_replicas = (size_t)n;
+    m.replicas = rp;
+    *len = cor__object_info__get_packed_size(&m);
+    *buf = malloc(*len ? *len : 1);
+    if (*buf == NULL)
+        return COR_ENOMEM;
+    cor__object_info__pack(&m, *buf);
+    return 0;
+}
+
+static int persist_obj(oms_dir_t *d, const oms_obj_t *o, cor_error_t *err)
+{
+    char key[64];
+    obj_key(&o->id, key);
+    uint8_t *buf;
+    size_t len;
+    if (obj_encode(o, &buf, &len) != 0)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_store_op_t op = {COR_STORE_PUT, key, buf, len};
+    int rc = d->store.ops->apply(d->store.impl, &op, 1, err);
+    free(buf);
+    return rc;
+}
+
+static int persist_node(oms_dir_t *d, const Cor__NodeInfo *n, cor_error_t *err)
+{
+    char key[NODE_NAME_MAX + 8];
+    snprintf(key, sizeof(key), "node/%s", n->name);
+    size_t len = cor__node_info__get_packed_size(n);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor__node_info__pack(n, buf);
+    cor_store_op_t op = {COR_STORE_PUT, key, buf, len};
+    int rc = d->store.ops->apply(d->store.impl, &op, 1, err);
+    free(buf);
+    return rc;
+}
+
+static int load_node(void *arg, const char *key, const uint8_t *v, size_t len)
+{
+    oms_dir_t *d = arg;
+    Cor__NodeInfo *info = cor__node_info__unpack(NULL, len, v);
+    if (info == NULL) {
+        cor_log_error("store: %s is not a NodeInfo; skipped", key);
+        return 0;
+    }
+    oms_node_t *n = calloc(1, sizeof(*n));
+    if (n == NULL || cor_strmap_put(&d->nodes, info->name, n, NULL) != 0) {
+        free(n);
+        cor__node_info__free_unpacked(info, NULL);
+        return 1;
+    }
+    info->state = COR__NODE_STATE__NODE_UNKNOWN; /* until it heartbeats */
+    n->info = info;
+    n->last_hb_mono = mono_ms(); /* the timeout runs from the restart */
+    cor__node_load__init(&n->load);
+    return 0;
+}
+
+static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
+{
+    oms_dir_t *d = arg;
+    Cor__ObjectInfo *m = cor__object_info__unpack(NULL, len, v);
+    oms_obj_t *o = NULL;
+    if (m == NULL || m->id.len != 16)
+        goto bad;
+    o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        goto bad;
+    memcpy(o->id.b, m->id.data, 16);
+    o->class_name = intern_class(d, m->class_name);
+    o->name = dup_nonempty(m->name);
+    o->dm_chain = dup_nonempty(m->dm_chain);
+    o->selector = dup_nonempty(m->selector);
+    o->created_ms = m->created_ms;
+    o->epoch = m->epoch;
+    o->replicas = calloc(m->n_replicas ? m->n_replicas : 1, sizeof(*o->replicas));
+    if (o->class_name == NULL || o->replicas == NULL)
+        goto bad;
+    for (size_t i = 0; i < m->n_replicas; i++) {
+        oms_node_t *n = cor_strmap_get(&d->nodes, m->replicas[i]->node);
+        if (n == NULL) {
+            cor_log_warn("store: %s names unknown node %s; replica dropped", key,
+                         m->replicas[i]->node);
+            continue;
+        }
+        oms_replica_t *r = &o->replicas[o->n_replicas++];
+        r->node = n;
+        r->incarnation = m->replicas[i]->incarnation;
+        r->epoch = m->replicas[i]->epoch;
+        r->state = m->replicas[i]->state;
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE && r->incarnation != n->info->incarnation)
+            r->state = COR__REPLICA_STATE__REPLICA_LOST;
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            n->placed++;
+    }
+    if (cor_idmap_put(&d->objects, &o->id, o) != 0)
+        goto bad;
+    if (o->name != NULL)
+        cor_strmap_put(&d->names, o->name, o, NULL);
+    cor__object_info__free_unpacked(m, NULL);
+    return 0;
+bad:
+    cor_log_error("store: %s is not a valid object record; skipped", key);
+    obj_free(o);
+    if (m != NULL)
+        cor__object_info__free_unpacked(m, NULL);
+    return 0;
+}
+
+/* ---------------- open / close ---------------- */
+
+int oms_dir_open(cor_store_t store, const oms_dir_opts_t *opts, oms_dir_t **out, cor_error_t *err)
+{
+    oms_dir_t *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        cor_store_close(&store);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    d->store = store;
+    d->opts = *opts;
+    if (d->opts.heartbeat_interval_ms <= 0)
+        d->opts.heartbeat_interval_ms = 1000;
+    if (d->opts.heartbeat_timeout_ms <= 0)
+        d->opts.heartbeat_timeout_ms = 3000;
+    if (d->opts.kernel_deadline_ms <= 0)
+        d->opts.kernel_deadline_ms = 5000;
+    pthread_rwlock_init(&d->lock, NULL);
+    cor_idmap_init(&d->objects);
+    if (cor_strmap_init(&d->nodes) != 0 || cor_strmap_init(&d->names) != 0 ||
+        cor_strmap_init(&d->classes) != 0) {
+        oms_dir_close(d);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    /* Nodes first: objects point at them. */
+    int rc = store.ops->scan(store.impl, "node/", load_node, d, err);
+    if (rc == 0)
+        rc = store.ops->scan(store.impl, "obj/", load_obj, d, err);
+    if (rc != 0) {
+        oms_dir_close(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+static int free_node(void *arg, const char *key, void *value)
+{
+    oms_node_t *n = value;
+    cor__node_info__free_unpacked(n->info, NULL);
+    free(n);
+    return 0;
+}
+
+static void free_obj_cb(void *arg, const cor_object_id_t *key, void *value)
+{
+    obj_free(value);
+}
+
+static int free_class(void *arg, const char *key, void *value)
+{
+    free(value);
+    return 0;
+}
+
+void oms_dir_close(oms_dir_t *d)
+{
+    if (d == NULL)
+        return;
+    cor_idmap_each(&d->objects, free_obj_cb, NULL);
+    cor_idmap_close(&d->objects);
+    if (d->nodes.buckets) {
+        cor_strmap_each(&d->nodes, free_node, NULL);
+        cor_strmap_close(&d->nodes);
+    }
+    if (d->names.buckets)
+        cor_strmap_close(&d->names);
+    if (d->classes.buckets) {
+        cor_strmap_each(&d->classes, free_class, NULL);
+        cor_strmap_close(&d->classes);
+    }
+    cor_store_close(&d->store);
+    pthread_rwlock_destroy(&d->lock);
+    free(d);
+}
+
+/* ---------------- validation ---------------- */
+
+static int name_char(char c, int object)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || (object && (c == '/' || c == ':'));
+}
+
+static int check_name(const char *what, const char *s, size_t max, int object, cor_error_t *err)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return cor_error_set(err, COR_EINVAL, "%s is empty", what);
+    if (n > max)
+        return cor_error_set(err, COR_EINVAL, "%s '%.40s...' is longer than %zu bytes", what, s,
+                             max);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(s[i], object))
+            return cor_error_set(err, COR_EINVAL,
+                                 "%s '%s': character '%c' is not allowed (letters, digits, . _ -%s)",
+                                 what, s, s[i], object ? " / :" : "");
+    return 0;
+}
+
+static int check_address(const char *a, cor_error_t *err)
+{
+    const char *colon = strrchr(a, ':');
+    if (colon == NULL || colon == a || colon[1] == '\0')
+        return cor_error_set(err, COR_EINVAL, "tcp address '%s' is not host:port", a);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535)
+        return cor_error_set(err, COR_EINVAL, "tcp address '%s' has no valid port", a);
+    return 0;
+}
+
+/* ---------------- nodes ---------------- */
+
+/* Marks this node's replicas from older incarnations LOST. Called from the
+ * register handler after the node is updated. */
+typedef struct lost_ctx {
+    oms_dir_t *d;
+    oms_node_t *n;
+    int count;
+} lost_ctx_t;
+
+static void mark_lost_cb(void *arg, const cor_object_id_t *key, void *value)
+{
+    lost_ctx_t *lc = arg;
+    oms_obj_t *o = value;
+    int changed = 0;
+    for (int i = 0; i < o->n_replicas; i++) {
+        oms_replica_t *r = &o->replicas[i];
+        if (r->node == lc->n && r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+            r->incarnation != lc->n->info->incarnation) {
+            r->state = COR__REPLICA_STATE__REPLICA_LOST;
+            lc->n->placed--;
+            changed = 1;
+        }
+    }
+    if (changed) {
+        cor_error_t err;
+        if (persist_obj(lc->d, o, &err) != 0)
+            cor_log_error("persisting a lost replica: %s", err.msg);
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&o->id, s);
+        cor_log_warn("object %s: replica on %s lost (node restarted)", s, lc->n->info->name);
+        lc->count++;
+    }
+}
+
+static int mark_lost(oms_dir_t *d, const char *node_name)
+{
+    pthread_rwlock_wrlock(&d->lock);
+    lost_ctx_t lc = {.d = d, .n = cor_strmap_get(&d->nodes, node_name)};
+    if (lc.n != NULL)
+        cor_idmap_each(&d->objects, mark_lost_cb, &lc);
+    pthread_rwlock_unlock(&d->lock);
+    return lc.count;
+}
+
+
+int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__RegisterReply *rep,
+                     cor_error_t *err)
+{
+    const Cor__NodeInfo *in = req->node;
+    if (in == NULL)
+        return cor_error_set(err, COR_EINVAL, "register: no node given");
+    int rc = check_name("node name", in->name, NODE_NAME_MAX, 0, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = check_address(in->tcp_address, err)) != 0)
+        return rc;
+    if (strlen(in->unix_path) >= 108)
+        return cor_error_set(err, COR_EINVAL, "unix path is longer than 107 bytes");
+    if (in->n_labels > MAX_LABELS)
+        return cor_error_set(err, COR_EINVAL, "%zu labels, at most %d", in->n_labels, MAX_LABELS);
+    for (size_t i = 0; i < in->n_labels; i++) {
+        char buf[COR_LABEL_KEY_MAX + COR_LABEL_VALUE_MAX + 4];
+        snprintf(buf, sizeof(buf), "%s=%s", in->labels[i]->key, in->labels[i]->value);
+        cor_label_t l;
+        if (strlen(in->labels[i]->key) > COR_LABEL_KEY_MAX ||
+            strlen(in->labels[i]->value) > COR_LABEL_VALUE_MAX)
+            return cor_error_set(err, COR_EINVAL, "label %.40s...: too long", buf);
+        if ((rc = cor_label_parse(buf, &l, err)) != 0)
+            return rc;
+    }
+    if (in->n_classes > MAX_CLASSES)
+        return cor_error_set(err, COR_EINVAL, "%zu classes, at most %d", in->n_classes, MAX_CLASSES);
+    for (size_t i = 0; i < in->n_classes; i++)
+        if ((rc = check_name("class name", in->classes[i]->name, CLASS_NAME_MAX, 1, err)) != 0)
+            return rc;
+
+    /* Our own copy, with the fields the OMS owns. */
+    size_t len = cor__node_info__get_packed_size(in);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor__node_info__pack(in, buf);
+    Cor__NodeInfo *info = cor__node_info__unpack(NULL, len, buf);
+    free(buf);
+    if (info == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+
+    pthread_rwlock_wrlock(&d->lock);
+    oms_node_t *n = cor_strmap_get(&d->nodes, info->name);
+    info->incarnation = n != NULL ? n->info->incarnation + 1 : 1;
+    info->state = COR__NODE_STATE__NODE_ALIVE;
+    info->registered_ms = wall_ms();
+    info->last_heartbeat_ms = info->registered_ms;
+    if (info->load != NULL) {
+        cor__node_load__free_unpacked(info->load, NULL);
+        info->load = NULL;
+    }
+    rc = persist_node(d, info, err);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&d->lock);
+        cor__node_info__free_unpacked(info, NULL);
+        return rc;
+    }
+    if (n == NULL) {
+        n = calloc(1, sizeof(*n));
+        if (n == NULL || cor_strmap_put(&d->nodes, info->name, n, NULL) != 0) {
+            free(n);
+            pthread_rwlock_unlock(&d->lock);
+            cor__node_info__free_unpacked(info, NULL);
+            return cor_error_set(err, COR_ENOMEM, "out of memory");
+        }
+        cor_log_info("node %s registered at %s (incarnation 1)", info->name, info->tcp_address);
+    } else {
+        /* A new process under an old name: whatever it held is gone. */
+        uint64_t old = n->info->incarnation;
+        cor__node_info__free_unpacked(n->info, NULL);
+        cor_log_info("node %s registered again at %s: incarnation %llu -> %llu", info->name,
+                     info->tcp_address, (unsigned long long)old,
+                     (unsigned long long)info->incarnation);
+    }
+    n->info = info;
+    n->last_hb_mono = mono_ms();
+    cor__node_load__init(&n->load);
+    pthread_rwlock_unlock(&d->lock);
+
+    /* Replicas of older incarnations are gone with their process. */
+    if (info->incarnation > 1)
+        mark_lost(d, info->name);
+    rep->incarnation = info->incarnation;
+    rep->heartbeat_interval_ms = (uint32_t)d->opts.heartbeat_interval_ms;
+    rep->heartbeat_timeout_ms = (uint32_t)d->opts.heartbeat_timeout_ms;
+    return 0;
+}
+
+int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__HeartbeatReply *rep,
+                      cor_error_t *err)
+{
+    pthread_rwlock_wrlock(&d->lock);
+    oms_node_t *n = cor_strmap_get(&d->nodes, req->name);
+    if (n == NULL || n->info->incarnation != req->incarnation) {
+        rep->known = 0;
+        pthread_rwlock_unlock(&d->lock);
+        return 0;
+    }
+    rep->known = 1;
+    n->last_hb_mono = mono_ms();
+    n->info->last_heartbeat_ms = wall_ms();
+    if (req->load != NULL) {
+        n->load.objects = req->load->objects;
+        n->load.calls = req->load->calls;
+        n->load.cpu = req->load->cpu;
+        n->load.rss_bytes = req->load->rss_bytes;
+    }
+    if (n->info->state != COR__NODE_STATE__NODE_ALIVE) {
+        cor_log_info("node %s is alive%s", n->info->name,
+                     n->info->state == COR__NODE_STATE__NODE_DEAD ? " again" : "");
+        n->info->state = COR__NODE_STATE__NODE_ALIVE;
+    }
+    pthread_rwlock_unlock(&d->lock);
+    return 0;
+}
+
+typedef struct live_ctx {
+    int64_t now;
+    int timeout;
+    int changed;
+} live_ctx_t;
+
+static int check_node(void *arg, const char *key, void *value)
+{
+    live_ctx_t *lc = arg;
+    oms_node_t *n = value;
+    if (n->info->state != COR__NODE_STATE__NODE_DEAD &&
+        lc->now - n->last_hb_mono > lc->timeout) {
+        cor_log_warn("node %s missed heartbeats for %lld ms: marked dead", n->info->name,
+                     (long long)(lc->now - n->last_hb_mono));
+        n->info->state = COR__NODE_STATE__NODE_DEAD;
+        lc->changed++;
+    }
+    return 0;
+}
+
+int oms_dir_check_liveness(oms_dir_t *d)
+{
+    live_ctx_t lc = {.now = mono_ms(), .timeout = d->opts.heartbeat_timeout_ms};
+    pthread_rwlock_wrlock(&d->lock);
+    cor_strmap_each(&d->nodes, check_node, &lc);
+    pthread_rwlock_unlock(&d->lock);
+    return lc.changed;
+}
+
+/* Copies a message into the arena (pack + unpack), so a reply can outlive
+ * the lock that protected the original. */
+static ProtobufCMessage *arena_clone(cor_arena_t *a, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = cor_arena_alloc(a, n ? n : 1);
+    if (buf == NULL)
+        return NULL;
+    protobuf_c_message_pack(m, buf);
+    return protobuf_c_message_unpack(m->descriptor, &a->pb, n, buf);
+}
+
+typedef struct list_ctx {
+    cor_arena_t *a;
+    Cor__NodeInfo **out;
+    size_t n;
+    int failed;
+} list_ctx_t;
+
+static int list_node(void *arg, const char *key, void *value)
+{
+    list_ctx_t *lc = arg;
+    oms_node_t *n = value;
+    Cor__NodeInfo view = *n->info; /* shallow: only read while cloning */
+    view.load = &n->load;
+    Cor__NodeInfo *c = (Cor__NodeInfo *)arena_clone(lc->a, &view.base);
+    if (c == NULL) {
+        lc->failed = 1;
+        return 1;
+    }
+    lc->out[lc->n++] = c;
+    return 0;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+    return strcmp((*(Cor__NodeInfo *const *)a)->name, (*(Cor__NodeInfo *const *)b)->name);
+}
+
+int oms_dir_list_nodes(oms_dir_t *d, cor_arena_t *arena, Cor__ListNodesReply *rep,
+                       cor_error_t *err)
+{
+    pthread_rwlock_rdlock(&d->lock);
+    list_ctx_t lc = {.a = arena};
+    lc.out = cor_arena_alloc(arena, (d->nodes.len ? d->nodes.len : 1) * sizeof(*lc.out));
+    if (lc.out != NULL)
+        cor_strmap_each(&d->nodes, list_node, &lc);
+    pthread_rwlock_unlock(&d->lock);
+    if (lc.out == NULL || lc.failed)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    qsort(lc.out, lc.n, sizeof(*lc.out), cmp_node);
+    rep->nodes = lc.out;
+    rep->n_nodes = lc.n;
+    return 0;
+}
+
+/* ---------------- objects ---------------- */
+
+static const char *node_label(void *arg, const char *key)
+{
+    const Cor__NodeInfo *info = arg;
+    for (size_t i = 0; i < info->n_labels; i++)
+        if (strcmp(info->labels[i]->key, key) == 0)
+            return info->labels[i]->value;
+    return NULL;
+}
+
+static int hosts_class(const Cor__NodeInfo *info, const char *cls)
+{
+    for (size_t i = 0; i < info->n_classes; i++)
+        if (strcmp(info->classes[i]->name, cls) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct pick_ctx {
+    const char *cls;
+    const cor_selector_t *sel;
+    oms_node_t *best;
+    double best_score;
+    int hosting, matching, alive; /* for the error message */
+} pick_ctx_t;
+
+static int pick_node(void *arg, const char *key, void *value)
+{
+    pick_ctx_t *pc = arg;
+    oms_node_t *n = value;
+    if (!hosts_class(n->info, pc->cls))
+        return 0;
+    pc->hosting++;
+    if (!cor_selector_match(pc->sel, node_label, n->info))
+        return 0;
+    pc->matching++;
+    if (n->info->state != COR__NODE_STATE__NODE_ALIVE)
+        return 0;
+    pc->alive++;
+    if (n->info->capacity != 0 && n->placed >= n->info->capacity)
+        return 0;
+    double score = n->info->capacity ? (double)n->placed / n->info->capacity : (double)n->placed;
+    if (pc->best == NULL || score < pc->best_score ||
+        (score == pc->best_score && strcmp(n->info->name, pc->best->info->name) < 0)) {
+        pc->best = n;
+        pc->best_score = score;
+    }
+    return 0;
+}
+
+static char *arena_str(cor_arena_t *a, const char *s)
+{
+    if (s == NULL)
+        return (char *)"";
+    size_t n = strlen(s) + 1;
+    char *p = cor_arena_alloc(a, n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Builds the reply form of o in the arena (caller holds the lock). */
+static Cor__ObjectInfo *obj_info(cor_arena_t *a, const oms_obj_t *o)
+{
+    Cor__ObjectInfo *m = cor_arena_alloc(a, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    cor__object_info__init(m);
+    uint8_t *id = cor_arena_alloc(a, 16);
+    Cor__Replica **rp = cor_arena_alloc(a, (size_t)(o->n_replicas ? o->n_replicas : 1) * sizeof(*rp));
+    if (id == NULL || rp == NULL)
+        return NULL;
+    memcpy(id, o->id.b, 16);
+    m->id.data = id;
+    m->id.len = 16;
+    m->class_name = arena_str(a, o->class_name);
+    m->name = arena_str(a, o->name);
+    m->dm_chain = arena_str(a, o->dm_chain);
+    m->selector = arena_str(a, o->selector);
+    m->created_ms = o->created_ms;
+    m->epoch = o->epoch;
+    for (int i = 0; i < o->n_replicas; i++) {
+        const oms_replica_t *r = &o->replicas[i];
+        Cor__Replica *x = cor_arena_alloc(a, sizeof(*x));
+        if (x == NULL)
+            return NULL;
+        cor__replica__init(x);
+        x->node = arena_str(a, r->node->info->name);
+        x->incarnation = r->incarnation;
+        x->epoch = r->epoch;
+        x->state = r->state;
+        x->tcp_address = arena_str(a, r->node->info->tcp_address);
+        x->unix_path = arena_str(a, r->node->info->unix_path);
+        x->host_id = arena_str(a, r->node->info->host_id);
+        x->node_state = r->node->info->state;
+        if (x->node == NULL || x->tcp_address == NULL || x->unix_path == NULL || x->host_id == NULL)
+            return NULL;
+        rp[i] = x;
+    }
+    m->replicas = rp;
+    m->n_replicas = (size_t)o->n_replicas;
+    if (m->class_name == NULL || m->name == NULL || m->dm_chain == NULL || m->selector == NULL)
+        return NULL;
+    return m;
+}
+
+int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
+                   Cor__CreateObjectReply *rep, cor_error_t *err)
+{
+    int rc = check_name("class name", req->class_name, CLASS_NAME_MAX, 1, err);
+    if (rc != 0)
+        return rc;
+    if (req->name[0] != '\0' && (rc = check_name("object name", req->name, OBJECT_NAME_MAX, 1, err)) != 0)
+        return rc;
+    if (strlen(req->dm_chain) > DM_CHAIN_MAX)
+        return cor_error_set(err, COR_EINVAL, "dm chain is longer than %d bytes", DM_CHAIN_MAX);
+    cor_selector_t sel;
+    if ((rc = cor_selector_parse(req->selector, &sel, err)) != 0)
+        return rc;
+
+    /* Reserve the name and a place, without holding the lock across the
+     * call to the kernel. */
+    pthread_rwlock_wrlock(&d->lock);
+    if (req->name[0] != '\0') {
+        if (cor_strmap_get(&d->names, req->name) != NULL) {
+            pthread_rwlock_unlock(&d->lock);
+            return cor_error_set(err, COR_EEXIST, "an object named '%s' already exists", req->name);
+        }
+        if (cor_strmap_put(&d->names, req->name, RESERVED, NULL) != 0) {
+            pthread_rwlock_unlock(&d->lock);
+            return cor_error_set(err, COR_ENOMEM, "out of memory");
+        }
+    }
+    pick_ctx_t pc = {.cls = req->class_name, .sel = &sel};
+    cor_strmap_each(&d->nodes, pick_node, &pc);
+    oms_node_t *n = pc.best;
+    if (n == NULL) {
+        if (req->name[0] != '\0')
+            cor_strmap_del(&d->names, req->name);
+        pthread_rwlock_unlock(&d->lock);
+        if (pc.hosting == 0)
+            return cor_error_set(err, COR_ENOTFOUND, "no kernel server hosts class %s",
+                                 req->class_name);
+        if (pc.matching == 0)
+            return cor_error_set(err, COR_ENOTFOUND,
+                                 "%d kernel server(s) host %s but none matches selector '%s'",
+                                 pc.hosting, req->class_name, req->selector);
+        if (pc.alive == 0)
+            return cor_error_set(err, COR_EUNAVAIL,
+                                 "every kernel server that hosts %s%s%s is dead or unknown",
+                                 req->class_name, req->selector[0] ? " and matches " : "",
+                                 req->selector);
+        return cor_error_set(err, COR_EUNAVAIL, "every kernel server that can host %s is full",
+                             req->class_name);
+    }
+    n->placed++;
+    char target[160];
+    snprintf(target, sizeof(target), "%s", n->info->tcp_address);
+    char node_name[NODE_NAME_MAX + 1];
+    snprintf(node_name, sizeof(node_name), "%s", n->info->name);
+    uint64_t incarnation = n->info->incarnation;
+    pthread_rwlock_unlock(&d->lock);
+
+    oms_obj_t *o = calloc(1, sizeof(*o));
+    if (o == NULL) {
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        goto undo;
+    }
+    cor_object_id_generate(&o->id);
+    o->name = dup_nonempty(req->name);
+    o->dm_chain = dup_nonempty(req->dm_chain);
+    o->selector = dup_nonempty(req->selector);
+    o->created_ms = wall_ms();
+    o->epoch = 1;
+    o->replicas = calloc(1, sizeof(*o->replicas));
+    if (o->replicas == NULL) {
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        goto undo;
+    }
+    o->n_replicas = 1;
+    o->replicas[0] = (oms_replica_t){.node = n, .incarnation = incarnation, .epoch = 1,
+                                     .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
+
+    Cor__CreateReplicaRequest cr = COR__CREATE_REPLICA_REQUEST__INIT;
+    cr.object_id.data = o->id.b;
+    cr.object_id.len = 16;
+    cr.class_name = req->class_name;
+    cr.args = req->args;
+    cr.epoch = 1;
+    ProtobufCMessage *out = NULL;
+    rc = cor_rpc_call(d->opts.client, target, COR_M_CREATE_REPLICA, &cr.base,
+                      &cor__create_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out, err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    if (rc != 0) {
+        cor_error_prefix(err, "kernel server %s", node_name);
+        goto undo;
+    }
+
+    pthread_rwlock_wrlock(&d->lock);
+    o->class_name = intern_class(d, req->class_name);
+    if (n->info->incarnation != incarnation) {
+        /* The node restarted while we created: that replica died with it. */
+        rc = cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
+                           node_name);
+    } else if (o->class_name == NULL) {
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+    } else if ((rc = persist_obj(d, o, err)) == 0 &&
+               (rc = cor_idmap_put(&d->objects, &o->id, o)) == 0) {
+        if (o->name != NULL)
+            cor_strmap_put(&d->names, o->name, o, NULL);
+        rep->object = obj_info(arena, o);
+        if (rep->object == NULL)
+            rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+    } else if (rc == COR_EEXIST) {
+        rc = cor_error_set(err, COR_EINTERNAL, "object id collision");
+    }
+    pthread_rwlock_unlock(&d->lock);
+    if (rc == 0) {
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&o->id, s);
+        cor_log_info("object %s (%s%s%s) created on %s", s, req->class_name,
+                     req->name[0] ? ", " : "", req->name, node_name);
+        return 0;
+    }
+    /* Recorded nowhere: take the replica back from the kernel. */
+    Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
+    dr.object_id = cr.object_id;
+    cor_error_t derr;
+    if (cor_rpc_call(d->opts.client, target, COR_M_DELETE_REPLICA, &dr.base,
+                     &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
+                     &derr) == 0)
+        protobuf_c_message_free_unpacked(out, NULL);
+undo:
+    pthread_rwlock_wrlock(&d->lock);
+    n->placed--;
+    if (req->name[0] != '\0' && cor_strmap_get(&d->names, req->name) == RESERVED)
+        cor_strmap_del(&d->names, req->name);
+    pthread_rwlock_unlock(&d->lock);
+    obj_free(o);
+    return rc;
+}
+
+/* Finds an object by id or name (caller holds the lock). */
+static oms_obj_t *find(oms_dir_t *d, const ProtobufCBinaryData *id, const char *name,
+                       cor_error_t *err)
+{
+    if (id->len != 0) {
+        cor_object_id_t oid;
+        if (cor_object_id_from_bytes(id->data, id->len, &oid) != 0) {
+            cor_error_set(err, COR_EINVAL, "object id must be 16 bytes, not %zu", id->len);
+            return NULL;
+        }
+        oms_obj_t *o = cor_idmap_get(&d->objects, &oid);
+        if (o == NULL) {
+            char s[COR_OBJECT_ID_STRLEN + 1];
+            cor_object_id_format(&oid, s);
+            cor_error_set(err, COR_ENOTFOUND, "no object %s", s);
+        }
+        return o;
+    }
+    if (name[0] == '\0') {
+        cor_error_set(err, COR_EINVAL, "give an object id or a name");
+        return NULL;
+    }
+    oms_obj_t *o = cor_strmap_get(&d->names, name);
+    if (o == NULL || o == RESERVED) {
+        cor_error_set(err, COR_ENOTFOUND, "no object named '%.200s'", name);
+        return NULL;
+    }
+    return o;
+}
+
+int oms_dir_lookup(oms_dir_t *d, const Cor__LookupRequest *req, cor_arena_t *arena,
+                   Cor__LookupReply *rep, cor_error_t *err)
+{
+    pthread_rwlock_rdlock(&d->lock);
+    oms_obj_t *o = find(d, &req->id, req->name, err);
+    int rc = err->code;
+    if (o != NULL) {
+        rep->object = obj_info(arena, o);
+        rc = rep->object ? 0 : cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    pthread_rwlock_unlock(&d->lock);
+    return o != NULL ? rc : (rc ? rc : COR_ENOTFOUND);
+}
+
+/* Paging: the objects with the smallest ids above start_after, found with a
+ * bounded max-heap (O(n log limit)) rather than sorting everything. */
+typedef struct page_ctx {
+    cor_object_id_t after;
+    int has_after;
+    const char *cls;
+    const char *node;
+    oms_obj_t **heap;
+    size_t n, limit;
+    size_t matched; /* beyond the page too, to set `more` */
+} page_ctx_t;
+
+static int id_cmp(const cor_object_id_t *a, const cor_object_id_t *b)
+{
+    return memcmp(a->b, b->b, COR_OBJECT_ID_BYTES);
+}
+
+static void heap_sift_down(oms_obj_t **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && id_cmp(&h[l]->id, &h[m]->id) > 0)
+            m = l;
+        if (r < n && id_cmp(&h[r]->id, &h[m]->id) > 0)
+            m = r;
+        if (m == i)
+            return;
+        oms_obj_t *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void page_one(void *arg, const cor_object_id_t *key, void *value)
+{
+    page_ctx_t *pc = arg;
+    oms_obj_t *o = value;
+    if (pc->has_after && id_cmp(&o->id, &pc->after) <= 0)
+        return;
+    if (pc->cls[0] != '\0' && strcmp(o->class_name, pc->cls) != 0)
+        return;
+    if (pc->node[0] != '\0') {
+        int on = 0;
+        for (int i = 0; i < o->n_replicas; i++)
+            on |= strcmp(o->replicas[i].node->info->name, pc->node) == 0;
+        if (!on)
+            return;
+    }
+    pc->matched++;
+    if (pc->n < pc->limit) {
+        /* sift up */
+        size_t i = pc->n++;
+        pc->heap[i] = o;
+        while (i > 0 && id_cmp(&pc->heap[(i - 1) / 2]->id, &pc->heap[i]->id) < 0) {
+            oms_obj_t *t = pc->heap[i];
+            pc->heap[i] = pc->heap[(i - 1) / 2];
+            pc->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (id_cmp(&o->id, &pc->heap[0]->id) < 0) {
+        pc->heap[0] = o;
+        heap_sift_down(pc->heap, pc->n, 0);
+    }
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+    return id_cmp(&(*(oms_obj_t *const *)a)->id, &(*(oms_obj_t *const *)b)->id);
+}
+
+int oms_dir_list_objects(oms_dir_t *d, const Cor__ListObjectsRequest *req, cor_arena_t *arena,
+                         Cor__ListObjectsReply *rep, cor_error_t *err)
+{
+    page_ctx_t pc = {.cls = req->class_name, .node = req->node};
+    pc.limit = req->limit == 0 ? LIST_DEFAULT : req->limit;
+    if (pc.limit > LIST_MAX)
+        return cor_error_set(err, COR_EINVAL, "limit %u is over the maximum %d", req->limit,
+                             LIST_MAX);
+    if (req->start_after.len != 0) {
+        if (cor_object_id_from_bytes(req->start_after.data, req->start_after.len, &pc.after) != 0)
+            return cor_error_set(err, COR_EINVAL, "start_after must be a 16-byte object id");
+        pc.has_after = 1;
+    }
+    pc.heap = cor_arena_alloc(arena, pc.limit * sizeof(*pc.heap));
+    if (pc.heap == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    pthread_rwlock_rdlock(&d->lock);
+    cor_idmap_each(&d->objects, page_one, &pc);
+    qsort(pc.heap, pc.n, sizeof(*pc.heap), cmp_obj);
+    Cor__ObjectInfo **out = cor_arena_alloc(arena, (pc.n ? pc.n : 1) * sizeof(*out));
+    int rc = out ? 0 : cor_error_set(err, COR_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < pc.n; i++)
+        if ((out[i] = obj_info(arena, pc.heap[i])) == NULL)
+            rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+    pthread_rwlock_unlock(&d->lock);
+    if (rc != 0)
+        return rc;
+    rep->objects = out;
+    rep->n_objects = pc.n;
+    rep->more = pc.matched > pc.n;
+    return 0;
+}
+
+int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_t *err)
+{
+    pthread_rwlock_wrlock(&d->lock);
+    oms_obj_t *o = find(d, &req->id, req->name, err);
+    if (o == NULL) {
+        pthread_rwlock_unlock(&d->lock);
+        return err->code;
+    }
+    char key[64];
+    obj_key(&o->id, key);
+    cor_store_op_t op = {COR_STORE_DEL, key, NULL, 0};
+    int rc = d->store.ops->apply(d->store.impl, &op, 1, err);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&d->lock);
+        return rc;
+    }
+    cor_idmap_del(&d->objects, &o->id);
+    if (o->name != NULL)
+        cor_strmap_del(&d->names, o->name);
+    /* Who to tell, copied out before the lock is dropped. */
+    int n = o->n_replicas;
+    char targets[8][160];
+    int live[8];
+    for (int i = 0; i < n && i < 8; i++) {
+        oms_replica_t *r = &o->replicas[i];
+        live[i] = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+                  r->node->info->state != COR__NODE_STATE__NODE_DEAD &&
+                  r->incarnation == r->node->info->incarnation;
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            r->node->placed--;
+        snprintf(targets[i], sizeof(targets[i]), "%s", r->node->info->tcp_address);
+    }
+    pthread_rwlock_unlock(&d->lock);
+
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&o->id, s);
+    Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
+    dr.object_id.data = o->id.b;
+    dr.object_id.len = 16;
+    for (int i = 0; i < n && i < 8; i++) {
+        if (!live[i])
+            continue;
+        ProtobufCMessage *out = NULL;
+        cor_error_t kerr;
+        if (cor_rpc_call(d->opts.client, targets[i], COR_M_DELETE_REPLICA, &dr.base,
+                         &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
+                         &kerr) == 0)
+            protobuf_c_message_free_unpacked(out, NULL);
+        else if (kerr.code != COR_ENOTFOUND)
+            cor_log_warn("object %s deleted, but its replica at %s may linger: %s", s, targets[i],
+                         kerr.msg);
+    }
+    cor_log_info("object %s deleted", s);
+    obj_free(o);
+    return 0;
+}
+
+static int count_alive(void *arg, const char *key, void *value)
+{
+    oms_node_t *n = value;
+    if (n->info->state == COR__NODE_STATE__NODE_ALIVE)
+        (*(size_t *)arg)++;
+    return 0;
+}
+
+void oms_dir_counts(oms_dir_t *d, size_t *nodes, size_t *alive, size_t *objects)
+{
+    pthread_rwlock_rdlock(&d->lock);
+    *nodes = d->nodes.len;
+    *alive = 0;
+    cor_strmap_each(&d->nodes, count_alive, alive);
+    *objects = d->objects.len;
+    pthread_rwlock_unlock(&d->lock);
+}

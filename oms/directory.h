@@ -1,0 +1,69 @@
+/*
+ * directory.h — the OMS's directory: every kernel server (node) and every
+ * object, where its replicas live, and the rules that keep that true
+ * (DESIGN.md "OMS").
+ *
+ * State is in memory and written through to a cor_store_t ("node/<name>",
+ * "obj/<hex id>"); at open it is loaded back, so kill -9 and a restart lose
+ * nothing. Heartbeats are not persisted: after a restart every node is
+ * UNKNOWN until it heartbeats (then ALIVE) or the timeout passes (DEAD).
+ *
+ * Rules:
+ *  - A node name registering again starts a new incarnation; replicas
+ *    placed on an older incarnation are marked LOST (the process that held
+ *    them is gone), so they are never silently resurrected.
+ *  - A node that misses heartbeats for the timeout is DEAD; placement skips
+ *    it; it becomes ALIVE again if the same incarnation heartbeats.
+ *  - Creating an object picks a live node that hosts the class and matches
+ *    the selector, with the fewest replicas relative to its capacity, asks
+ *    it to create the replica, and only then records the object.
+ *
+ * Threads: all functions are thread-safe (one rwlock); calls to kernel
+ * servers are made without holding it.
+ */
+#ifndef COR_OMS_DIRECTORY_H
+#define COR_OMS_DIRECTORY_H
+
+#include <cor/error.h>
+
+#include "arena.h"
+#include "cor/oms.pb-c.h"
+#include "store.h"
+#include "transport.h"
+
+typedef struct oms_dir oms_dir_t;
+
+typedef struct oms_dir_opts {
+    int heartbeat_interval_ms; /* told to kernels; 0: 1000 */
+    int heartbeat_timeout_ms;  /* missed for this long = dead; 0: 3000 */
+    int kernel_deadline_ms;    /* calls to kernels; 0: 5000 */
+    cor_client_t *client;      /* for calls to kernels; the caller's */
+} oms_dir_opts_t;
+
+/* Loads the directory from store (which it then owns and closes). */
+int oms_dir_open(cor_store_t store, const oms_dir_opts_t *opts, oms_dir_t **out, cor_error_t *err);
+void oms_dir_close(oms_dir_t *d);
+
+/* What the rpc handlers call. Replies are built in arena. */
+int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__RegisterReply *rep,
+                     cor_error_t *err);
+int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__HeartbeatReply *rep,
+                      cor_error_t *err);
+int oms_dir_list_nodes(oms_dir_t *d, cor_arena_t *arena, Cor__ListNodesReply *rep,
+                       cor_error_t *err);
+int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
+                   Cor__CreateObjectReply *rep, cor_error_t *err);
+int oms_dir_lookup(oms_dir_t *d, const Cor__LookupRequest *req, cor_arena_t *arena,
+                   Cor__LookupReply *rep, cor_error_t *err);
+int oms_dir_list_objects(oms_dir_t *d, const Cor__ListObjectsRequest *req, cor_arena_t *arena,
+                         Cor__ListObjectsReply *rep, cor_error_t *err);
+int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_t *err);
+
+/* Marks nodes dead whose heartbeats stopped; call periodically. Returns how
+ * many changed state. */
+int oms_dir_check_liveness(oms_dir_t *d);
+
+/* Counts, for logs and metrics. */
+void oms_dir_counts(oms_dir_t *d, size_t *nodes, size_t *alive, size_t *objects);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * store.h — where the OMS keeps its directory: a key-value store behind a
+ * versioned vtable, so the embedded backend (memory + a log in the data
+ * directory) and, later, etcd (v3 JSON API over libcurl) are
+ * interchangeable.
+ *
+ * The shape follows etcd's: byte values under string keys, atomic batches
+ * of puts and deletes (etcd: one txn), point reads, and prefix scans. The
+ * OMS keeps its working set in memory and uses the store as the durable
+ * record: it scans everything at start and writes through on every change.
+ *
+ * Threads: a store is called from OMS handler threads; implementations
+ * lock internally.
+ */
+#ifndef COR_OMS_STORE_H
+#define COR_OMS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cor/error.h>
+
+typedef struct cor_store_op {
+    enum { COR_STORE_PUT, COR_STORE_DEL } kind;
+    const char *key;
+    const uint8_t *value; /* PUT only */
+    size_t len;
+} cor_store_op_t;
+
+/* Called for each key under a prefix; return non-zero to stop. */
+typedef int (*cor_store_scan_fn)(void *arg, const char *key, const uint8_t *value, size_t len);
+
+#define COR_STORE_OPS_VERSION 1
+
+typedef struct cor_store_ops {
+    unsigned version; /* COR_STORE_OPS_VERSION */
+    const char *name; /* "embedded", "etcd" */
+    /* Applies every op or none (atomic, durable per the backend's sync
+     * setting). Deleting a missing key is not an error. */
+    int (*apply)(void *impl, const cor_store_op_t *ops, size_t n, cor_error_t *err);
+    /* *value is malloc'd (caller frees); ENOTFOUND if absent. */
+    int (*get)(void *impl, const char *key, uint8_t **value, size_t *len, cor_error_t *err);
+    /* Every key starting with prefix, in no particular order. */
+    int (*scan)(void *impl, const char *prefix, cor_store_scan_fn fn, void *arg, cor_error_t *err);
+    void (*close)(void *impl);
+} cor_store_ops_t;
+
+typedef struct cor_store {
+    const cor_store_ops_t *ops;
+    void *impl;
+} cor_store_t;
+
+/* The embedded backend: state in memory, every batch appended to
+ * DIR/store.log (CRC-checked records; a torn tail from a crash is cut off
+ * at open), compacted into a fresh log when it grows to several times the
+ * live data. sync=1 fdatasyncs each batch (power-loss safe); sync=0 only
+ * write()s (safe against kill -9, since the page cache survives the
+ * process). Creates DIR if needed. */
+int cor_store_open_embedded(const char *dir, int sync, cor_store_t *out, cor_error_t *err);
+
+static inline void cor_store_close(cor_store_t *s)
+{
+    if (s->ops != NULL)
+        s->ops->close(s->impl);
+    s->ops = NULL;
+}
+
+#endif
