@@ -467,12 +467,14 @@ static void build_method(checker_t *c, const type_table_t *types, size_t i, size
         report(c, path, 4, "malformed descriptor: a service or method without a name");
 
     m->snake = snake_case(name);
-    m->field = is_c_keyword(m->snake) ? xasprintf("%s_", m->snake) : xstrdup(m->snake);
+    m->field = is_c_or_cxx_keyword(m->snake) ? xasprintf("%s_", m->snake) : xstrdup(m->snake);
     m->fn = xasprintf("%s_%s", s->prefix, m->snake);
     m->index = upper_case(m->fn);
 
     /* protoc-c names the method in its own service struct by CamelToLower
-     * and does not escape keywords: its header would not compile. */
+     * and does not escape keywords: its header would not compile if that
+     * name is a C keyword. (C++-only ones such as `delete` are fine: the
+     * generated code is C.) */
     char *pbc_method = pbc_lower_name(name, "", NULL);
     if (is_c_keyword(pbc_method))
         report(c, path, 4,

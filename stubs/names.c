@@ -166,7 +166,27 @@ char *upper_case(const char *s)
     return u;
 }
 
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
 bool is_c_keyword(const char *s)
+{
+    static const char *const keywords[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do",
+        "double", "else", "enum", "extern", "float", "for", "goto", "if",
+        "inline", "int", "long", "register", "restrict", "return", "short",
+        "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+        "unsigned", "void", "volatile", "while", "bool", "true", "false", "asm", "typeof",
+    };
+    return in_list(s, keywords, sizeof(keywords) / sizeof(keywords[0]));
+}
+
+bool is_c_or_cxx_keyword(const char *s)
 {
     static const char *const keywords[] = {
         /* C11 */
@@ -185,10 +205,7 @@ bool is_c_keyword(const char *s)
         "static_cast", "template", "this", "throw", "try", "typeid",
         "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
     };
-    for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
-        if (strcmp(s, keywords[i]) == 0)
-            return true;
-    return false;
+    return in_list(s, keywords, sizeof(keywords) / sizeof(keywords[0]));
 }
 
 char *strip_proto(const char *file_name)

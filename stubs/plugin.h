@@ -82,7 +82,10 @@ char *package_prefix(const char *package);
 /* ASCII upper-casing copy. malloc'd. */
 char *upper_case(const char *s);
 /* True for C keywords (C11 and the usual C++ ones, as protoc-c avoids). */
+/* C11 keywords and the macros of <stdbool.h>: names protoc-c cannot use. */
 bool is_c_keyword(const char *s);
+/* Those plus C++ keywords: names we escape in our own generated fields. */
+bool is_c_or_cxx_keyword(const char *s);
 /* The file name without ".proto" (or ".protodevel"), as protoc-c does. */
 char *strip_proto(const char *file_name);
 /* Appends s as the body of a C string literal (no quotes): quotes,
