@@ -233,10 +233,8 @@ static int call_client_chain(cor_ref_t *ref, const cor_method_desc_t *m, cor_err
 /* ------------------------------------------------------------------ */
 /* co-located                                                          */
 
-/* A co-located call waiting for its object's turn. It lives on the
- * caller's stack: the caller blocks until whoever runs it says done. */
-typedef struct local_task {
-    cor_obj_task_t task;
+/* A co-located call, run in its object's turn on the caller's thread. */
+typedef struct local_call {
     cor_runtime_t *rt;
     cor_obj_t *obj;
     const cor_method_desc_t *m;
@@ -245,19 +243,12 @@ typedef struct local_task {
     ProtobufCMessage *rep;
     cor_error_t *err;
     int rc;
-    int done;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-} local_task_t;
+} local_call_t;
 
-static void local_run(cor_obj_task_t *t)
+static void local_fn(void *arg)
 {
-    local_task_t *l = (local_task_t *)t;
+    local_call_t *l = arg;
     l->rc = cor_runtime_obj_invoke(l->rt, l->obj, l->m, l->arena, l->req, l->rep, l->err);
-    pthread_mutex_lock(&l->lock);
-    l->done = 1;
-    pthread_cond_signal(&l->cond);
-    pthread_mutex_unlock(&l->lock);
 }
 
 /* Runs m on a local object, in its turn. On success, if out_heap is not
@@ -277,27 +268,9 @@ static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
     if (rep == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     protobuf_c_message_init(m->output, rep);
-    local_task_t l = {.task.run = local_run, .rt = rt, .obj = o, .m = m, .arena = arena,
-                      .req = req, .rep = rep, .err = err};
-    pthread_mutex_init(&l.lock, NULL);
-    pthread_cond_init(&l.cond, NULL);
-    switch (cor_obj_enter(o, &l.task)) {
-    case COR_TURN_OWNED:
-        local_run(&l.task);
-        cor_obj_leave(o);
-        break;
-    case COR_TURN_SHARED:
-        local_run(&l.task);
-        break;
-    case COR_TURN_QUEUED:
-        pthread_mutex_lock(&l.lock);
-        while (!l.done)
-            pthread_cond_wait(&l.cond, &l.lock);
-        pthread_mutex_unlock(&l.lock);
-        break;
-    }
-    pthread_mutex_destroy(&l.lock);
-    pthread_cond_destroy(&l.cond);
+    local_call_t l = {.rt = rt, .obj = o, .m = m, .arena = arena, .req = req, .rep = rep,
+                      .err = err};
+    cor_obj_run_sync(o, local_fn, &l);
     if (l.rc != 0)
         return l.rc;
     if (out_heap == NULL) {

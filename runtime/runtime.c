@@ -199,6 +199,17 @@ enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t)
     return COR_TURN_QUEUED;
 }
 
+enum cor_turn cor_obj_try_enter(cor_obj_t *o)
+{
+    if ((o->cls->flags & COR_CLASS_CONCURRENT) || tls_current == o)
+        return COR_TURN_SHARED;
+    pthread_mutex_lock(&o->qlock);
+    int was_busy = o->busy;
+    o->busy = 1;
+    pthread_mutex_unlock(&o->qlock);
+    return was_busy ? COR_TURN_QUEUED : COR_TURN_OWNED;
+}
+
 void cor_obj_leave(cor_obj_t *o)
 {
     for (;;) {
@@ -215,6 +226,50 @@ void cor_obj_leave(cor_obj_t *o)
         pthread_mutex_unlock(&o->qlock);
         t->run(t);
     }
+}
+
+typedef struct sync_task {
+    cor_obj_task_t task;
+    void (*fn)(void *);
+    void *arg;
+    int done;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} sync_task_t;
+
+static void sync_task_run(cor_obj_task_t *t)
+{
+    sync_task_t *s = (sync_task_t *)t;
+    s->fn(s->arg);
+    pthread_mutex_lock(&s->lock);
+    s->done = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void cor_obj_run_sync(cor_obj_t *o, void (*fn)(void *), void *arg)
+{
+    /* Initialised before it can be queued: another thread may run it. */
+    sync_task_t s = {.task.run = sync_task_run, .fn = fn, .arg = arg,
+                     .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    switch (cor_obj_enter(o, &s.task)) {
+    case COR_TURN_OWNED:
+        fn(arg);
+        cor_obj_leave(o);
+        return;
+    case COR_TURN_SHARED:
+        fn(arg);
+        return;
+    case COR_TURN_QUEUED:
+        break;
+    }
+    /* The task may already have run; the lock orders its `done` with us. */
+    pthread_mutex_lock(&s.lock);
+    while (!s.done)
+        pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    pthread_mutex_destroy(&s.lock);
+    pthread_cond_destroy(&s.cond);
 }
 
 int cor_runtime_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, const cor_method_desc_t *m,
@@ -399,6 +454,66 @@ size_t cor_runtime_object_count(cor_runtime_t *rt)
 /* ------------------------------------------------------------------ */
 /* serving Kernel.Invoke                                               */
 
+/* Runs a decoded invoke request against o (whose turn the caller holds or
+ * shares). On success *out is the packed InvokeReply. */
+static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest *req,
+                       cor_arena_t *arena, grpc_slice *out, cor_error_t *err)
+{
+    const cor_service_desc_t *svc = o->cls->service;
+    const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
+    if (m == NULL || m->invoke == NULL)
+        return cor_error_set(err, COR_EUNIMPL, "class %s has no method named '%.64s'",
+                             o->cls->name, req->method);
+    if (req->fingerprint != 0 && req->fingerprint != svc->fingerprint)
+        return cor_error_set(err, COR_EREVISION,
+                             "caller's interface %016llx differs from %s's %016llx here",
+                             (unsigned long long)req->fingerprint, svc->name,
+                             (unsigned long long)svc->fingerprint);
+    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena->pb, req->payload.len,
+                                                     req->payload.data);
+    if (in == NULL)
+        return cor_error_set(err, COR_EINVAL, "malformed request: payload is not a %s",
+                             m->input->name);
+    ProtobufCMessage *rep = cor_arena_alloc(arena, m->output->sizeof_message);
+    if (rep == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_init(m->output, rep);
+    atomic_fetch_add(&rt->calls_served, 1);
+    int rc = cor_runtime_obj_invoke(rt, o, m, arena, in, rep, err);
+    if (rc != 0)
+        return rc;
+    Cor__InvokeReply env = COR__INVOKE_REPLY__INIT;
+    *out = cor_wire_pack(&env.base, 1, rep);
+    return 0;
+}
+
+/* Decodes the envelope into arena and finds the object it names (with a
+ * reference the caller puts). */
+static int invoke_route(cor_runtime_t *rt, const uint8_t *data, size_t len, cor_arena_t *arena,
+                        Cor__InvokeRequest **req, cor_obj_t **obj, cor_error_t *err)
+{
+    *req = cor__invoke_request__unpack(&arena->pb, len, data);
+    if (*req == NULL)
+        return cor_error_set(err, COR_EINVAL, "malformed invoke request: not a cor.InvokeRequest");
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes((*req)->object_id.data, (*req)->object_id.len, &id) != 0)
+        return cor_error_set(err, COR_EINVAL,
+                             "malformed invoke request: object id has %zu bytes, not 16",
+                             (*req)->object_id.len);
+    *obj = cor_runtime_obj_get(rt, &id);
+    if (*obj == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    return 0;
+}
+
+static void answer(cor_srv_call_t *call, int rc, const cor_error_t *err, grpc_slice out)
+{
+    if (rc == 0)
+        cor_srv_call_reply(call, out);
+    else
+        cor_srv_call_fail(call, rc, err->msg);
+}
+
 /* A remote call parked behind a busy object: owns a copy of the request
  * bytes and a reference on the object. */
 typedef struct parked_call {
@@ -410,65 +525,19 @@ typedef struct parked_call {
     uint8_t data[];
 } parked_call_t;
 
-/* Decodes and runs one invoke request against o (whose turn the caller
- * holds, or shares) and answers the call. */
-static void invoke_run(cor_runtime_t *rt, cor_obj_t *o, cor_srv_call_t *call,
-                       const uint8_t *data, size_t len)
-{
-    cor_arena_t arena;
-    cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
-    cor_error_t err;
-    cor_error_clear(&err);
-    char msg[COR_ERROR_MSG_MAX];
-    Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, len, data);
-    if (req == NULL) {
-        cor_srv_call_fail(call, COR_ENOMEM, "out of memory decoding a request");
-        goto out;
-    }
-    const cor_service_desc_t *svc = o->cls->service;
-    const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
-    if (m == NULL || m->invoke == NULL) {
-        snprintf(msg, sizeof(msg), "class %s has no method named '%.64s'", o->cls->name,
-                 req->method);
-        cor_srv_call_fail(call, COR_EUNIMPL, msg);
-        goto out;
-    }
-    if (req->fingerprint != 0 && req->fingerprint != svc->fingerprint) {
-        snprintf(msg, sizeof(msg), "caller's interface %016llx differs from %s's %016llx here",
-                 (unsigned long long)req->fingerprint, svc->name,
-                 (unsigned long long)svc->fingerprint);
-        cor_srv_call_fail(call, COR_EREVISION, msg);
-        goto out;
-    }
-    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena.pb, req->payload.len,
-                                                     req->payload.data);
-    if (in == NULL) {
-        snprintf(msg, sizeof(msg), "malformed request: payload is not a %s", m->input->name);
-        cor_srv_call_fail(call, COR_EINVAL, msg);
-        goto out;
-    }
-    ProtobufCMessage *rep = cor_arena_alloc(&arena, m->output->sizeof_message);
-    if (rep == NULL) {
-        cor_srv_call_fail(call, COR_ENOMEM, "out of memory");
-        goto out;
-    }
-    protobuf_c_message_init(m->output, rep);
-    atomic_fetch_add(&rt->calls_served, 1);
-    int rc = cor_runtime_obj_invoke(rt, o, m, &arena, in, rep, &err);
-    if (rc != 0) {
-        cor_srv_call_fail(call, rc, err.msg);
-        goto out;
-    }
-    Cor__InvokeReply env = COR__INVOKE_REPLY__INIT;
-    cor_srv_call_reply(call, cor_wire_pack(&env.base, 1, rep));
-out:
-    cor_arena_close(&arena);
-}
-
 static void parked_run(cor_obj_task_t *t)
 {
     parked_call_t *p = (parked_call_t *)t;
-    invoke_run(p->rt, p->obj, p->call, p->data, p->len);
+    cor_arena_t arena;
+    cor_arena_init(&arena, p->rt->opts.max_message_bytes * 4);
+    cor_error_t err;
+    cor_error_clear(&err);
+    grpc_slice out = grpc_empty_slice();
+    Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, p->len, p->data);
+    int rc = req == NULL ? cor_error_set(&err, COR_ENOMEM, "out of memory decoding a request")
+                         : invoke_exec(p->rt, p->obj, req, &arena, &out, &err);
+    answer(p->call, rc, &err, out);
+    cor_arena_close(&arena);
     cor_runtime_obj_put(p->obj);
     free(p);
 }
@@ -476,33 +545,35 @@ static void parked_run(cor_obj_task_t *t)
 static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data, size_t len)
 {
     cor_runtime_t *rt = arg;
-    /* Only the object id is needed to route; the full decode happens once
-     * the call has the object's turn. */
     cor_arena_t arena;
     cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
-    Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena.pb, len, data);
-    cor_object_id_t id;
-    char msg[96];
-    if (req == NULL) {
-        cor_srv_call_fail(call, COR_EINVAL, "malformed invoke request: not a cor.InvokeRequest");
-        goto out;
+    cor_error_t err;
+    cor_error_clear(&err);
+    Cor__InvokeRequest *req = NULL;
+    cor_obj_t *o = NULL;
+    grpc_slice out = grpc_empty_slice();
+    int rc = invoke_route(rt, data, len, &arena, &req, &o, &err);
+    if (rc != 0) {
+        answer(call, rc, &err, out);
+        goto done;
     }
-    if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0) {
-        snprintf(msg, sizeof(msg), "malformed invoke request: object id has %zu bytes, not 16",
-                 req->object_id.len);
-        cor_srv_call_fail(call, COR_EINVAL, msg);
-        goto out;
+    enum cor_turn turn = cor_obj_try_enter(o);
+    if (turn != COR_TURN_QUEUED) {
+        /* The common case: run it now, from the bytes already decoded. */
+        rc = invoke_exec(rt, o, req, &arena, &out, &err);
+        answer(call, rc, &err, out); /* before draining others' calls */
+        if (turn == COR_TURN_OWNED)
+            cor_obj_leave(o);
+        cor_runtime_obj_put(o);
+        goto done;
     }
-    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
-    if (o == NULL) {
-        cor_srv_call_fail(call, COR_ENOTFOUND, "object not hosted here");
-        goto out;
-    }
+    /* Busy: park a copy of the bytes; this thread is free at once. */
     parked_call_t *p = malloc(sizeof(*p) + len);
     if (p == NULL) {
+        cor_error_set(&err, COR_ENOMEM, "out of memory");
+        answer(call, COR_ENOMEM, &err, out);
         cor_runtime_obj_put(o);
-        cor_srv_call_fail(call, COR_ENOMEM, "out of memory");
-        goto out;
+        goto done;
     }
     p->task.run = parked_run;
     p->rt = rt;
@@ -513,7 +584,7 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
     switch (cor_obj_enter(o, &p->task)) {
     case COR_TURN_QUEUED:
         break; /* runs when the object's current call finishes */
-    case COR_TURN_OWNED:
+    case COR_TURN_OWNED: /* it went idle meanwhile */
         parked_run(&p->task);
         cor_obj_leave(o);
         break;
@@ -521,8 +592,53 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
         parked_run(&p->task);
         break;
     }
-out:
+done:
     cor_arena_close(&arena);
+}
+
+typedef struct dispatch_ctx {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    const Cor__InvokeRequest *req;
+    cor_arena_t *arena;
+    grpc_slice out;
+    cor_error_t *err;
+    int rc;
+} dispatch_ctx_t;
+
+static void dispatch_fn(void *arg)
+{
+    dispatch_ctx_t *d = arg;
+    d->rc = invoke_exec(d->rt, d->obj, d->req, d->arena, &d->out, d->err);
+}
+
+int cor_runtime_dispatch_bytes(cor_runtime_t *rt, const uint8_t *data, size_t len, uint8_t **reply,
+                               size_t *reply_len, cor_error_t *err)
+{
+    cor_arena_t arena;
+    cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
+    Cor__InvokeRequest *req = NULL;
+    cor_obj_t *o = NULL;
+    int rc = invoke_route(rt, data, len, &arena, &req, &o, err);
+    if (rc == 0) {
+        dispatch_ctx_t d = {.rt = rt, .obj = o, .req = req, .arena = &arena, .err = err};
+        cor_obj_run_sync(o, dispatch_fn, &d);
+        cor_runtime_obj_put(o);
+        rc = d.rc;
+        if (rc == 0) {
+            size_t n = GRPC_SLICE_LENGTH(d.out);
+            *reply = malloc(n ? n : 1);
+            if (*reply == NULL) {
+                rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+            } else {
+                memcpy(*reply, GRPC_SLICE_START_PTR(d.out), n);
+                *reply_len = n;
+            }
+            grpc_slice_unref(d.out);
+        }
+    }
+    cor_arena_close(&arena);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -562,31 +678,23 @@ static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
 }
 
 /* Runs save_state in the object's turn, so no call is half-way through. */
-typedef struct save_task {
-    cor_obj_task_t task;
+typedef struct save_ctx {
     cor_runtime_t *rt;
     cor_obj_t *obj;
     uint8_t *buf;
     size_t len;
     int rc;
     cor_error_t *err;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done;
-} save_task_t;
+} save_ctx_t;
 
-static void save_run(cor_obj_task_t *t)
+static void save_fn(void *arg)
 {
-    save_task_t *s = (save_task_t *)t;
+    save_ctx_t *s = arg;
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
     cor_ctx_t ctx = {.rt = s->rt, .arena = &arena, .id = &s->obj->id, .err = s->err};
     s->rc = s->obj->cls->save_state(s->obj->self, &ctx, &s->buf, &s->len);
     cor_arena_close(&arena);
-    pthread_mutex_lock(&s->lock);
-    s->done = 1;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
 }
 
 int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const char **class_name,
@@ -603,26 +711,8 @@ int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const 
         return cor_error_set(err, COR_EUNIMPL, "class %s cannot save state (no save_state)",
                              o->cls->name);
     }
-    save_task_t s = {.task.run = save_run, .rt = rt, .obj = o, .err = err};
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    switch (cor_obj_enter(o, &s.task)) {
-    case COR_TURN_OWNED:
-        save_run(&s.task);
-        cor_obj_leave(o);
-        break;
-    case COR_TURN_SHARED:
-        save_run(&s.task);
-        break;
-    case COR_TURN_QUEUED:
-        pthread_mutex_lock(&s.lock);
-        while (!s.done)
-            pthread_cond_wait(&s.cond, &s.lock);
-        pthread_mutex_unlock(&s.lock);
-        break;
-    }
-    pthread_mutex_destroy(&s.lock);
-    pthread_cond_destroy(&s.cond);
+    save_ctx_t s = {.rt = rt, .obj = o, .err = err};
+    cor_obj_run_sync(o, save_fn, &s);
     if (s.rc == 0) {
         *class_name = o->cls->name;
         *buf = s.buf;
@@ -721,6 +811,8 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
         rt->opts.default_deadline_ms = DEFAULT_DEADLINE_MS;
     if (rt->opts.max_message_bytes == 0)
         rt->opts.max_message_bytes = COR_DEFAULT_MAX_MESSAGE;
+    /* Two, not one, though one measured faster on 2 CPUs: with one, a
+     * single slow method would stall every object on the host. */
     if (rt->opts.server_threads <= 0)
         rt->opts.server_threads = 2;
     if (rt->opts.host_id != NULL && rt->opts.host_id[0] != '\0')

@@ -57,6 +57,10 @@ enum cor_turn {
 /* Takes the object's turn, or queues t to run when the turn comes. */
 enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t);
 
+/* Takes the object's turn if it is free; COR_TURN_QUEUED here means "busy,
+ * nothing queued" (then build a task and call cor_obj_enter). */
+enum cor_turn cor_obj_try_enter(cor_obj_t *o);
+
 /* Gives the turn back after running queued tasks. Only after
  * COR_TURN_OWNED. */
 void cor_obj_leave(cor_obj_t *o);
@@ -100,6 +104,17 @@ struct cor_ref {
 /* Finds a hosted object and takes a reference; NULL if not hosted. */
 cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id);
 void cor_runtime_obj_put(cor_obj_t *o);
+
+/* Runs fn(arg) in o's turn on this thread, waiting for the turn if the
+ * object is busy (the thread that holds it runs fn and wakes us). */
+void cor_obj_run_sync(cor_obj_t *o, void (*fn)(void *arg), void *arg);
+
+/* Decodes an InvokeRequest from data exactly as Kernel.Invoke does, runs it
+ * in the object's turn, and returns the packed InvokeReply in *reply
+ * (malloc'd, caller frees) or the error. For tests and fuzzing: the server
+ * path without gRPC. */
+int cor_runtime_dispatch_bytes(cor_runtime_t *rt, const uint8_t *data, size_t len, uint8_t **reply,
+                               size_t *reply_len, cor_error_t *err);
 
 /* Runs method m on a hosted object (the caller holds the object's turn).
  * Returns 0 or a COR_E* code with err set (unprefixed). */
