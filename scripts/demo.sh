@@ -1,56 +1,110 @@
 #!/usr/bin/env bash
-# scripts/demo.sh — set up, build, and show Corundum's foundation at work
-# (README's first command): a host process serving an Echo object, and a
-# client calling it through generated stubs over TCP, over the same-host
-# unix socket, and co-located in one process; a deadline expiring; a clean
-# drain on SIGTERM.
+# scripts/demo.sh — set up, build, and run a small Corundum cluster on
+# loopback (README's first command): an OMS and three kernel servers as
+# separate processes, objects of both example apps created and called
+# through generated stubs, placement shown with corctl, one kernel server
+# killed and the OMS noticing, then a clean shutdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export GRPC_DNS_RESOLVER=native COR_LOG=warn
-bin="$root/build/apps/echo"
+b="$root/build"
 
-echo "== building (first run installs packages and takes a few minutes)"
-COR_BUILD_DIR="$root/build" bash scripts/build.sh
+echo "== building (the first run installs packages and takes a few minutes)"
+COR_BUILD_DIR="$b" bash scripts/build.sh
 
 work=$(mktemp -d /tmp/corundum-demo.XXXXXX)
-host_pid=""
+pids=()
 cleanup() {
-  [ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null && wait "$host_pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo
-echo "== starting cor-echo-host (hosts one Echo object; TCP + unix socket)"
-coproc HOST { exec "$bin/cor-echo-host" --listen 127.0.0.1:0 --unix "$work/host.sock"; }
-host_pid=$HOST_PID
-read -r -t 20 ready <&"${HOST[0]}"
-echo "   $ready"
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$ready"; }
-tcp=$(field tcp); sock=$(field unix); hostid=$(field host); obj=$(field objects)
+# start NAME CMD... : runs a daemon, waits for its "ready" line, prints it.
+start() {
+  local name=$1; shift
+  "$@" >"$work/$name.out" 2>"$work/$name.log" &
+  pids+=($!)
+  eval "${name}_pid=$!"
+  for _ in $(seq 1 100); do
+    grep -q '^ready' "$work/$name.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q '^ready' "$work/$name.out" || { echo "$name did not start:"; cat "$work/$name.log"; exit 1; }
+  printf '   %-4s %s\n' "$name" "$(head -n1 "$work/$name.out")"
+}
+show() { echo "   \$ $*"; "$@" 2>&1 | sed 's/^/     /'; }
 
-client() { echo "   \$ cor-echo-client $*"; "$bin/cor-echo-client" "$@" | sed 's/^/     -> /'; }
+echo
+echo "== starting the OMS and three kernel servers (separate processes)"
+start oms "$b/oms/cor-oms" --listen 127.0.0.1:0 --data-dir "$work/oms" \
+  --heartbeat-interval-ms 300 --heartbeat-timeout-ms 1500
+oms=$(sed -n 's/.*listen=\([^ ]*\).*/\1/p' "$work/oms.out")
+export COR_OMS=$oms
+start k1 "$b/kernel-server/cor-kernel" --oms "$oms" --name k1 --unix "$work/k1.sock" \
+  --label region=eu --label device-class=cloud --builtin all
+start k2 "$b/kernel-server/cor-kernel" --oms "$oms" --name k2 --unix "$work/k2.sock" \
+  --label region=eu --label device-class=edge --builtin echo \
+  --module "$b/apps/kv/libcor-kv.so" --module "$b/apps/social/libcor-social.so"
+start k3 "$b/kernel-server/cor-kernel" --oms "$oms" --name k3 --unix "$work/k3.sock" \
+  --label region=us --label device-class=cloud --builtin all
+echo "   (k2 loads the kv and social classes from shared-library modules;"
+echo "    k1 and k3 have them linked in)"
+echo
+show "$b/cli/corctl" nodes
 
 echo
-echo "== calling the object over TCP (as a client on another host would)"
-client --object "$obj" --tcp "$tcp" --host elsewhere say "hello over TCP"
-client --object "$obj" --tcp "$tcp" --host elsewhere add 5
+echo "== a key-value store, placed in the US by a selector, called by name"
+"$b/cli/corctl" create kv.KeyValueStore --name inventory --selector region=us >/dev/null
+show "$b/apps/kv/cor-kv" put inventory apples 12
+show "$b/apps/kv/cor-kv" put inventory pears 7
+show "$b/apps/kv/cor-kv" scan inventory
+echo "   ... and called without writing any C, JSON in and out:"
+show "$b/cli/corctl" call inventory Get '{"key": "pears"}'
+echo "   (JSON carries bytes fields in base64: \"Nw==\" is \"7\")"
+
 echo
-echo "== same host: the runtime picks the unix socket from the host id"
-client --object "$obj" --tcp "$tcp" --unix "$sock" --host "$hostid" say "hello over the unix socket"
-client --object "$obj" --tcp "$tcp" --unix "$sock" --host "$hostid" add 10
+echo "== a small social network: User objects hold refs to each other"
+show "$b/apps/social/cor-social" adduser alice "Alice"
+show "$b/apps/social/cor-social" adduser bob "Bob"
+show "$b/apps/social/cor-social" adduser carol "Carol"
+"$b/apps/social/cor-social" follow alice bob | sed 's/^/   /'
+"$b/apps/social/cor-social" follow alice carol | sed 's/^/   /'
+"$b/apps/social/cor-social" post bob "the edge is closer than you think" >/dev/null
+"$b/apps/social/cor-social" post carol "replicas all the way down" >/dev/null
+"$b/apps/social/cor-social" post bob "hello from a kernel server" >/dev/null
+echo "   alice follows bob and carol; her timeline calls their User objects,"
+echo "   wherever the OMS placed them:"
+show "$b/apps/social/cor-social" timeline alice
+
 echo
-echo "== co-located: the object lives in the caller's process, no transport"
-client --local say "hello in-process"
+echo "== where everything lives"
+show "$b/cli/corctl" objects
+show "$b/cli/corctl" describe user/alice
+
 echo
-echo "== a deadline expires (Sleep 2000 ms with a 300 ms deadline)"
-"$bin/cor-echo-client" --object "$obj" --tcp "$tcp" --host elsewhere --deadline 300 sleep 2000 \
-  2>&1 | sed 's/^/     -> /' || true
+victim=$("$b/cli/corctl" --json describe user/bob | sed -n 's/.*"node": *"\([^"]*\)".*/\1/p' | head -n1)
+echo "== killing kernel server $victim (kill -9), which hosts bob"
+eval "vpid=\$${victim}_pid"
+kill -9 "$vpid"
+{ wait "$vpid"; } 2>/dev/null || true  # reap it quietly
+sleep 2.5
+show "$b/cli/corctl" nodes
+echo "   alice's timeline still answers, and says whom it could not reach:"
+show "$b/apps/social/cor-social" timeline alice
+echo "   calling bob directly fails with a clear error:"
+show "$b/apps/social/cor-social" posts bob || true
+
 echo
-echo "== SIGTERM: the host drains and exits"
-kill -TERM "$host_pid"
-wait "$host_pid" && echo "   cor-echo-host exited cleanly (status 0)"
-host_pid=""
+echo "== shutting down (SIGTERM: each daemon drains and exits 0)"
+for name in k1 k2 k3 oms; do
+  [ "$name" = "$victim" ] && continue
+  eval "p=\$${name}_pid"
+  kill -TERM "$p"
+  if wait "$p"; then echo "   $name exited cleanly"; else echo "   $name exited with $?"; fi
+done
+pids=()
 echo
-echo "Demo finished. Next: docs/architecture.md, docs/writing-a-proto.md."
+echo "Demo finished. Next: docs/architecture.md, docs/operations.md, docs/corctl.md."
