@@ -20,6 +20,8 @@
 #include "cor/kernel.pb-c.h"
 #include "idmap.h"
 #include "labels.h"
+
+#include <cor/dm.h>
 #include "rpc.h"
 #include "strmap.h"
 
@@ -619,13 +621,42 @@ int oms_dir_list_nodes(oms_dir_t *d, cor_arena_t *arena, Cor__ListNodesReply *re
 
 /* ---------------- objects ---------------- */
 
+/* A node's labels, plus the implicit `node` label: its name. */
 static const char *node_label(void *arg, const char *key)
 {
     const Cor__NodeInfo *info = arg;
+    if (strcmp(key, "node") == 0)
+        return info->name;
     for (size_t i = 0; i < info->n_labels; i++)
         if (strcmp(info->labels[i]->key, key) == 0)
             return info->labels[i]->value;
     return NULL;
+}
+
+typedef struct chain_ctx {
+    const char *cls;
+    const char *chain;
+} chain_ctx_t;
+
+static int find_chain(void *arg, const char *key, void *value)
+{
+    chain_ctx_t *cc = arg;
+    const Cor__NodeInfo *info = ((oms_node_t *)value)->info;
+    for (size_t i = 0; i < info->n_classes; i++)
+        if (strcmp(info->classes[i]->name, cc->cls) == 0) {
+            cc->chain = info->classes[i]->dm_chain;
+            return 1;
+        }
+    return 0;
+}
+
+/* The (cor.dm_chain) of a class, as its kernel servers reported it ("" if
+ * none or no node hosts it). Caller holds the lock. */
+static const char *class_chain(oms_dir_t *d, const char *cls)
+{
+    chain_ctx_t cc = {cls, ""};
+    cor_strmap_each(&d->nodes, find_chain, &cc);
+    return cc.chain;
 }
 
 static int hosts_class(const Cor__NodeInfo *info, const char *cls)
@@ -741,6 +772,21 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     /* Reserve the name and a place, without holding the lock across the
      * call to the kernel. */
     pthread_rwlock_wrlock(&d->lock);
+    /* The chain: the request's, else the class's own (cor.dm_chain). It is
+     * checked before anything is reserved, so a bad chain creates nothing;
+     * its placement DMs narrow the selector. */
+    char chain_text[DM_CHAIN_MAX + 1], effective[1024];
+    snprintf(chain_text, sizeof(chain_text), "%s",
+             req->dm_chain[0] ? req->dm_chain : class_chain(d, req->class_name));
+    cor_dm_chain_t chain;
+    if ((rc = cor_dm_chain_parse(chain_text, &chain, err)) != 0 ||
+        (rc = cor_dm_chain_check(&chain, err)) != 0 ||
+        (rc = cor_dm_chain_placement(&chain, req->selector, effective, sizeof(effective), err)) != 0 ||
+        (rc = cor_selector_parse(effective, &sel, err)) != 0) {
+        pthread_rwlock_unlock(&d->lock);
+        return rc;
+    }
+    cor_dm_chain_format(&chain, chain_text, sizeof(chain_text));
     if (req->name[0] != '\0') {
         if (cor_strmap_get(&d->names, req->name) != NULL) {
             pthread_rwlock_unlock(&d->lock);
@@ -764,12 +810,12 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
         if (pc.matching == 0)
             return cor_error_set(err, COR_ENOTFOUND,
                                  "%d kernel server(s) host %s but none matches selector '%s'",
-                                 pc.hosting, req->class_name, req->selector);
+                                 pc.hosting, req->class_name, effective);
         if (pc.alive == 0)
             return cor_error_set(err, COR_EUNAVAIL,
                                  "every kernel server that hosts %s%s%s is dead or unknown",
-                                 req->class_name, req->selector[0] ? " and matches " : "",
-                                 req->selector);
+                                 req->class_name, effective[0] ? " and matches " : "",
+                                 effective);
         return cor_error_set(err, COR_EUNAVAIL, "every kernel server that can host %s is full",
                              req->class_name);
     }
@@ -788,8 +834,8 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     }
     cor_object_id_generate(&o->id);
     o->name = dup_nonempty(req->name);
-    o->dm_chain = dup_nonempty(req->dm_chain);
-    o->selector = dup_nonempty(req->selector);
+    o->dm_chain = dup_nonempty(chain_text);
+    o->selector = dup_nonempty(effective);
     o->created_ms = wall_ms();
     o->epoch = 1;
     o->replicas = calloc(1, sizeof(*o->replicas));

@@ -207,6 +207,56 @@ static void test_delete(void)
     cor_ref_free(r);
 }
 
+static void test_dm_chains(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "KeepInRegion( region = us )"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_STRING_EQUAL(replica_node(r), "k2");
+    /* The OMS stores the canonical chain and the effective selector. */
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                                       &cor__lookup_reply__descriptor, 5000, &m, &err), 0);
+    CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->dm_chain, "KeepInRegion(region=us)");
+    CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->selector, "region=us");
+    protobuf_c_message_free_unpacked(m, NULL);
+    cor_ref_free(r);
+
+    o = (cor_create_opts_t){.dm_chain = "KeepOnDevice(node=k1)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_STRING_EQUAL(replica_node(r), "k1");
+    cor_ref_free(r);
+
+    /* Refused at create time, nothing created. */
+    Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+                                       &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
+    size_t before = ((Cor__ListObjectsReply *)m)->n_objects;
+    protobuf_c_message_free_unpacked(m, NULL);
+    o = (cor_create_opts_t){.dm_chain = "Nope(x=1)", .name = "never"};
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unknown deployment manager 'Nope'"));
+    o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=eu", .name = "never"};
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "column 23"));
+    o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=eu)", .selector = "region=us",
+                            .name = "never"};
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "contradicts"));
+    o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=mars)", .name = "never"};
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+                                       &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
+    CU_ASSERT_EQUAL(((Cor__ListObjectsReply *)m)->n_objects, before);
+    protobuf_c_message_free_unpacked(m, NULL);
+    cor_ref_t *none = NULL;
+    CU_ASSERT_EQUAL(cor_object_lookup_name(rt, "never", &none, &err), COR_ENOTFOUND);
+}
+
 static void test_oms_restart(void)
 {
     cor_error_t err;
@@ -327,6 +377,7 @@ int main(void)
         {"register and place by selector", test_register_and_place},
         {"create refusals leave nothing behind", test_create_refusals},
         {"delete", test_delete},
+        {"DM chains: placement and refusals", test_dm_chains},
         {"OMS kill -9 and restart loses nothing", test_oms_restart},
         {"kernel death is detected and reported", test_kernel_death},
         {"kernel restart: new incarnation, replicas lost", test_kernel_restart_new_incarnation},

@@ -1,0 +1,141 @@
+/*
+ * cor/dm.h — deployment managers: the policies stacked around an object
+ * (DESIGN.md "Deployment manager", "DM chain").
+ *
+ * A DM is a versioned vtable, cor_dm_ops_t, registered by name. It has
+ * three parts, each optional:
+ *  - the client part runs in the caller's process and sees every outgoing
+ *    call (route, retry, cache, fail fast);
+ *  - the server part runs beside each replica and sees every incoming call
+ *    (order, deduplicate, lock, refuse);
+ *  - the group part coordinates the replicas of one object on the OMS
+ *    (placement, replica count, reacting to a dead kernel server).
+ * A call passes the client parts outermost first, then the server parts in
+ * the same order, then reaches the object.
+ *
+ * A chain is written `Name(param=value, ...), Name, ...`, outermost first,
+ * in a service's (cor.dm_chain) option or at create time. Parsing and
+ * validation (unknown DM, unknown or malformed parameter, conflicting DMs)
+ * happen when the object is created, so an impossible chain is refused
+ * before anything exists.
+ *
+ * This header is the framework's contract; the DM parts that act on calls
+ * are added DM by DM (see docs/dms/).
+ */
+#ifndef COR_DM_H
+#define COR_DM_H
+
+#include <stddef.h>
+
+#include <cor/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COR_DM_MAX_CHAIN 8  /* DMs in one chain */
+#define COR_DM_MAX_PARAMS 8 /* parameters of one DM */
+#define COR_DM_NAME_MAX 63
+#define COR_DM_VALUE_MAX 255
+
+/* One parsed chain entry. Strings are NUL-terminated and owned by the
+ * chain. */
+typedef struct cor_dm_entry {
+    char name[COR_DM_NAME_MAX + 1];
+    int n_params;
+    struct {
+        char name[COR_DM_NAME_MAX + 1];
+        char value[COR_DM_VALUE_MAX + 1];
+    } params[COR_DM_MAX_PARAMS];
+    int column; /* 1-based column of the name in the chain text */
+} cor_dm_entry_t;
+
+typedef struct cor_dm_chain {
+    int n;
+    cor_dm_entry_t dms[COR_DM_MAX_CHAIN];
+} cor_dm_chain_t;
+
+/* Parses chain text ("" or NULL: the empty chain). Syntax errors are
+ * EINVAL with the column and what was expected, e.g.
+ *   dm chain "Foo(a=1" column 8: expected ',' or ')' after a parameter
+ * Does not look DMs up: see cor_dm_chain_check. */
+int cor_dm_chain_parse(const char *text, cor_dm_chain_t *out, cor_error_t *err);
+
+/* Writes the canonical text of a chain ("A(x=1), B") into buf. Returns the
+ * length it needed (like snprintf). */
+size_t cor_dm_chain_format(const cor_dm_chain_t *c, char *buf, size_t len);
+
+/* The value of parameter name in e, or NULL. */
+const char *cor_dm_param(const cor_dm_entry_t *e, const char *name);
+
+/* Integer parameter in [lo, hi] (def when absent). EINVAL naming the DM and
+ * parameter otherwise. */
+int cor_dm_param_int(const cor_dm_entry_t *e, const char *name, long def, long lo, long hi,
+                     long *out, cor_error_t *err);
+
+/* Duration parameter: "250ms", "5s", "2m" or a plain number of ms, in
+ * [lo_ms, hi_ms] (def_ms when absent). */
+int cor_dm_param_duration(const cor_dm_entry_t *e, const char *name, long def_ms, long lo_ms,
+                          long hi_ms, long *out_ms, cor_error_t *err);
+
+/* What a DM does, for the conflict rules: two DMs in one chain that both
+ * claim an exclusive capability conflict. */
+enum cor_dm_cap {
+    COR_DM_CAP_REPLICAS = 1u << 0,  /* decides how many replicas exist */
+    COR_DM_CAP_PLACEMENT = 1u << 1, /* constrains where replicas go (combinable) */
+    COR_DM_CAP_CACHE = 1u << 2,     /* answers calls from a client-side cache */
+    COR_DM_CAP_RETRY = 1u << 3,     /* resends calls */
+    COR_DM_CAP_DEDUP = 1u << 4,     /* deduplicates by call id on the server */
+    COR_DM_CAP_SERIAL = 1u << 5,    /* orders calls across callers */
+    COR_DM_CAP_FROZEN = 1u << 6,    /* refuses mutating calls after creation */
+    COR_DM_CAP_CHECKPOINT = 1u << 7,
+};
+
+/* A parameter a DM accepts. */
+typedef struct cor_dm_param_spec {
+    const char *name;
+    const char *help;
+    int required;
+} cor_dm_param_spec_t;
+
+#define COR_DM_OPS_VERSION 1
+
+typedef struct cor_dm_ops {
+    unsigned version; /* COR_DM_OPS_VERSION */
+    const char *name; /* as written in chains: "AtLeastOnceRPC" */
+    const char *summary;
+    const cor_dm_param_spec_t *params; /* NULL-name terminated; NULL: none */
+    unsigned caps;      /* COR_DM_CAP_* it has */
+    unsigned exclusive; /* caps no other DM in the chain may also have */
+    unsigned needs;     /* caps some DM after it (inner) must have */
+    /* Checks parameter values beyond their names (ranges, formats). */
+    int (*validate)(const cor_dm_entry_t *e, cor_error_t *err);
+    /* Group part, placement: selector terms every replica's kernel server
+     * must match, written into buf as "key=value[,...]". NULL: none. */
+    int (*placement)(const cor_dm_entry_t *e, char *buf, size_t len, cor_error_t *err);
+} cor_dm_ops_t;
+
+/* Registers a DM for this process (copied pointer: ops must be static).
+ * EEXIST for a taken name, EINVAL for a malformed vtable. Thread-safe. */
+int cor_dm_register(const cor_dm_ops_t *ops, cor_error_t *err);
+
+/* The registered DM of that name, or NULL. The built-in DMs are always
+ * registered. */
+const cor_dm_ops_t *cor_dm_find(const char *name);
+
+/* Checks a parsed chain against the registry: every DM exists, every
+ * parameter is declared and valid, required ones are there, no two DMs
+ * claim the same exclusive capability, and each DM's needs are met by a DM
+ * inside it. EINVAL with the DM's name (and column) and the reason. */
+int cor_dm_chain_check(const cor_dm_chain_t *c, cor_error_t *err);
+
+/* The placement constraint of a whole chain plus an explicit selector
+ * (either may be empty), as one selector in buf. EINVAL when two terms
+ * contradict (same key, different values), naming both sources. */
+int cor_dm_chain_placement(const cor_dm_chain_t *c, const char *selector, char *buf, size_t len,
+                           cor_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
