@@ -853,6 +853,7 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     cr.class_name = req->class_name;
     cr.args = req->args;
     cr.epoch = 1;
+    cr.dm_chain = chain_text; /* the replica runs the chain's server parts */
     ProtobufCMessage *out = NULL;
     rc = cor_rpc_call(d->opts.client, target, COR_M_CREATE_REPLICA, &cr.base,
                       &cor__create_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out, err);

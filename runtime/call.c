@@ -110,7 +110,11 @@ cor_ref_t *cor_ref_dup(const cor_ref_t *ref)
     cor_ref_t *src = (cor_ref_t *)ref; /* lock is not part of the value */
     pthread_mutex_lock(&src->lock);
     int rc = cor_ref_set_location(r, src->tcp_addr, src->unix_path, src->host_id, src->epoch, NULL);
+    char *chain = dup_or_null(src->dm_chain);
     pthread_mutex_unlock(&src->lock);
+    if (rc == 0)
+        rc = cor_ref_set_chain(r, chain, NULL);
+    free(chain);
     if (rc != 0) {
         cor_ref_free(r);
         return NULL;
@@ -119,10 +123,27 @@ cor_ref_t *cor_ref_dup(const cor_ref_t *ref)
     return r;
 }
 
+int cor_ref_set_chain(cor_ref_t *ref, const char *chain, cor_error_t *err)
+{
+    char *copy = dup_or_null(chain);
+    if (chain != NULL && chain[0] != '\0' && copy == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ref->lock);
+    free(ref->dm_chain);
+    ref->dm_chain = copy;
+    cor_dm_stack_free(ref->dm);
+    ref->dm = NULL;
+    ref->dm_ready = 0;
+    pthread_mutex_unlock(&ref->lock);
+    return 0;
+}
+
 void cor_ref_free(cor_ref_t *ref)
 {
     if (ref == NULL)
         return;
+    free(ref->dm_chain);
+    cor_dm_stack_free(ref->dm);
     free(ref->class_name);
     free(ref->tcp_addr);
     free(ref->unix_path);
@@ -143,6 +164,7 @@ int cor_ref_encode(const cor_ref_t *ref, uint8_t **buf, size_t *len, cor_error_t
     m.unix_path = r->unix_path ? r->unix_path : (char *)"";
     m.host_id = r->host_id ? r->host_id : (char *)"";
     m.epoch = r->epoch;
+    m.dm_chain = r->dm_chain ? r->dm_chain : (char *)"";
     size_t n = cor__object_ref__get_packed_size(&m);
     uint8_t *b = malloc(n ? n : 1);
     if (b != NULL)
@@ -173,6 +195,8 @@ int cor_ref_decode(cor_runtime_t *rt, const uint8_t *buf, size_t len, cor_ref_t 
         goto out;
     }
     rc = cor_ref_set_location(r, m->tcp_address, m->unix_path, m->host_id, m->epoch, err);
+    if (rc == 0)
+        rc = cor_ref_set_chain(r, m->dm_chain, err);
     if (rc != 0) {
         cor_error_prefix(err, "malformed object reference");
         cor_ref_free(r);
@@ -214,20 +238,6 @@ static void prefix_error(cor_error_t *err, const cor_ref_t *ref, const cor_metho
                          cor_peer_target(p));
     else
         cor_error_prefix(err, "%s.%s on object %s", svc, m->name, ref->idstr);
-}
-
-/* ------------------------------------------------------------------ */
-/* client DM chain hook                                                */
-
-/* The client side of the object's DM chain sees every outgoing call. The
- * DM framework (issue 4) fills this in; with an empty chain the call goes
- * straight on. Returns 0 to proceed. */
-static int call_client_chain(cor_ref_t *ref, const cor_method_desc_t *m, cor_error_t *err)
-{
-    (void)ref;
-    (void)m;
-    (void)err;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -293,8 +303,11 @@ static int call_local(cor_ref_t *ref, cor_obj_t *o, const cor_method_desc_t *m,
 /* ------------------------------------------------------------------ */
 /* remote                                                              */
 
+/* Packs an InvokeRequest: the payload is req packed in place, or (req
+ * NULL) the already packed bytes. */
 static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
-                               const ProtobufCMessage *req, uint64_t fingerprint, uint64_t seq)
+                               const ProtobufCMessage *req, const uint8_t *bytes, size_t blen,
+                               uint64_t fingerprint, uint64_t seq)
 {
     cor_runtime_t *rt = ref->rt;
     Cor__InvokeRequest env = COR__INVOKE_REQUEST__INIT;
@@ -308,7 +321,13 @@ static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
     env.epoch = ref->epoch;
     pthread_mutex_unlock(&ref->lock);
     env.fingerprint = fingerprint;
-    return cor_wire_pack(&env.base, 4, req);
+    if (req != NULL)
+        return cor_wire_pack(&env.base, 4, req);
+    env.payload.data = (uint8_t *)bytes;
+    env.payload.len = blen;
+    grpc_slice s = grpc_slice_malloc(cor__invoke_request__get_packed_size(&env));
+    cor__invoke_request__pack(&env, GRPC_SLICE_START_PTR(s));
+    return s;
 }
 
 /* Unpacks an InvokeReply's payload with allocator a (NULL: heap). */
@@ -333,15 +352,157 @@ static uint64_t call_fingerprint(const cor_method_desc_t *m)
     return m->service != NULL ? m->service->fingerprint : 0;
 }
 
+/* Sends one invoke to the object's place: locates the ref through the OMS
+ * if it never was, and when the kernel server says the object is not there
+ * or cannot be reached, asks the OMS and retries once if the object moved
+ * (the old place cannot have run it). The payload is req, or (req NULL)
+ * bytes. On success *out is the InvokeReply; *used is the peer called. */
+static int send_invoke(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
+                       const uint8_t *bytes, size_t blen, uint64_t seq, grpc_slice *out,
+                       cor_peer_t **used, cor_error_t *err)
+{
+    cor_runtime_t *rt = ref->rt;
+    int rc;
+    cor_peer_t *p = ref_peer(ref);
+    *used = NULL;
+    if (p == NULL) {
+        /* Never located (a ref made from an id): ask the OMS. */
+        if ((rc = cor_cluster_refresh(ref, err)) < 0)
+            return rc;
+        if ((p = ref_peer(ref)) == NULL)
+            return cor_error_set(err, COR_ENOTFOUND, "object has no known location");
+    }
+    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
+    for (int attempt = 0;; attempt++) {
+        *used = p;
+        rc = cor_client_call(rt->client, p, COR_M_INVOKE,
+                             pack_request(ref, m, req, bytes, blen, call_fingerprint(m), seq),
+                             deadline, out, err);
+        if (rc == 0)
+            return 0;
+        if (attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) {
+            cor_error_t rerr;
+            cor_error_clear(&rerr);
+            int r = cor_cluster_refresh(ref, &rerr);
+            if (r == 1 && (p = ref_peer(ref)) != NULL)
+                continue;
+            if (r < 0 && err != NULL)
+                *err = rerr;
+            if (r < 0)
+                rc = r;
+        }
+        return rc;
+    }
+}
+
+/* The client stack of ref, made on first use (NULL: no client parts). */
+static int ref_client_stack(cor_ref_t *ref, cor_dm_stack_t **out, cor_error_t *err)
+{
+    pthread_mutex_lock(&ref->lock);
+    int rc = 0;
+    if (!ref->dm_ready) {
+        rc = cor_dm_stack_new(ref->dm_chain, 0, &ref->dm, err);
+        if (rc == 0)
+            ref->dm_ready = 1;
+        else
+            cor_error_prefix(err, "dm chain");
+    }
+    *out = ref->dm;
+    pthread_mutex_unlock(&ref->lock);
+    return rc;
+}
+
+/* The end of the client DM chain: the call leaves for the object. */
+typedef struct client_term {
+    cor_ref_t *ref;
+    cor_peer_t *peer;
+} client_term_t;
+
+static int take_envelope_reply(cor_dm_call_t *c, const uint8_t *data, size_t len)
+{
+    Cor__InvokeReply *env = cor__invoke_reply__unpack(NULL, len, data);
+    if (env == NULL)
+        return cor_error_set(c->err, COR_EPROTO, "malformed reply: not a cor.InvokeReply");
+    int rc = cor_dm_call_take_reply(c, env->payload.data, env->payload.len);
+    cor__invoke_reply__free_unpacked(env, NULL);
+    return rc;
+}
+
+static int client_terminal(cor_dm_call_t *c, void *arg)
+{
+    client_term_t *t = arg;
+    cor_ref_t *ref = t->ref;
+    cor_runtime_t *rt = ref->rt;
+    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    if (o != NULL) {
+        /* Co-located: through the object's own server parts, no transport. */
+        cor_runtime_obj_put(o);
+        grpc_slice env = pack_request(ref, c->m, NULL, c->req, c->req_len, call_fingerprint(c->m),
+                                      c->seq);
+        uint8_t *rep = NULL;
+        size_t rlen = 0;
+        int rc = cor_runtime_dispatch_bytes(rt, GRPC_SLICE_START_PTR(env), GRPC_SLICE_LENGTH(env),
+                                            &rep, &rlen, c->err);
+        grpc_slice_unref(env);
+        if (rc == 0)
+            rc = take_envelope_reply(c, rep, rlen);
+        free(rep);
+        return rc;
+    }
+    grpc_slice out;
+    int rc = send_invoke(ref, c->m, NULL, c->req, c->req_len, c->seq, &out, &t->peer, c->err);
+    if (rc != 0)
+        return rc;
+    rc = take_envelope_reply(c, GRPC_SLICE_START_PTR(out), GRPC_SLICE_LENGTH(out));
+    grpc_slice_unref(out);
+    return rc;
+}
+
+static int call_through_dm(cor_ref_t *ref, cor_dm_stack_t *dm, const cor_method_desc_t *m,
+                           const ProtobufCMessage *req, ProtobufCMessage **reply, cor_error_t *err)
+{
+    cor_runtime_t *rt = ref->rt;
+    cor_error_t local;
+    if (err == NULL)
+        err = &local;
+    if (req->descriptor != m->input)
+        return cor_error_set(err, COR_EINVAL, "request is a %s, method takes %s",
+                             req->descriptor->name, m->input->name);
+    size_t n = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_pack(req, buf);
+    client_term_t t = {ref, NULL};
+    cor_dm_call_t c = {.m = m, .object = ref->idstr, .req = buf, .req_len = n,
+                       .client_id = rt->client_id, .seq = atomic_fetch_add(&rt->seq, 1) + 1,
+                       .err = err, .stack = dm, .terminal = client_terminal, .terminal_arg = &t};
+    int rc = cor_dm_run(&c);
+    if (rc == 0) {
+        *reply = protobuf_c_message_unpack(m->output, NULL, c.reply_len, c.reply);
+        if (*reply == NULL)
+            rc = cor_error_set(err, COR_EPROTO, "malformed reply: payload is not a %s",
+                               m->output->name);
+    }
+    free(c.reply);
+    free(buf);
+    if (rc != 0)
+        prefix_error(err, ref, m, t.peer);
+    return rc;
+}
+
 int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
              ProtobufCMessage **reply, cor_error_t *err)
 {
     *reply = NULL;
     if (err != NULL)
         cor_error_clear(err);
-    int rc = call_client_chain(ref, m, err);
+    cor_dm_stack_t *dm = NULL;
+    int rc = ref_client_stack(ref, &dm, err);
     if (rc != 0)
         goto fail;
+    if (dm != NULL)
+        return call_through_dm(ref, dm, m, req, reply, err);
 
     cor_runtime_t *rt = ref->rt;
     cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
@@ -356,40 +517,12 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
         return 0;
     }
 
-    cor_peer_t *p = ref_peer(ref);
-    if (p == NULL) {
-        /* Never located (a ref made from an id): ask the OMS. */
-        if ((rc = cor_cluster_refresh(ref, err)) < 0)
-            goto fail;
-        if ((p = ref_peer(ref)) == NULL) {
-            rc = cor_error_set(err, COR_ENOTFOUND, "object has no known location");
-            goto fail;
-        }
-    }
-    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
     /* One call id for the call and its retry, so a server can deduplicate. */
     uint64_t seq = atomic_fetch_add(&rt->seq, 1) + 1;
     grpc_slice out;
-    for (int attempt = 0;; attempt++) {
-        rc = cor_client_call(rt->client, p, COR_M_INVOKE,
-                             pack_request(ref, m, req, call_fingerprint(m), seq), deadline, &out,
-                             err);
-        if (rc == 0)
-            break;
-        if (attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) {
-            /* The kernel server says the object is not there, or cannot be
-             * reached: the OMS may know better. Retry only if the object
-             * now lives elsewhere (the old place cannot have run it). */
-            cor_error_t rerr;
-            cor_error_clear(&rerr);
-            int r = cor_cluster_refresh(ref, &rerr);
-            if (r == 1 && (p = ref_peer(ref)) != NULL)
-                continue;
-            if (r < 0 && err != NULL)
-                *err = rerr;
-            if (r < 0)
-                rc = r;
-        }
+    cor_peer_t *p = NULL;
+    rc = send_invoke(ref, m, req, NULL, 0, seq, &out, &p, err);
+    if (rc != 0) {
         prefix_error(err, ref, m, p);
         return rc;
     }
@@ -447,9 +580,20 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
 {
     cor_error_t err;
     cor_error_clear(&err);
-    int rc = call_client_chain(ref, m, &err);
+    cor_dm_stack_t *dm = NULL;
+    int rc = ref_client_stack(ref, &dm, &err);
     if (rc != 0)
         return rc;
+    if (dm != NULL) {
+        /* Client DM parts run synchronously (they may wait, retry, back
+         * off); the call completes on this thread before returning. */
+        ProtobufCMessage *reply = NULL;
+        rc = call_through_dm(ref, dm, m, req, &reply, &err);
+        done(rc, reply, &err, user_cb, user_arg);
+        if (reply != NULL)
+            protobuf_c_message_free_unpacked(reply, NULL);
+        return 0;
+    }
 
     cor_runtime_t *rt = ref->rt;
     cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
@@ -483,7 +627,7 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
     snprintf(a->target, sizeof(a->target), "%s", cor_peer_target(p));
     int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
     rc = cor_client_call_async(rt->client, p, COR_M_INVOKE,
-                               pack_request(ref, m, req, call_fingerprint(m),
+                               pack_request(ref, m, req, NULL, 0, call_fingerprint(m),
                                             atomic_fetch_add(&rt->seq, 1) + 1),
                                deadline, async_done, a);
     if (rc != 0)

@@ -90,8 +90,9 @@ static int ref_from_info(cor_runtime_t *rt, const Cor__ObjectInfo *o, cor_ref_t 
     if (r == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     const Cor__Replica *rep = active_replica(o);
-    if (rep != NULL &&
-        cor_ref_set_location(r, rep->tcp_address, rep->unix_path, rep->host_id, rep->epoch, err) != 0) {
+    if ((rep != NULL && cor_ref_set_location(r, rep->tcp_address, rep->unix_path, rep->host_id,
+                                             rep->epoch, err) != 0) ||
+        cor_ref_set_chain(r, o->dm_chain, err) != 0) {
         cor_ref_free(r);
         return err->code;
     }

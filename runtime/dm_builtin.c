@@ -2,17 +2,27 @@
  * dm_builtin.c — the deployment managers built into libcor, registered on
  * first use of the registry. Each has its page in docs/dms/.
  *
- * Built so far: the placement DMs, whose whole effect is in the group part
- * (the OMS places replicas only on kernel servers whose labels match):
+ * Placement DMs act only in the group part (the OMS places replicas only on
+ * kernel servers whose labels match):
  *   KeepInRegion(region=R)              region=R
  *   KeepOnDevice(class=C | node=N)      device-class=C and/or node=N
+ * Call DMs act on every call:
+ *   CircuitBreaker(failures, cooldown)  client: fail fast while open
+ *   AtLeastOnceRPC(retries, backoff,    client: resend with the same call id;
+ *                  window)              server: answer repeats from a table
+ *   SerializableRPC                     server: one call at a time, always
  */
 #include <cor/dm.h>
+#include <cor/object.h>
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "labels.h"
+#include "strmap.h"
 
 /* A label value must be a valid selector value. */
 static int check_value(const cor_dm_entry_t *e, const char *name, cor_error_t *err)
@@ -89,10 +99,347 @@ static const cor_dm_ops_t keep_on_device = {
     .placement = device_place,
 };
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Failures that say the call may not have reached the object (as opposed
+ * to an answer from it). */
+static int transport_failure(int rc)
+{
+    return rc == COR_EUNAVAIL || rc == COR_ETIMEDOUT || rc == COR_ECANCELLED;
+}
+
+/* ---------------- CircuitBreaker ---------------- */
+
+static const cor_dm_param_spec_t cb_params[] = {
+    {"failures", "consecutive transport failures that open the circuit (default 5)", 0},
+    {"cooldown", "how long it stays open before one trial call (default 1s)", 0},
+    {NULL, NULL, 0},
+};
+
+typedef struct breaker {
+    pthread_mutex_t lock;
+    long threshold, cooldown_ms;
+    long failures;
+    long long open_until; /* 0: closed */
+    int trial;            /* a half-open trial call is in flight */
+} breaker_t;
+
+static int cb_validate(const cor_dm_entry_t *e, cor_error_t *err)
+{
+    long v;
+    int rc = cor_dm_param_int(e, "failures", 5, 1, 1000000, &v, err);
+    return rc ? rc : cor_dm_param_duration(e, "cooldown", 1000, 1, 3600000, &v, err);
+}
+
+static int cb_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    breaker_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_dm_param_int(e, "failures", 5, 1, 1000000, &b->threshold, NULL);
+    cor_dm_param_duration(e, "cooldown", 1000, 1, 3600000, &b->cooldown_ms, NULL);
+    pthread_mutex_init(&b->lock, NULL);
+    *state = b;
+    return 0;
+}
+
+static int cb_call(void *state, cor_dm_call_t *c)
+{
+    breaker_t *b = state;
+    pthread_mutex_lock(&b->lock);
+    long long now = now_ms();
+    int is_trial = 0;
+    if (b->open_until != 0) {
+        if (now < b->open_until || b->trial) {
+            long left = b->trial ? 0 : (long)(b->open_until - now);
+            long f = b->failures;
+            pthread_mutex_unlock(&b->lock);
+            return cor_dm_fail(c, COR_EUNAVAIL,
+                               "circuit open after %ld consecutive failures; next try in %ld ms", f,
+                               left);
+        }
+        b->trial = is_trial = 1; /* half-open: let one call through */
+    }
+    pthread_mutex_unlock(&b->lock);
+    int rc = cor_dm_next(c);
+    pthread_mutex_lock(&b->lock);
+    if (is_trial)
+        b->trial = 0;
+    if (transport_failure(rc)) {
+        b->failures++;
+        if (is_trial || b->failures >= b->threshold)
+            b->open_until = now_ms() + b->cooldown_ms;
+    } else {
+        b->failures = 0;
+        b->open_until = 0;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+static void cb_free(void *state)
+{
+    breaker_t *b = state;
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+static const cor_dm_ops_t circuit_breaker = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "CircuitBreaker",
+    .summary = "fail fast after N consecutive failures; one trial call after a cool-down",
+    .params = cb_params,
+    .validate = cb_validate,
+    .client_new = cb_new,
+    .client_call = cb_call,
+    .client_free = cb_free,
+};
+
+/* ---------------- SerializableRPC ---------------- */
+
+typedef struct serial {
+    pthread_mutex_t lock;
+} serial_t;
+
+static int serial_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    serial_t *s = malloc(sizeof(*s));
+    if (s == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    *state = s;
+    return 0;
+}
+
+static int serial_call(void *state, cor_dm_call_t *c)
+{
+    serial_t *s = state;
+    pthread_mutex_lock(&s->lock);
+    int rc = cor_dm_next(c);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void serial_free(void *state)
+{
+    serial_t *s = state;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static const cor_dm_ops_t serializable_rpc = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "SerializableRPC",
+    .summary = "every call to the object runs strictly one at a time",
+    .caps = COR_DM_CAP_SERIAL,
+    .exclusive = COR_DM_CAP_SERIAL,
+    .server_new = serial_new,
+    .server_call = serial_call,
+    .server_free = serial_free,
+};
+
+/* ---------------- AtLeastOnceRPC ---------------- */
+
+static const cor_dm_param_spec_t alo_params[] = {
+    {"retries", "resends after a transport failure (default 3)", 0},
+    {"backoff", "first wait before a resend, doubled each time, at most 2s (default 50ms)", 0},
+    {"window", "replies remembered per replica for deduplication (default 10000)", 0},
+    {NULL, NULL, 0},
+};
+
+static int alo_validate(const cor_dm_entry_t *e, cor_error_t *err)
+{
+    long v;
+    int rc = cor_dm_param_int(e, "retries", 3, 0, 100, &v, err);
+    if (rc == 0)
+        rc = cor_dm_param_duration(e, "backoff", 50, 0, 60000, &v, err);
+    if (rc == 0)
+        rc = cor_dm_param_int(e, "window", 10000, 1, 10000000, &v, err);
+    return rc;
+}
+
+typedef struct alo_client {
+    long retries, backoff_ms;
+} alo_client_t;
+
+static int alo_client_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    alo_client_t *a = malloc(sizeof(*a));
+    if (a == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_dm_param_int(e, "retries", 3, 0, 100, &a->retries, NULL);
+    cor_dm_param_duration(e, "backoff", 50, 0, 60000, &a->backoff_ms, NULL);
+    *state = a;
+    return 0;
+}
+
+static int alo_client_call(void *state, cor_dm_call_t *c)
+{
+    alo_client_t *a = state;
+    long wait = a->backoff_ms;
+    for (long attempt = 0;; attempt++) {
+        int rc = cor_dm_next(c); /* same call id every time */
+        if (!transport_failure(rc) || attempt >= a->retries)
+            return rc;
+        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        wait = wait * 2 > 2000 ? 2000 : wait * 2;
+    }
+}
+
+/* A remembered outcome. Keys are "<client hex>:<seq>"; `order` is a ring
+ * of keys in arrival order, so the oldest is forgotten first. */
+typedef struct alo_entry {
+    int rc;
+    char msg[COR_ERROR_MSG_MAX];
+    unsigned char *reply;
+    size_t len;
+} alo_entry_t;
+
+typedef struct alo_server {
+    pthread_mutex_t lock;
+    cor_strmap_t seen;
+    char **order;
+    long window, next;
+} alo_server_t;
+
+static void alo_key(const cor_dm_call_t *c, char *key, size_t len)
+{
+    const unsigned char *client;
+    uint64_t seq;
+    cor_dm_call_id(c, &client, &seq);
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (int i = 0; i < 16 && n + 2 < len; i++) {
+        key[n++] = hex[client[i] >> 4];
+        key[n++] = hex[client[i] & 15];
+    }
+    snprintf(key + n, len - n, ":%llu", (unsigned long long)seq);
+}
+
+static int alo_server_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    alo_server_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_dm_param_int(e, "window", 10000, 1, 10000000, &a->window, NULL);
+    a->order = calloc((size_t)a->window, sizeof(*a->order));
+    if (a->order == NULL || cor_strmap_init(&a->seen) != 0) {
+        free(a->order);
+        free(a);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    *state = a;
+    return 0;
+}
+
+static void alo_entry_free(alo_entry_t *x)
+{
+    if (x != NULL) {
+        free(x->reply);
+        free(x);
+    }
+}
+
+static int alo_server_call(void *state, cor_dm_call_t *c)
+{
+    alo_server_t *a = state;
+    const cor_method_desc_t *m = cor_dm_call_method(c);
+    if (m->hints & COR_METHOD_READ_ONLY)
+        return cor_dm_next(c); /* running it twice has no effect to dedupe */
+    char key[64];
+    alo_key(c, key, sizeof(key));
+    /* Held across the call, so a resend that arrives while the first
+     * attempt still runs (concurrent classes) waits for its outcome. */
+    pthread_mutex_lock(&a->lock);
+    alo_entry_t *x = cor_strmap_get(&a->seen, key);
+    if (x != NULL) {
+        int rc = x->rc;
+        if (rc == 0)
+            rc = cor_dm_call_set_reply(c, x->reply, x->len);
+        else
+            cor_error_set((cor_error_t *)cor_dm_call_error(c), rc, "%s", x->msg);
+        pthread_mutex_unlock(&a->lock);
+        return rc;
+    }
+    int rc = cor_dm_next(c);
+    if (!transport_failure(rc)) {
+        x = calloc(1, sizeof(*x));
+        size_t len = 0;
+        const unsigned char *rep = rc == 0 ? cor_dm_call_reply(c, &len) : NULL;
+        if (x != NULL && (len == 0 || (x->reply = malloc(len)) != NULL)) {
+            x->rc = rc;
+            if (len)
+                memcpy(x->reply, rep, len);
+            x->len = len;
+            if (rc != 0)
+                snprintf(x->msg, sizeof(x->msg), "%s", cor_dm_call_error(c)->msg);
+            /* Forget the oldest when the window is full. */
+            char **slot = &a->order[a->next];
+            if (*slot != NULL) {
+                alo_entry_free(cor_strmap_del(&a->seen, *slot));
+                free(*slot);
+            }
+            *slot = strdup(key);
+            if (*slot == NULL || cor_strmap_put(&a->seen, key, x, NULL) != 0) {
+                free(*slot);
+                *slot = NULL;
+                alo_entry_free(x);
+            }
+            a->next = (a->next + 1) % a->window;
+        } else {
+            alo_entry_free(x);
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
+static int alo_free_entry(void *arg, const char *key, void *value)
+{
+    alo_entry_free(value);
+    return 0;
+}
+
+static void alo_server_free(void *state)
+{
+    alo_server_t *a = state;
+    cor_strmap_each(&a->seen, alo_free_entry, NULL);
+    cor_strmap_close(&a->seen);
+    for (long i = 0; i < a->window; i++)
+        free(a->order[i]);
+    free(a->order);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+static const cor_dm_ops_t at_least_once = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "AtLeastOnceRPC",
+    .summary = "retries on transport failure; the server answers repeats from a table",
+    .params = alo_params,
+    .caps = COR_DM_CAP_RETRY | COR_DM_CAP_DEDUP,
+    .exclusive = COR_DM_CAP_RETRY | COR_DM_CAP_DEDUP,
+    .validate = alo_validate,
+    .client_new = alo_client_new,
+    .client_call = alo_client_call,
+    .client_free = free,
+    .server_new = alo_server_new,
+    .server_call = alo_server_call,
+    .server_free = alo_server_free,
+};
+
 void cor_dm_register_builtins(void);
 void cor_dm_register_builtins(void)
 {
-    static const cor_dm_ops_t *const all[] = {&keep_in_region, &keep_on_device};
+    static const cor_dm_ops_t *const all[] = {&keep_in_region, &keep_on_device, &circuit_breaker,
+                                              &serializable_rpc, &at_least_once};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cor_dm_register(all[i], NULL);
 }

@@ -153,6 +153,7 @@ void cor_runtime_obj_put(cor_obj_t *o)
     if (atomic_fetch_sub(&o->refs, 1) != 1)
         return;
     o->cls->destroy(o->self);
+    cor_dm_stack_free(o->dm);
     pthread_mutex_destroy(&o->qlock);
     free(o);
 }
@@ -175,6 +176,7 @@ static void obj_discard(cor_obj_t *o)
 {
     if (o->self != NULL)
         o->cls->destroy(o->self);
+    cor_dm_stack_free(o->dm);
     pthread_mutex_destroy(&o->qlock);
     free(o);
 }
@@ -328,8 +330,8 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
 /* Makes an object of cls from constructor args (state == 0) or from saved
  * state (state == 1) and puts it in the table under id. */
 static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
-                    uint64_t epoch, int from_state, const uint8_t *bytes, size_t len,
-                    cor_error_t *err)
+                    uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
+                    size_t len, cor_error_t *err)
 {
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(id, s);
@@ -339,6 +341,12 @@ static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_
     cor_obj_t *o = obj_new(cls, id, epoch);
     if (o == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
+    int drc = cor_dm_stack_new(dm_chain, 1, &o->dm, err);
+    if (drc != 0) {
+        obj_discard(o);
+        cor_error_prefix(err, "object %s: dm chain", s);
+        return drc;
+    }
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
     cor_error_t cerr;
@@ -387,13 +395,14 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
     } else if (cor_object_id_is_nil(id)) {
         return cor_error_set(err, COR_EINVAL, "the nil object id names no object");
     }
-    int rc = obj_make(rt, cls, id, 0, 0, args, args_len, err);
+    int rc = obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, err);
     if (rc != 0)
         return rc;
     if (ref != NULL) {
         cor_ref_t *r = cor_ref_new(rt, id, class_name);
         if (r == NULL ||
-            cor_ref_set_location(r, rt->tcp_addr, rt->unix_path, rt->host_id, 0, err) != 0) {
+            cor_ref_set_location(r, rt->tcp_addr, rt->unix_path, rt->host_id, 0, err) != 0 ||
+            cor_ref_set_chain(r, cls->service->dm_chain, err) != 0) {
             cor_ref_free(r);
             cor_runtime_delete_object(rt, id, NULL);
             return cor_error_set(err, COR_ENOMEM, "out of memory");
@@ -454,6 +463,64 @@ size_t cor_runtime_object_count(cor_runtime_t *rt)
 /* ------------------------------------------------------------------ */
 /* serving Kernel.Invoke                                               */
 
+/* The end of the server DM chain: the method itself, from request bytes to
+ * reply bytes. */
+typedef struct method_term {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    cor_arena_t *arena;
+} method_term_t;
+
+static int method_terminal(cor_dm_call_t *c, void *arg)
+{
+    method_term_t *t = arg;
+    const cor_method_desc_t *m = c->m;
+    ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &t->arena->pb, c->req_len, c->req);
+    if (in == NULL)
+        return cor_error_set(c->err, COR_EINVAL, "malformed request: payload is not a %s",
+                             m->input->name);
+    ProtobufCMessage *rep = cor_arena_alloc(t->arena, m->output->sizeof_message);
+    if (rep == NULL)
+        return cor_error_set(c->err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_init(m->output, rep);
+    atomic_fetch_add(&t->rt->calls_served, 1);
+    int rc = cor_runtime_obj_invoke(t->rt, t->obj, m, t->arena, in, rep, c->err);
+    if (rc != 0)
+        return rc;
+    size_t n = protobuf_c_message_get_packed_size(rep);
+    unsigned char *buf = cor_arena_alloc(t->arena, n ? n : 1);
+    if (buf == NULL)
+        return cor_error_set(c->err, COR_ENOMEM, "out of memory");
+    protobuf_c_message_pack(rep, buf);
+    return cor_dm_call_take_reply(c, buf, n);
+}
+
+/* A call to an object with server DM parts: through them to the method. */
+static int invoke_through_dm(cor_runtime_t *rt, cor_obj_t *o, const cor_method_desc_t *m,
+                             const Cor__InvokeRequest *req, cor_arena_t *arena, grpc_slice *out,
+                             cor_error_t *err)
+{
+    static const unsigned char no_client[16];
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&o->id, idstr);
+    method_term_t term = {rt, o, arena};
+    cor_dm_call_t c = {.m = m, .object = idstr, .req = req->payload.data,
+                       .req_len = req->payload.len,
+                       .client_id = req->client_id.len == 16 ? req->client_id.data : no_client,
+                       .seq = req->seq, .err = err, .stack = o->dm,
+                       .terminal = method_terminal, .terminal_arg = &term};
+    int rc = cor_dm_run(&c);
+    if (rc == 0) {
+        Cor__InvokeReply env = COR__INVOKE_REPLY__INIT;
+        env.payload.data = c.reply;
+        env.payload.len = c.reply_len;
+        *out = grpc_slice_malloc(cor__invoke_reply__get_packed_size(&env));
+        cor__invoke_reply__pack(&env, GRPC_SLICE_START_PTR(*out));
+    }
+    free(c.reply);
+    return rc;
+}
+
 /* Runs a decoded invoke request against o (whose turn the caller holds or
  * shares). On success *out is the packed InvokeReply. */
 static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest *req,
@@ -469,6 +536,8 @@ static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest
                              "caller's interface %016llx differs from %s's %016llx here",
                              (unsigned long long)req->fingerprint, svc->name,
                              (unsigned long long)svc->fingerprint);
+    if (o->dm != NULL)
+        return invoke_through_dm(rt, o, m, req, arena, out, err);
     ProtobufCMessage *in = protobuf_c_message_unpack(m->input, &arena->pb, req->payload.len,
                                                      req->payload.data);
     if (in == NULL)
@@ -664,7 +733,7 @@ static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     if (cls == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
                              r->class_name);
-    return obj_make(rt, cls, &id, r->epoch, 0, r->args.data, r->args.len, err);
+    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, err);
 }
 
 static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
@@ -765,7 +834,7 @@ static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMess
     if (cls == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
                              r->class_name);
-    return obj_make(rt, cls, &id, r->epoch, 1, r->state.data, r->state.len, err);
+    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "arena.h"
+#include "dm_int.h"
 #include "idmap.h"
 #include "rpc.h"
 #include "transport.h"
@@ -46,6 +47,7 @@ typedef struct cor_obj {
     pthread_mutex_t qlock;
     int busy;
     cor_obj_task_t *head, *tail;
+    cor_dm_stack_t *dm; /* server DM parts; NULL: none (the fast path) */
 } cor_obj_t;
 
 enum cor_turn {
@@ -99,7 +101,14 @@ struct cor_ref {
     char *host_id;
     uint64_t epoch;
     cor_peer_t *peer; /* chosen transport target, cached */
+    char *dm_chain;   /* NULL: none */
+    int dm_ready;     /* client stack made (or found empty) */
+    cor_dm_stack_t *dm; /* client DM parts; NULL: none */
 };
+
+/* Sets the chain whose client parts calls through ref run (copied; NULL
+ * or "" for none). Resets the parts already made. */
+int cor_ref_set_chain(cor_ref_t *ref, const char *chain, cor_error_t *err);
 
 /* Finds a hosted object and takes a reference; NULL if not hosted. */
 cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id);

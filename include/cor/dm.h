@@ -26,6 +26,7 @@
 #define COR_DM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cor/error.h>
 
@@ -91,6 +92,40 @@ enum cor_dm_cap {
     COR_DM_CAP_CHECKPOINT = 1u << 7,
 };
 
+/* ---- A call as DM parts see it ----
+ *
+ * Client parts run in the caller, outermost first, each deciding whether
+ * and how to pass the call on with cor_dm_next (zero, one or several
+ * times: a cache answers without it, a retrying DM calls it again). The
+ * last cor_dm_next sends the call (or runs it, co-located). Server parts
+ * run the same way beside the replica, inside the object's turn; the last
+ * cor_dm_next runs the method. Requests and replies are the packed
+ * protobuf payloads. A call is valid only during the part's hook. */
+typedef struct cor_dm_call cor_dm_call_t;
+
+/* Passes the call to the next part (or the transport / the method).
+ * Returns 0 (the reply is then available) or a COR_E* code (the error is
+ * in cor_dm_call_error). */
+int cor_dm_next(cor_dm_call_t *c);
+
+const struct cor_method_desc *cor_dm_call_method(const cor_dm_call_t *c);
+/* The object's id, printed. */
+const char *cor_dm_call_object(const cor_dm_call_t *c);
+const unsigned char *cor_dm_call_request(const cor_dm_call_t *c, size_t *len);
+/* The reply after a successful cor_dm_next (or a set_reply), else NULL. */
+const unsigned char *cor_dm_call_reply(const cor_dm_call_t *c, size_t *len);
+/* Answers the call with these bytes (copied) without going further. */
+int cor_dm_call_set_reply(cor_dm_call_t *c, const unsigned char *data, size_t len);
+/* The call id: the calling runtime's 16-byte id and a sequence number; the
+ * same for every attempt of one call, so a server part can deduplicate. */
+void cor_dm_call_id(const cor_dm_call_t *c, const unsigned char **client, uint64_t *seq);
+/* The error of the last failed cor_dm_next. */
+const cor_error_t *cor_dm_call_error(const cor_dm_call_t *c);
+/* Fails the call from the running part: the message is prefixed with the
+ * DM's name. Returns code. */
+int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A parameter a DM accepts. */
 typedef struct cor_dm_param_spec {
     const char *name;
@@ -113,6 +148,20 @@ typedef struct cor_dm_ops {
     /* Group part, placement: selector terms every replica's kernel server
      * must match, written into buf as "key=value[,...]". NULL: none. */
     int (*placement)(const cor_dm_entry_t *e, char *buf, size_t len, cor_error_t *err);
+
+    /* Client part, one per (reference, chain position) in the caller's
+     * process: state from client_new (its parameters already checked),
+     * client_call for every call through that reference (any thread, so
+     * state is locked by the DM), client_free with the reference. */
+    int (*client_new)(const cor_dm_entry_t *e, void **state, cor_error_t *err);
+    int (*client_call)(void *state, cor_dm_call_t *c);
+    void (*client_free)(void *state);
+
+    /* Server part, one per replica. server_call runs in the object's turn
+     * (one at a time, unless the class is concurrent). */
+    int (*server_new)(const cor_dm_entry_t *e, void **state, cor_error_t *err);
+    int (*server_call)(void *state, cor_dm_call_t *c);
+    void (*server_free)(void *state);
 } cor_dm_ops_t;
 
 /* Registers a DM for this process (copied pointer: ops must be static).
