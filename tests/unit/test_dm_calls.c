@@ -271,6 +271,63 @@ static void test_serializable(void)
     CU_ASSERT_EQUAL(max_overlap("SerializableRPC"), 1);
 }
 
+static int say(cor_ref_t *r, const char *text)
+{
+    Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
+    req.text = (char *)text;
+    Echo__SayReply *rep = NULL;
+    cor_error_t err;
+    int rc = echo_echo_say(r, &req, &rep, &err);
+    if (rc == 0) {
+        rc = strcmp(rep->text, text) == 0 ? 0 : -1000;
+        echo__say_reply__free_unpacked(rep, NULL);
+    }
+    return rc;
+}
+
+static uint64_t served(void)
+{
+    return atomic_load(&host->calls_served);
+}
+
+static void test_lease_caching(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(make("echo.Echo", "LeaseCaching(lease=300ms)", &r, &err), 0);
+    uint64_t s0 = served();
+    CU_ASSERT_EQUAL(say(r, "a"), 0);
+    CU_ASSERT_EQUAL(say(r, "a"), 0); /* read_only: from the cache */
+    CU_ASSERT_EQUAL(say(r, "a"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 1);
+    CU_ASSERT_EQUAL(say(r, "b"), 0); /* another request: a miss */
+    CU_ASSERT_EQUAL(served() - s0, 2);
+    int rc;
+    add(r, 1, &rc, &err); /* mutating: goes through and clears the cache */
+    CU_ASSERT_EQUAL(served() - s0, 3);
+    CU_ASSERT_EQUAL(say(r, "a"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 4);
+    CU_ASSERT_EQUAL(say(r, "a"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 4);
+    struct timespec ts = {0, 350 * 1000000L};
+    nanosleep(&ts, NULL);
+    CU_ASSERT_EQUAL(say(r, "a"), 0); /* the lease ran out */
+    CU_ASSERT_EQUAL(served() - s0, 5);
+    /* A reference without the DM is never served from a cache. */
+    cor_ref_t *plain = cor_ref_dup(r);
+    CU_ASSERT_EQUAL(cor_ref_set_chain(plain, "", &err), 0);
+    CU_ASSERT_EQUAL(say(plain, "a"), 0);
+    CU_ASSERT_EQUAL(say(plain, "a"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 7);
+    cor_ref_free(plain);
+    cor_ref_free(r);
+    /* Two caches in one chain conflict. */
+    cor_dm_chain_t c;
+    CU_ASSERT_EQUAL(cor_dm_chain_parse("LeaseCaching, LeaseCaching(lease=2s)", &c, &err), 0);
+    CU_ASSERT_EQUAL(cor_dm_chain_check(&c, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "conflict"));
+}
+
 static void test_kernel_refuses_chain(void)
 {
     cor_error_t err;
@@ -298,6 +355,7 @@ int main(void)
         {"AtLeastOnceRPC: lost replies, exactly-once effect", test_at_least_once},
         {"CircuitBreaker: opens, fails fast, half-opens", test_circuit_breaker},
         {"SerializableRPC: no overlap", test_serializable},
+        {"LeaseCaching: hits, invalidation, expiry", test_lease_caching},
         {"kernel refuses a chain it cannot run", test_kernel_refuses_chain},
         {NULL, NULL},
     };
