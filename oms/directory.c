@@ -58,6 +58,8 @@ typedef struct oms_obj {
     uint64_t epoch;
     int n_replicas;
     oms_replica_t *replicas;
+    uint8_t *args; /* constructor arguments, to re-create replicas */
+    size_t args_len;
 } oms_obj_t;
 
 struct oms_dir {
@@ -113,6 +115,7 @@ static void obj_free(oms_obj_t *o)
     free(o->dm_chain);
     free(o->selector);
     free(o->replicas);
+    free(o->args);
     free(o);
 }
 
@@ -140,6 +143,8 @@ static int obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
     m.selector = o->selector ? o->selector : (char *)"";
     m.created_ms = o->created_ms;
     m.epoch = o->epoch;
+    m.args.data = o->args;
+    m.args.len = o->args_len;
     for (int i = 0; i < n; i++) {
         cor__replica__init(&reps[i]);
         reps[i].node = o->replicas[i].node->info->name;
@@ -225,6 +230,10 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
     o->selector = dup_nonempty(m->selector);
     o->created_ms = m->created_ms;
     o->epoch = m->epoch;
+    if (m->args.len > 0 && (o->args = malloc(m->args.len)) != NULL) {
+        memcpy(o->args, m->args.data, m->args.len);
+        o->args_len = m->args.len;
+    }
     o->replicas = calloc(m->n_replicas ? m->n_replicas : 1, sizeof(*o->replicas));
     if (o->class_name == NULL || o->replicas == NULL)
         goto bad;
@@ -554,12 +563,16 @@ static int check_node(void *arg, const char *key, void *value)
     return 0;
 }
 
+static void repair_replicas(oms_dir_t *d);
+
 int oms_dir_check_liveness(oms_dir_t *d)
 {
     live_ctx_t lc = {.now = mono_ms(), .timeout = d->opts.heartbeat_timeout_ms};
     pthread_rwlock_wrlock(&d->lock);
     cor_strmap_each(&d->nodes, check_node, &lc);
     pthread_rwlock_unlock(&d->lock);
+    if (lc.changed > 0)
+        repair_replicas(d);
     return lc.changed;
 }
 
@@ -670,6 +683,8 @@ static int hosts_class(const Cor__NodeInfo *info, const char *cls)
 typedef struct pick_ctx {
     const char *cls;
     const cor_selector_t *sel;
+    oms_node_t *const *avoid; /* nodes that already hold a replica */
+    int n_avoid;
     oms_node_t *best;
     double best_score;
     int hosting, matching, alive; /* for the error message */
@@ -679,6 +694,9 @@ static int pick_node(void *arg, const char *key, void *value)
 {
     pick_ctx_t *pc = arg;
     oms_node_t *n = value;
+    for (int i = 0; i < pc->n_avoid; i++)
+        if (pc->avoid[i] == n)
+            return 0;
     if (!hosts_class(n->info, pc->cls))
         return 0;
     pc->hosting++;
@@ -755,6 +773,42 @@ static Cor__ObjectInfo *obj_info(cor_arena_t *a, const oms_obj_t *o)
     return m;
 }
 
+/* Asks the kernel server at target to create a replica (no lock held). */
+static int kernel_create(oms_dir_t *d, const char *target, const cor_object_id_t *id,
+                         const char *cls, const uint8_t *args, size_t args_len, const char *chain,
+                         cor_error_t *err)
+{
+    Cor__CreateReplicaRequest cr = COR__CREATE_REPLICA_REQUEST__INIT;
+    cr.object_id.data = (uint8_t *)id->b;
+    cr.object_id.len = 16;
+    cr.class_name = (char *)cls;
+    cr.args.data = (uint8_t *)args;
+    cr.args.len = args_len;
+    cr.epoch = 1;
+    cr.dm_chain = (char *)(chain ? chain : ""); /* the replica's server DM parts */
+    ProtobufCMessage *out = NULL;
+    int rc = cor_rpc_call(d->opts.client, target, COR_M_CREATE_REPLICA, &cr.base,
+                          &cor__create_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
+                          err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
+}
+
+/* Best effort: the replica may linger if the kernel cannot be reached. */
+static void kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *id)
+{
+    Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
+    dr.object_id.data = (uint8_t *)id->b;
+    dr.object_id.len = 16;
+    ProtobufCMessage *out = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(d->opts.client, target, COR_M_DELETE_REPLICA, &dr.base,
+                     &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
+                     &err) == 0)
+        protobuf_c_message_free_unpacked(out, NULL);
+}
+
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
                    Cor__CreateObjectReply *rep, cor_error_t *err)
 {
@@ -797,13 +851,34 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
             return cor_error_set(err, COR_ENOMEM, "out of memory");
         }
     }
-    pick_ctx_t pc = {.cls = req->class_name, .sel = &sel};
-    cor_strmap_each(&d->nodes, pick_node, &pc);
-    oms_node_t *n = pc.best;
-    if (n == NULL) {
+    int want = cor_dm_chain_replicas(&chain);
+    oms_node_t *nodes[8];
+    char targets[8][160];
+    uint64_t incs[8];
+    int got = 0;
+    pick_ctx_t pc;
+    for (; got < want && got < 8; got++) {
+        pc = (pick_ctx_t){.cls = req->class_name, .sel = &sel, .avoid = nodes, .n_avoid = got};
+        cor_strmap_each(&d->nodes, pick_node, &pc);
+        if (pc.best == NULL)
+            break;
+        nodes[got] = pc.best;
+        pc.best->placed++;
+        snprintf(targets[got], sizeof(targets[got]), "%s", pc.best->info->tcp_address);
+        incs[got] = pc.best->info->incarnation;
+    }
+    if (got < want) {
+        for (int i = 0; i < got; i++)
+            nodes[i]->placed--;
         if (req->name[0] != '\0')
             cor_strmap_del(&d->names, req->name);
         pthread_rwlock_unlock(&d->lock);
+        if (got > 0)
+            return cor_error_set(err, COR_EUNAVAIL,
+                                 "the chain asks for %d replicas on distinct kernel servers, but "
+                                 "only %d live ones can host %s%s%s",
+                                 want, got, req->class_name, effective[0] ? " and match " : "",
+                                 effective);
         if (pc.hosting == 0)
             return cor_error_set(err, COR_ENOTFOUND, "no kernel server hosts class %s",
                                  req->class_name);
@@ -819,14 +894,9 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
         return cor_error_set(err, COR_EUNAVAIL, "every kernel server that can host %s is full",
                              req->class_name);
     }
-    n->placed++;
-    char target[160];
-    snprintf(target, sizeof(target), "%s", n->info->tcp_address);
-    char node_name[NODE_NAME_MAX + 1];
-    snprintf(node_name, sizeof(node_name), "%s", n->info->name);
-    uint64_t incarnation = n->info->incarnation;
     pthread_rwlock_unlock(&d->lock);
 
+    int created = 0;
     oms_obj_t *o = calloc(1, sizeof(*o));
     if (o == NULL) {
         rc = cor_error_set(err, COR_ENOMEM, "out of memory");
@@ -838,41 +908,41 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     o->selector = dup_nonempty(effective);
     o->created_ms = wall_ms();
     o->epoch = 1;
-    o->replicas = calloc(1, sizeof(*o->replicas));
-    if (o->replicas == NULL) {
+    o->replicas = calloc((size_t)want, sizeof(*o->replicas));
+    if (req->args.len > 0) {
+        o->args = malloc(req->args.len);
+        if (o->args != NULL) {
+            memcpy(o->args, req->args.data, req->args.len);
+            o->args_len = req->args.len;
+        }
+    }
+    if (o->replicas == NULL || (req->args.len > 0 && o->args == NULL)) {
         rc = cor_error_set(err, COR_ENOMEM, "out of memory");
         goto undo;
     }
-    o->n_replicas = 1;
-    o->replicas[0] = (oms_replica_t){.node = n, .incarnation = incarnation, .epoch = 1,
-                                     .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
-
-    Cor__CreateReplicaRequest cr = COR__CREATE_REPLICA_REQUEST__INIT;
-    cr.object_id.data = o->id.b;
-    cr.object_id.len = 16;
-    cr.class_name = req->class_name;
-    cr.args = req->args;
-    cr.epoch = 1;
-    cr.dm_chain = chain_text; /* the replica runs the chain's server parts */
-    ProtobufCMessage *out = NULL;
-    rc = cor_rpc_call(d->opts.client, target, COR_M_CREATE_REPLICA, &cr.base,
-                      &cor__create_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out, err);
-    if (out != NULL)
-        protobuf_c_message_free_unpacked(out, NULL);
-    if (rc != 0) {
-        cor_error_prefix(err, "kernel server %s", node_name);
-        goto undo;
+    for (; created < want; created++) {
+        rc = kernel_create(d, targets[created], &o->id, req->class_name, o->args, o->args_len,
+                           chain_text, err);
+        if (rc != 0) {
+            cor_error_prefix(err, "kernel server %s", nodes[created]->info->name);
+            goto undo;
+        }
+        o->replicas[created] = (oms_replica_t){.node = nodes[created], .incarnation = incs[created],
+                                               .epoch = 1,
+                                               .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
     }
+    o->n_replicas = want;
 
     pthread_rwlock_wrlock(&d->lock);
     o->class_name = intern_class(d, req->class_name);
-    if (n->info->incarnation != incarnation) {
-        /* The node restarted while we created: that replica died with it. */
-        rc = cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
-                           node_name);
-    } else if (o->class_name == NULL) {
+    for (int i = 0; i < want && rc == 0; i++)
+        if (nodes[i]->info->incarnation != incs[i])
+            /* The node restarted while we created: that replica died with it. */
+            rc = cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
+                               nodes[i]->info->name);
+    if (rc == 0 && o->class_name == NULL) {
         rc = cor_error_set(err, COR_ENOMEM, "out of memory");
-    } else if ((rc = persist_obj(d, o, err)) == 0 &&
+    } else if (rc == 0 && (rc = persist_obj(d, o, err)) == 0 &&
                (rc = cor_idmap_put(&d->objects, &o->id, o)) == 0) {
         if (o->name != NULL)
             cor_strmap_put(&d->names, o->name, o, NULL);
@@ -886,21 +956,18 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     if (rc == 0) {
         char s[COR_OBJECT_ID_STRLEN + 1];
         cor_object_id_format(&o->id, s);
-        cor_log_info("object %s (%s%s%s) created on %s", s, req->class_name,
-                     req->name[0] ? ", " : "", req->name, node_name);
+        cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
+                     req->name[0] ? ", " : "", req->name, nodes[0]->info->name,
+                     want > 1 ? " and others" : "");
         return 0;
     }
-    /* Recorded nowhere: take the replica back from the kernel. */
-    Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
-    dr.object_id = cr.object_id;
-    cor_error_t derr;
-    if (cor_rpc_call(d->opts.client, target, COR_M_DELETE_REPLICA, &dr.base,
-                     &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
-                     &derr) == 0)
-        protobuf_c_message_free_unpacked(out, NULL);
 undo:
+    /* Recorded nowhere: take back the replicas made so far. */
+    for (int i = 0; i < created; i++)
+        kernel_delete(d, targets[i], &o->id);
     pthread_rwlock_wrlock(&d->lock);
-    n->placed--;
+    for (int i = 0; i < want; i++)
+        nodes[i]->placed--;
     if (req->name[0] != '\0' && cor_strmap_get(&d->names, req->name) == RESERVED)
         cor_strmap_del(&d->names, req->name);
     pthread_rwlock_unlock(&d->lock);
@@ -1111,6 +1178,118 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
     cor_log_info("object %s deleted", s);
     obj_free(o);
     return 0;
+}
+
+/* ---------------- repair: replicas lost with a dead node ---------------- */
+
+/* One replica to re-create: where, and what it is. */
+typedef struct repair {
+    cor_object_id_t id;
+    int slot;
+    oms_node_t *node;
+    uint64_t incarnation;
+    char target[160];
+    char cls[CLASS_NAME_MAX + 1];
+    char chain[DM_CHAIN_MAX + 1];
+    uint8_t *args;
+    size_t args_len;
+    struct repair *next;
+} repair_t;
+
+typedef struct repair_ctx {
+    oms_dir_t *d;
+    repair_t *todo;
+} repair_ctx_t;
+
+static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
+{
+    repair_ctx_t *rc = arg;
+    oms_obj_t *o = value;
+    if (o->n_replicas < 2 || o->dm_chain == NULL)
+        return; /* single replicas are not re-created (their state is gone) */
+    cor_dm_chain_t chain;
+    if (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0 || cor_dm_chain_replicas(&chain) < 2)
+        return;
+    for (int i = 0; i < o->n_replicas; i++) {
+        oms_replica_t *r = &o->replicas[i];
+        if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE ||
+            r->node->info->state != COR__NODE_STATE__NODE_DEAD)
+            continue;
+        r->state = COR__REPLICA_STATE__REPLICA_LOST;
+        r->node->placed--;
+        oms_node_t *avoid[8];
+        int n_avoid = 0;
+        for (int j = 0; j < o->n_replicas && n_avoid < 8; j++)
+            if (o->replicas[j].state == COR__REPLICA_STATE__REPLICA_ACTIVE || j == i)
+                avoid[n_avoid++] = o->replicas[j].node;
+        cor_selector_t sel;
+        if (cor_selector_parse(o->selector, &sel, NULL) != 0)
+            sel.n = 0;
+        pick_ctx_t pc = {.cls = o->class_name, .sel = &sel, .avoid = avoid, .n_avoid = n_avoid};
+        cor_strmap_each(&rc->d->nodes, pick_node, &pc);
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&o->id, s);
+        repair_t *w = pc.best ? calloc(1, sizeof(*w)) : NULL;
+        if (w == NULL) {
+            cor_log_warn("object %s: replica on dead %s lost; no other kernel server can take it",
+                         s, r->node->info->name);
+            continue;
+        }
+        w->id = o->id;
+        w->slot = i;
+        w->node = pc.best;
+        w->incarnation = pc.best->info->incarnation;
+        pc.best->placed++;
+        snprintf(w->target, sizeof(w->target), "%s", pc.best->info->tcp_address);
+        snprintf(w->cls, sizeof(w->cls), "%s", o->class_name);
+        snprintf(w->chain, sizeof(w->chain), "%s", o->dm_chain);
+        if (o->args_len > 0 && (w->args = malloc(o->args_len)) != NULL) {
+            memcpy(w->args, o->args, o->args_len);
+            w->args_len = o->args_len;
+        }
+        w->next = rc->todo;
+        rc->todo = w;
+    }
+}
+
+/* For each object whose chain keeps several replicas and that had one on
+ * a node just marked dead: create a replacement on another live node
+ * (without the lock), then record it in the dead replica's slot. */
+static void repair_replicas(oms_dir_t *d)
+{
+    repair_ctx_t rc = {.d = d};
+    pthread_rwlock_wrlock(&d->lock);
+    cor_idmap_each(&d->objects, plan_repair, &rc);
+    pthread_rwlock_unlock(&d->lock);
+    while (rc.todo != NULL) {
+        repair_t *w = rc.todo;
+        rc.todo = w->next;
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&w->id, s);
+        cor_error_t err;
+        int ok = kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain,
+                               &err) == 0;
+        pthread_rwlock_wrlock(&d->lock);
+        oms_obj_t *o = cor_idmap_get(&d->objects, &w->id);
+        if (ok && o != NULL && w->slot < o->n_replicas && w->node->info->incarnation == w->incarnation) {
+            o->replicas[w->slot] = (oms_replica_t){.node = w->node, .incarnation = w->incarnation,
+                                                   .epoch = 1,
+                                                   .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
+            if (persist_obj(d, o, &err) != 0)
+                cor_log_error("object %s: recording the new replica: %s", s, err.msg);
+            cor_log_info("object %s: replica re-created on %s", s, w->node->info->name);
+            ok = 2;
+        }
+        if (ok != 2)
+            w->node->placed--;
+        pthread_rwlock_unlock(&d->lock);
+        if (ok == 0)
+            cor_log_warn("object %s: re-creating a replica on %s failed: %s", s, w->target, err.msg);
+        else if (ok == 1)
+            kernel_delete(d, w->target, &w->id); /* deleted meanwhile */
+        free(w->args);
+        free(w);
+    }
 }
 
 static int count_alive(void *arg, const char *key, void *value)

@@ -428,11 +428,52 @@ static int take_envelope_reply(cor_dm_call_t *c, const uint8_t *data, size_t len
     return rc;
 }
 
+/* A call a client part routed to one replica: straight there, no OMS
+ * refresh (choosing another replica on failure is that part's job). */
+static int send_routed(cor_dm_call_t *c, client_term_t *t)
+{
+    cor_ref_t *ref = t->ref;
+    cor_runtime_t *rt = ref->rt;
+    const cor_dm_replica_t *r = &c->route;
+    char target[COR_ADDR_MAX + 8];
+    if (r->unix_path[0] != '\0' && strcmp(r->host_id, rt->host_id) == 0)
+        snprintf(target, sizeof(target), "unix:%s", r->unix_path);
+    else
+        snprintf(target, sizeof(target), "%s", r->tcp_address);
+    cor_peer_t *p = cor_client_peer(rt->client, target);
+    if (p == NULL)
+        return cor_error_set(c->err, COR_EINVAL, "replica on %s has no address", r->node);
+    t->peer = p;
+    Cor__InvokeRequest env = COR__INVOKE_REQUEST__INIT;
+    env.object_id.data = ref->id.b;
+    env.object_id.len = sizeof(ref->id.b);
+    env.method = (char *)c->m->name;
+    env.client_id.data = rt->client_id;
+    env.client_id.len = sizeof(rt->client_id);
+    env.seq = c->seq;
+    env.epoch = r->epoch;
+    env.fingerprint = call_fingerprint(c->m);
+    env.payload.data = (uint8_t *)c->req;
+    env.payload.len = c->req_len;
+    grpc_slice s = grpc_slice_malloc(cor__invoke_request__get_packed_size(&env));
+    cor__invoke_request__pack(&env, GRPC_SLICE_START_PTR(s));
+    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
+    grpc_slice out;
+    int rc = cor_client_call(rt->client, p, COR_M_INVOKE, s, deadline, &out, c->err);
+    if (rc != 0)
+        return rc;
+    rc = take_envelope_reply(c, GRPC_SLICE_START_PTR(out), GRPC_SLICE_LENGTH(out));
+    grpc_slice_unref(out);
+    return rc;
+}
+
 static int client_terminal(cor_dm_call_t *c, void *arg)
 {
     client_term_t *t = arg;
     cor_ref_t *ref = t->ref;
     cor_runtime_t *rt = ref->rt;
+    if (c->routed)
+        return send_routed(c, t);
     cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
     if (o != NULL) {
         /* Co-located: through the object's own server parts, no transport. */
@@ -476,7 +517,8 @@ static int call_through_dm(cor_ref_t *ref, cor_dm_stack_t *dm, const cor_method_
     client_term_t t = {ref, NULL};
     cor_dm_call_t c = {.m = m, .object = ref->idstr, .req = buf, .req_len = n,
                        .client_id = rt->client_id, .seq = atomic_fetch_add(&rt->seq, 1) + 1,
-                       .err = err, .stack = dm, .terminal = client_terminal, .terminal_arg = &t};
+                       .err = err, .stack = dm, .terminal = client_terminal, .terminal_arg = &t,
+                       .ref = ref};
     int rc = cor_dm_run(&c);
     if (rc == 0) {
         *reply = protobuf_c_message_unpack(m->output, NULL, c.reply_len, c.reply);

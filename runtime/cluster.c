@@ -198,3 +198,28 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err)
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     return rc;
 }
+
+int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
+{
+    *n = 0;
+    if (c->ref == NULL)
+        return cor_error_set(c->err, COR_ESTATE, "replicas are known only to client parts");
+    Cor__LookupReply *rep = NULL;
+    int rc = lookup_info(c->ref->rt, &c->ref->id, NULL, &rep, c->err);
+    if (rc != 0)
+        return rc;
+    const Cor__ObjectInfo *o = rep->object;
+    for (size_t i = 0; i < o->n_replicas && *n < max; i++) {
+        const Cor__Replica *r = o->replicas[i];
+        cor_dm_replica_t *x = &out[(*n)++];
+        snprintf(x->node, sizeof(x->node), "%s", r->node);
+        snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
+        snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
+        snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
+        x->epoch = r->epoch;
+        x->alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+                   r->node_state == COR__NODE_STATE__NODE_ALIVE;
+    }
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return 0;
+}

@@ -437,3 +437,13 @@ int cor_dm_chain_placement(const cor_dm_chain_t *c, const char *selector, char *
     }
     return 0;
 }
+
+int cor_dm_chain_replicas(const cor_dm_chain_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        const cor_dm_ops_t *ops = cor_dm_find(c->dms[i].name);
+        if (ops != NULL && ops->replicas != NULL)
+            return ops->replicas(&c->dms[i]);
+    }
+    return 1;
+}

@@ -46,6 +46,9 @@ struct cor_dm_call {
     int pos;
     cor_dm_terminal_fn terminal;
     void *terminal_arg;
+    struct cor_ref *ref;        /* client side: the reference called */
+    int routed;                 /* a client part chose the replica */
+    cor_dm_replica_t route;
 };
 
 /* Runs c through its stack from the outermost part. The caller sets every

@@ -144,3 +144,9 @@ int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
     const char *name = (c->stack && c->pos > 0) ? c->stack->parts[c->pos - 1].ops->name : "dm";
     return cor_error_set(c->err, code, "%s: %s", name, msg);
 }
+
+void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r)
+{
+    c->route = *r;
+    c->routed = 1;
+}

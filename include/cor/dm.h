@@ -121,6 +121,25 @@ int cor_dm_call_set_reply(cor_dm_call_t *c, const unsigned char *data, size_t le
 void cor_dm_call_id(const cor_dm_call_t *c, const unsigned char **client, uint64_t *seq);
 /* The error of the last failed cor_dm_next. */
 const cor_error_t *cor_dm_call_error(const cor_dm_call_t *c);
+/* A replica of the call's object, as the OMS knows it. */
+typedef struct cor_dm_replica {
+    char node[64];
+    char tcp_address[128];
+    char unix_path[108];
+    char host_id[128];
+    uint64_t epoch;
+    int alive; /* ACTIVE replica on an ALIVE kernel server */
+} cor_dm_replica_t;
+
+/* Asks the OMS for the object's replicas (at most max into out; *n gets
+ * the count). ESTATE when the caller's runtime has no OMS. Client parts
+ * only; it is a network call, so cache the answer. */
+int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n);
+
+/* Sends this call to replica r instead of the reference's own location
+ * (client parts only; r is copied). */
+void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r);
+
 /* Fails the call from the running part: the message is prefixed with the
  * DM's name. Returns code. */
 int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
@@ -148,6 +167,10 @@ typedef struct cor_dm_ops {
     /* Group part, placement: selector terms every replica's kernel server
      * must match, written into buf as "key=value[,...]". NULL: none. */
     int (*placement)(const cor_dm_entry_t *e, char *buf, size_t len, cor_error_t *err);
+    /* Group part, replica count: how many replicas of the object exist, on
+     * distinct kernel servers; re-created on another when one dies. NULL:
+     * one, not re-created. */
+    int (*replicas)(const cor_dm_entry_t *e);
 
     /* Client part, one per (reference, chain position) in the caller's
      * process: state from client_new (its parameters already checked),
@@ -177,6 +200,9 @@ const cor_dm_ops_t *cor_dm_find(const char *name);
  * claim the same exclusive capability, and each DM's needs are met by a DM
  * inside it. EINVAL with the DM's name (and column) and the reason. */
 int cor_dm_chain_check(const cor_dm_chain_t *c, cor_error_t *err);
+
+/* How many replicas a chain asks for (1 unless a DM's group part says). */
+int cor_dm_chain_replicas(const cor_dm_chain_t *c);
 
 /* The placement constraint of a whole chain plus an explicit selector
  * (either may be empty), as one selector in buf. EINVAL when two terms

@@ -1,0 +1,200 @@
+/*
+ * test_lbf.c — LoadBalancedFrontend with real processes: cor-oms and three
+ * cor-kernel daemons. An object with replicas=2 gets two replicas on
+ * distinct kernel servers; calls alternate between them (each replica has
+ * its own state, so the counters show it); a chain asking for more
+ * replicas than there are servers, or two replica-deciding DMs, is
+ * refused; when one replica's kernel is killed -9, read-only calls keep
+ * succeeding on the other and the OMS re-creates the lost replica on the
+ * third kernel.
+ */
+#include <cor/cor.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cor/oms.pb-c.h"
+#include "echo/echo.cor.h"
+#include "proc.h"
+#include "rpc.h"
+#include "runtime_int.h"
+#include "testlib.h"
+
+static char data_dir[256], oms_addr[64];
+static cor_proc_t oms, k[3];
+static cor_runtime_t *rt;
+
+static int start_kernel(int i)
+{
+    char name[16], sock[200];
+    snprintf(name, sizeof(name), "k%d", i + 1);
+    cor_test_tmp_path(sock, sizeof(sock), name);
+    char *argv[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--name", name,
+                    (char *)"--builtin", (char *)"echo", (char *)"--unix", sock, NULL};
+    return cor_proc_start(&k[i], argv, 10000);
+}
+
+static int setup(void)
+{
+    cor_test_tmp_path(data_dir, sizeof(data_dir), "lbf-oms");
+    char *argv[] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
+                    (char *)"--data-dir", data_dir, (char *)"--heartbeat-interval-ms", (char *)"200",
+                    (char *)"--heartbeat-timeout-ms", (char *)"1000", (char *)"--sync",
+                    (char *)"never", NULL};
+    if (cor_proc_start(&oms, argv, 10000) != 0 ||
+        cor_proc_field(&oms, "listen", oms_addr, sizeof(oms_addr)) != 0)
+        return 1;
+    for (int i = 0; i < 3; i++)
+        if (start_kernel(i) != 0)
+            return 1;
+    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
+    cor_error_t err;
+    return cor_runtime_new(&o, &rt, &err);
+}
+
+static int teardown(void)
+{
+    cor_runtime_free(rt);
+    for (int i = 0; i < 3; i++)
+        cor_proc_stop(&k[i], SIGTERM, 10000);
+    cor_proc_stop(&oms, SIGTERM, 10000);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
+    return system(cmd) == 0 ? 0 : 0;
+}
+
+/* Active replicas' node names (at most 8), and how many. */
+static int active_nodes(cor_ref_t *r, char nodes[8][16])
+{
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *m = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
+        return -1;
+    Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
+    int n = 0;
+    for (size_t i = 0; i < o->n_replicas && n < 8; i++)
+        if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+            o->replicas[i]->node_state == COR__NODE_STATE__NODE_ALIVE)
+            snprintf(nodes[n++], 16, "%s", o->replicas[i]->node);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return n;
+}
+
+static int64_t add(cor_ref_t *r, int *rc)
+{
+    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
+    req.delta = 1;
+    Echo__AddReply *rep = NULL;
+    cor_error_t err;
+    *rc = echo_echo_add(r, &req, &rep, &err);
+    if (*rc != 0)
+        return -1;
+    int64_t t = rep->total;
+    echo__add_reply__free_unpacked(rep, NULL);
+    return t;
+}
+
+static int say(cor_ref_t *r)
+{
+    Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
+    req.text = (char *)"hi";
+    Echo__SayReply *rep = NULL;
+    cor_error_t err;
+    int rc = echo_echo_say(r, &req, &rep, &err);
+    if (rc == 0)
+        echo__say_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static cor_ref_t *lbf;
+
+static void test_replicas_and_round_robin(void)
+{
+    cor_error_t err;
+    cor_create_opts_t o = {.dm_chain = "LoadBalancedFrontend(replicas=2)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &lbf, &err), 0);
+    char nodes[8][16];
+    CU_ASSERT_EQUAL_FATAL(active_nodes(lbf, nodes), 2);
+    CU_ASSERT_STRING_NOT_EQUAL(nodes[0], nodes[1]);
+    /* Each replica counts its own adds: alternation shows as 1,1,2,2. */
+    int rc, ones = 0, twos = 0;
+    for (int i = 0; i < 4; i++) {
+        int64_t t = add(lbf, &rc);
+        CU_ASSERT_EQUAL(rc, 0);
+        ones += t == 1;
+        twos += t == 2;
+    }
+    CU_ASSERT_EQUAL(ones, 2);
+    CU_ASSERT_EQUAL(twos, 2);
+}
+
+static void test_refusals(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "LoadBalancedFrontend(replicas=4)"};
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EUNAVAIL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "asks for 4 replicas"));
+    o.dm_chain = "LoadBalancedFrontend(replicas=2), LoadBalancedFrontend(replicas=3)";
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "conflict"));
+    o.dm_chain = "LoadBalancedFrontend(replicas=9)";
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    o.dm_chain = "LoadBalancedFrontend";
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "needs parameter 'replicas'"));
+}
+
+static void test_kernel_death_and_repair(void)
+{
+    char nodes[8][16];
+    CU_ASSERT_EQUAL_FATAL(active_nodes(lbf, nodes), 2);
+    int victim = nodes[0][1] - '1';
+    char dead[16];
+    snprintf(dead, sizeof(dead), "%s", nodes[0]);
+    cor_proc_kill(&k[victim]);
+    /* Read-only calls keep succeeding: a failed replica is skipped and the
+     * call resent to the other. */
+    int failures = 0;
+    for (int i = 0; i < 40; i++) {
+        failures += say(lbf) != 0;
+        usleep(50 * 1000);
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    /* The OMS noticed and re-created the replica on the third kernel. */
+    int n = 0, on_dead = 1;
+    for (int waited = 0; waited < 8000; waited += 100) {
+        n = active_nodes(lbf, nodes);
+        on_dead = 0;
+        for (int i = 0; i < n; i++)
+            on_dead |= strcmp(nodes[i], dead) == 0;
+        if (n == 2 && !on_dead)
+            break;
+        usleep(100 * 1000);
+    }
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_FALSE(on_dead);
+    int rc;
+    add(lbf, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    cor_ref_free(lbf);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    static const cor_test_t tests[] = {
+        {"two replicas, round-robin", test_replicas_and_round_robin},
+        {"refusals", test_refusals},
+        {"kernel death: calls go on, replica re-created", test_kernel_death_and_repair},
+        {NULL, NULL},
+    };
+    return cor_test_main("lbf", tests, setup, teardown);
+}
