@@ -8,9 +8,11 @@
  *              echo objects created through the OMS first) at 32 in flight,
  *              against bench/raw's echo server (a child forked before this
  *              process initialises gRPC) at 32 in flight. Rounds alternate
- *              raw and lookup (order reversed every other round); the
- *              figures are medians of rounds and the ratio is the median of
- *              per-round ratios. Target: lookups >= 0.8 x raw.
+ *              raw, lookup, Ping (same server and client, no directory
+ *              work: the transport's share) and the raw server driven by
+ *              Corundum's client (the client's share), order reversed every
+ *              other round; figures are medians of rounds and ratios the
+ *              median of per-round ratios. Target: lookups >= 0.8 x raw.
  *   create     CreateObject (OMS -> kernel CreateReplica -> store write) at
  *              1 and 32 in flight, against two daemons: --sync never and
  *              --sync always, interleaved. Figures only, plus the cost of
@@ -32,7 +34,9 @@
  *   heartbeat  A cor-oms with 1000 nodes registered by this process, then
  *              1000 heartbeats/s (each node once a second, paced evenly,
  *              asynchronous) for 10 s; the daemon's CPU (utime+stime from
- *              /proc/PID/stat) over that window, and idle for comparison.
+ *              /proc/PID/stat) over that window, and idle for comparison;
+ *              then the same paced rate of raw echo calls with the raw
+ *              server's CPU: what gRPC alone costs per call at this rate.
  *              Target: < 10 % of one core.
  *
  * All OMS calls use the runtime's own client (transport.h) with packed
@@ -50,7 +54,9 @@
  * exit code is 1 if any error happened, else 0; PASS/MISS never changes it.
  *
  * Usage: cor-bench-oms [--quick] [--only LIST] [--rounds N] [--seconds S]
- *                      [--in-flight N] [--oms-threads N] [--keep]
+ *                      [--in-flight N] [--objects N] [--scale-objects N]
+ *                      [--hb-nodes N] [--hb-seconds S] [--mem-objects N]
+ *                      [--oms-threads N] [--keep]
  *   LIST: comma-separated of lookup,create,memory,scaling,heartbeat
  */
 #include <dirent.h>
@@ -407,6 +413,7 @@ typedef struct drv_slot {
 } drv_slot_t;
 
 struct drv {
+    cor_client_t *cli;
     cor_peer_t *peer;
     unsigned method;
     const grpc_slice *reqs;
@@ -442,7 +449,7 @@ static int drv_send(drv_slot_t *s)
 {
     drv_t *d = s->d;
     s->t0 = bench_now_ns();
-    int rc = cor_client_call_async(client, d->peer, d->method,
+    int rc = cor_client_call_async(d->cli, d->peer, d->method,
                                    grpc_slice_ref(d->reqs[s->which % d->n_reqs]),
                                    CALL_DEADLINE_MS, drv_done, s);
     if (rc != 0) {
@@ -493,11 +500,12 @@ static void drv_done(void *arg, int code, const char *msg, const uint8_t *reply,
     pthread_mutex_unlock(&d->lock);
 }
 
-static int drv_init(drv_t *d, const char *target, unsigned method, const grpc_slice *reqs,
-                    size_t n_reqs, drv_check_fn check, void *arg)
+static int drv_init_on(drv_t *d, cor_client_t *cli, const char *target, unsigned method,
+                       const grpc_slice *reqs, size_t n_reqs, drv_check_fn check, void *arg)
 {
     memset(d, 0, sizeof(*d));
-    d->peer = cor_client_peer(client, target);
+    d->cli = cli;
+    d->peer = cor_client_peer(cli, target);
     d->method = method;
     d->reqs = reqs;
     d->n_reqs = n_reqs;
@@ -531,6 +539,13 @@ static int drv_wait(drv_t *d, int timeout_ms)
         return -1;
     }
     return 0;
+}
+
+/* A driver on the run's client (cor_method_paths). */
+static int drv_init(drv_t *d, const char *target, unsigned method, const grpc_slice *reqs,
+                    size_t n_reqs, drv_check_fn check, void *arg)
+{
+    return drv_init_on(d, client, target, method, reqs, n_reqs, check, arg);
 }
 
 static void drv_close(drv_t *d)
@@ -804,6 +819,33 @@ static int create_objects(const char *oms, int n, int in_flight, cor_object_id_t
 
 /* ------------------------------------------------------------ 1. lookup */
 
+static int raw_check(void *arg, size_t which, const uint8_t *reply, size_t len, char *why,
+                     size_t wlen)
+{
+    for (size_t i = 0; i < len; i++)
+        if (reply[i] != 'r') {
+            snprintf(why, wlen, "raw echo answered other bytes");
+            return -1;
+        }
+    if (len != RAW_PAYLOAD) {
+        snprintf(why, wlen, "raw echo answered %zu bytes, not %d", len, RAW_PAYLOAD);
+        return -1;
+    }
+    return 0;
+}
+
+static int ping_check(void *arg, size_t which, const uint8_t *reply, size_t len, char *why,
+                      size_t wlen)
+{
+    Cor__PingReply *r = cor__ping_reply__unpack(NULL, len, reply);
+    int rc = r != NULL && r->version[0] != '\0' ? 0 : -1;
+    if (rc != 0)
+        snprintf(why, wlen, "ping reply without a version");
+    if (r != NULL)
+        cor__ping_reply__free_unpacked(r, NULL);
+    return rc;
+}
+
 static int sec_lookup(const cfg_t *cfg, const char *oms, const cor_object_id_t *ids, size_t n,
                       int raw_port)
 {
@@ -822,21 +864,57 @@ static int sec_lookup(const cfg_t *cfg, const char *oms, const cor_object_id_t *
     double *lk_p50 = calloc((size_t)cfg->rounds, sizeof(double));
     double *raw_l50 = calloc((size_t)cfg->rounds, sizeof(double));
     double *lk_l50 = calloc((size_t)cfg->rounds, sizeof(double));
-    if (!raw_r || !lk_r || !ratio || !raw_p50 || !lk_p50 || !raw_l50 || !lk_l50 ||
+    double *ping_r = calloc((size_t)cfg->rounds, sizeof(double));
+    double *ping_ratio = calloc((size_t)cfg->rounds, sizeof(double));
+    double *rawc_r = calloc((size_t)cfg->rounds, sizeof(double));
+    double *rawc_ratio = calloc((size_t)cfg->rounds, sizeof(double));
+    Cor__PingRequest preq = COR__PING_REQUEST__INIT;
+    grpc_slice ping = pack_slice(&preq.base);
+    grpc_slice rawp = grpc_slice_malloc(RAW_PAYLOAD);
+    memset(GRPC_SLICE_START_PTR(rawp), 'r', RAW_PAYLOAD);
+    const char *raw_paths[] = {RAW_ECHO_METHOD};
+    cor_client_t *raw_cli = NULL;
+    cor_error_t err;
+    if (cor_client_new(raw_paths, 1, NULL, &raw_cli, &err) != 0) {
+        fprintf(stderr, "cor-bench-oms: %s\n", err.msg);
+        goto out;
+    }
+    if (!rawc_r || !rawc_ratio || !ping_r || !ping_ratio || !raw_r || !lk_r || !ratio || !raw_p50 || !lk_p50 || !raw_l50 || !lk_l50 ||
         raw_client_new(raw_target, &raw) != 0 || lookup_set_init(&ls, ids, n) != 0) {
         fprintf(stderr, "cor-bench-oms: lookup section: setup failed\n");
         error_count(1);
         goto out;
     }
-    printf("%-6s | %12s %9s | %12s %9s | %6s || %9s %9s  (1 in flight)\n", "round", "raw calls/s",
-           "p50 us", "lookups/s", "p50 us", "ratio", "raw p50", "lkp p50");
+    printf("%-6s | %10s %7s | %10s %7s | %5s | %9s %5s | %9s %5s || %7s %7s\n", "", "raw",
+           "", "lookup", "", "", "ping", "", "raw+corcli", "", "1 in fl", "ight");
+    printf("%-6s | %10s %7s | %10s %7s | %5s | %9s %5s | %9s %5s || %7s %7s\n", "round",
+           "calls/s", "p50 us", "calls/s", "p50 us", "ratio", "calls/s", "ratio", "calls/s",
+           "ratio", "raw p50", "lkp p50");
     unsigned seed = 12345;
     for (int r = 0; r < cfg->rounds; r++) {
         bench_result_t rt = {0}, lt = {0}, rl = {0}, ll = {0};
         drv_t d;
-        for (int k = 0; k < 2; k++) {
-            int do_raw = (k == 0) == (r % 2 == 0);
-            if (do_raw) {
+        for (int k = 0; k < 4; k++) {
+            /* raw, lookup, ping, raw server with Corundum's client;
+             * reversed every other round */
+            int which = r % 2 == 0 ? k : 3 - k;
+            if (which == 3) {
+                bench_result_t ct;
+                if (drv_init_on(&d, raw_cli, raw_target, 0, &rawp, 1, raw_check, NULL) != 0 ||
+                    drv_run(&d, cfg->in_flight, cfg->seconds, 0, &ct) != 0)
+                    goto out;
+                drv_report_errors(&d, "raw echo with Corundum's client");
+                drv_close(&d);
+                rawc_r[r] = ct.calls_per_sec;
+            } else if (which == 2) {
+                bench_result_t pt;
+                if (drv_init(&d, oms, COR_M_OMS_PING, &ping, 1, ping_check, NULL) != 0 ||
+                    drv_run(&d, cfg->in_flight, cfg->seconds, 0, &pt) != 0)
+                    goto out;
+                drv_report_errors(&d, "pings");
+                drv_close(&d);
+                ping_r[r] = pt.calls_per_sec;
+            } else if (which == 0) {
                 if (raw_bench_throughput(raw, RAW_PAYLOAD, cfg->in_flight, cfg->seconds, &rt) != 0 ||
                     raw_bench_latency(raw, RAW_PAYLOAD, cfg->lat_calls, cfg->lat_calls / 10 + 20,
                                       &rl) != 0)
@@ -860,20 +938,32 @@ static int sec_lookup(const cfg_t *cfg, const char *oms, const cor_object_id_t *
         lk_p50[r] = lt.p50_us;
         raw_l50[r] = rl.p50_us;
         lk_l50[r] = ll.p50_us;
-        printf("%-6d | %12.0f %9.1f | %12.0f %9.1f | %6.2f || %9.1f %9.1f\n", r + 1, raw_r[r],
-               raw_p50[r], lk_r[r], lk_p50[r], ratio[r], raw_l50[r], lk_l50[r]);
+        ping_ratio[r] = rt.calls_per_sec > 0 ? ping_r[r] / rt.calls_per_sec : 0;
+        rawc_ratio[r] = rt.calls_per_sec > 0 ? rawc_r[r] / rt.calls_per_sec : 0;
+        printf("%-6d | %10.0f %7.1f | %10.0f %7.1f | %5.2f | %9.0f %5.2f | %9.0f %5.2f || %7.1f "
+               "%7.1f\n",
+               r + 1, raw_r[r], raw_p50[r], lk_r[r], lk_p50[r], ratio[r], ping_r[r],
+               ping_ratio[r], rawc_r[r], rawc_ratio[r], raw_l50[r], lk_l50[r]);
         fflush(stdout);
     }
     double m_ratio = median(ratio, cfg->rounds);
-    printf("%-6s | %12.0f %9.1f | %12.0f %9.1f | %6.2f || %9.1f %9.1f\n", "median",
-           median(raw_r, cfg->rounds), median(raw_p50, cfg->rounds), median(lk_r, cfg->rounds),
-           median(lk_p50, cfg->rounds), m_ratio, median(raw_l50, cfg->rounds),
-           median(lk_l50, cfg->rounds));
+    printf("%-6s | %10.0f %7.1f | %10.0f %7.1f | %5.2f | %9.0f %5.2f | %9.0f %5.2f || %7.1f "
+           "%7.1f\n",
+           "median", median(raw_r, cfg->rounds), median(raw_p50, cfg->rounds),
+           median(lk_r, cfg->rounds), median(lk_p50, cfg->rounds), m_ratio,
+           median(ping_r, cfg->rounds), median(ping_ratio, cfg->rounds),
+           median(rawc_r, cfg->rounds), median(rawc_ratio, cfg->rounds),
+           median(raw_l50, cfg->rounds), median(lk_l50, cfg->rounds));
+    printf("(ratios are to raw in the same round. ping: the OMS's Ping, same server and client, "
+           "no directory work. raw+corcli: the raw server driven by Corundum's client — the "
+           "client's share.)\n");
     printf("target: lookups/s >= 0.80 x raw echo/s at %d in flight: %s (%.2f x; median of "
            "per-round ratios)\n",
            cfg->in_flight, verdict(m_ratio >= 0.8), m_ratio);
-    printf("RESULT lookup_ratio=%.3f lookups_per_sec=%.0f raw_per_sec=%.0f\n", m_ratio,
-           median(lk_r, cfg->rounds), median(raw_r, cfg->rounds));
+    printf("RESULT lookup_ratio=%.3f lookups_per_sec=%.0f raw_per_sec=%.0f ping_ratio=%.3f "
+           "raw_corcli_ratio=%.3f\n",
+           m_ratio, median(lk_r, cfg->rounds), median(raw_r, cfg->rounds),
+           median(ping_ratio, cfg->rounds), median(rawc_ratio, cfg->rounds));
     rv = 0;
 out:
     if (rv != 0)
@@ -887,6 +977,13 @@ out:
     free(lk_p50);
     free(raw_l50);
     free(lk_l50);
+    free(ping_r);
+    free(ping_ratio);
+    free(rawc_r);
+    free(rawc_ratio);
+    grpc_slice_unref(ping);
+    grpc_slice_unref(rawp);
+    cor_client_free(raw_cli);
     return rv;
 }
 
@@ -1429,13 +1526,69 @@ static int count_alive(const char *oms, int *alive, int *total)
     return 0;
 }
 
-static int sec_heartbeat(const cfg_t *cfg)
+/* Paced calls: rate per second, one warm-up second then `seconds`
+ * measured; call i carries request i % n_keys. CPU of pid over the window. */
+typedef struct paced_result {
+    double cpu_pct, self_pct, win;
+    long sent, late;
+    bench_result_t lat;
+} paced_result_t;
+
+static int paced_run(drv_t *d, size_t n_keys, int rate, double seconds, pid_t pid,
+                     paced_result_t *pr)
+{
+    memset(pr, 0, sizeof(*pr));
+    d->paced = 1;
+    uint64_t period = 1000000000u / (uint64_t)rate;
+    uint64_t start = bench_now_ns();
+    uint64_t warm_end = start + 1000000000u;
+    uint64_t end = warm_end + (uint64_t)(seconds * 1e9);
+    d->count_from = warm_end;
+    d->stop_at = end;
+    double c0 = 0, s0 = 0;
+    uint64_t w0 = 0;
+    int measuring = 0;
+    for (uint64_t i = 0;; i++) {
+        uint64_t t = start + i * period;
+        if (t >= end)
+            break;
+        if (!measuring && t >= warm_end) {
+            c0 = proc_cpu_seconds(pid);
+            s0 = self_cpu_seconds();
+            w0 = bench_now_ns();
+            measuring = 1;
+        }
+        uint64_t now = bench_now_ns();
+        if (now < t)
+            sleep_until_ns(t);
+        else if (now > t + 10000000u)
+            pr->late++; /* more than 10 ms behind schedule */
+        if (drv_issue_paced(d, (size_t)(i % n_keys)) == 0)
+            pr->sent++;
+    }
+    sleep_until_ns(end);
+    double c1 = proc_cpu_seconds(pid), s1 = self_cpu_seconds();
+    uint64_t w1 = bench_now_ns();
+    if (drv_wait(d, 30000) != 0)
+        return -1;
+    bench_rec_summarise(&d->rec, &pr->lat);
+    pr->lat.calls = d->done;
+    pr->lat.errors = atomic_load(&d->errors);
+    pr->win = (double)(w1 - w0) / 1e9;
+    pr->cpu_pct = 100.0 * (c1 - c0) / pr->win;
+    pr->self_pct = 100.0 * (s1 - s0) / pr->win;
+    return 0;
+}
+
+static int sec_heartbeat(const cfg_t *cfg, const raw_child_t *raw)
 {
     int n = cfg->hb_nodes;
     printf("\n== 5. OMS CPU with %d simulated kernel servers heartbeating every 1 s "
            "(%d heartbeats/s, paced, asynchronous) for %.0f s ==\n",
            n, n, cfg->hb_seconds);
     daemon_t oms = {0};
+    cor_client_t *raw_cli = NULL;
+    cor_error_t err;
     grpc_slice *reg = calloc((size_t)n, sizeof(*reg));
     grpc_slice *hb = calloc((size_t)n, sizeof(*hb));
     uint64_t *inc = calloc((size_t)n, sizeof(*inc));
@@ -1512,64 +1665,68 @@ static int sec_heartbeat(const cfg_t *cfg)
 
     /* Heartbeats: node i % n every 1/n s; one warm-up second, then the
      * measured window. */
+    paced_result_t hbr, rawr;
     if (drv_init(&d, oms.addr, COR_M_OMS_HEARTBEAT, hb, (size_t)n, hb_check, NULL) != 0)
         goto out;
     d_open = 1;
-    d.paced = 1;
-    uint64_t period = 1000000000u / (uint64_t)n;
-    uint64_t start = bench_now_ns();
-    uint64_t warm_end = start + 1000000000u;
-    uint64_t end = warm_end + (uint64_t)(cfg->hb_seconds * 1e9);
-    d.count_from = warm_end;
-    d.stop_at = end;
-    double oms_c0 = 0, self_c0 = 0;
-    uint64_t mw0 = 0;
-    int measuring = 0;
-    long sent = 0, late = 0;
-    for (uint64_t i = 0;; i++) {
-        uint64_t t = start + i * period;
-        if (t >= end)
-            break;
-        if (!measuring && t >= warm_end) {
-            oms_c0 = proc_cpu_seconds(oms.p.pid);
-            self_c0 = self_cpu_seconds();
-            mw0 = bench_now_ns();
-            measuring = 1;
-        }
-        uint64_t now = bench_now_ns();
-        if (now < t)
-            sleep_until_ns(t);
-        else if (now > t + 10000000u)
-            late++; /* more than 10 ms behind schedule */
-        if (drv_issue_paced(&d, (size_t)(i % (uint64_t)n)) == 0)
-            sent++;
-    }
-    sleep_until_ns(end);
-    double oms_c1 = proc_cpu_seconds(oms.p.pid), self_c1 = self_cpu_seconds();
-    uint64_t mw1 = bench_now_ns();
-    if (drv_wait(&d, 30000) != 0) {
+    if (paced_run(&d, (size_t)n, n, cfg->hb_seconds, oms.p.pid, &hbr) != 0) {
         d_open = 0;
         goto out;
     }
-    bench_rec_summarise(&d.rec, &res);
     drv_report_errors(&d, "Heartbeat");
-    double win = (double)(mw1 - mw0) / 1e9;
-    double pct = 100.0 * (oms_c1 - oms_c0) / win;
-    double self_pct = 100.0 * (self_c1 - self_c0) / win;
+    drv_close(&d);
+    d_open = 0;
     int alive = 0, total = 0;
     if (count_alive(oms.addr, &alive, &total) != 0)
         goto out;
+
+    /* The same paced load of raw gRPC echo calls (64 B) on bench/raw's
+     * server: what gRPC C core alone costs per call at this rate. */
+    int have_raw = 0;
+    if (raw != NULL && raw->pid > 0) {
+        const char *paths[] = {RAW_ECHO_METHOD};
+        char target[64];
+        snprintf(target, sizeof(target), "127.0.0.1:%d", raw->port);
+        grpc_slice payload = grpc_slice_malloc(RAW_PAYLOAD);
+        memset(GRPC_SLICE_START_PTR(payload), 'r', RAW_PAYLOAD);
+        if (cor_client_new(paths, 1, NULL, &raw_cli, &err) != 0 ||
+            drv_init_on(&d, raw_cli, target, 0, &payload, 1, raw_check, NULL) != 0) {
+            grpc_slice_unref(payload);
+            goto out;
+        }
+        d_open = 1;
+        int prc = paced_run(&d, 1, n, cfg->hb_seconds, raw->pid, &rawr);
+        grpc_slice_unref(payload);
+        if (prc != 0) {
+            d_open = 0;
+            goto out;
+        }
+        drv_report_errors(&d, "raw echo (paced)");
+        drv_close(&d);
+        d_open = 0;
+        have_raw = 1;
+    }
     printf("registered %d nodes in %.2f s; %ld heartbeats sent (%ld over 10 ms late), "
            "%ld answered in the window at %.0f/s\n",
-           n, reg_s, sent, late, d.done, (double)d.done / win);
+           n, reg_s, hbr.sent, hbr.late, hbr.lat.calls, (double)hbr.lat.calls / hbr.win);
     printf("heartbeat latency p50 %.1f us, p99 %.1f us; nodes ALIVE at the end: %d of %d\n",
-           res.p50_us, res.p99_us, alive, total);
-    printf("cor-oms CPU: idle %.1f %% of one core; with heartbeats %.1f %% (%.2f CPU-s over "
-           "%.1f s); RSS %ld KiB. (This client: %.1f %%)\n",
-           idle_pct, pct, oms_c1 - oms_c0, win, proc_rss_kib(oms.p.pid), self_pct);
-    printf("target: cor-oms CPU < 10 %% of one core with %d nodes heartbeating: %s (%.1f %%)\n", n,
-           verdict(pct < 10.0), pct);
-    printf("RESULT hb_cpu_pct=%.2f hb_idle_pct=%.2f hb_p50_us=%.1f\n", pct, idle_pct, res.p50_us);
+           hbr.lat.p50_us, hbr.lat.p99_us, alive, total);
+    printf("%-36s | %9s | %12s | %9s %9s\n", "server, paced load", "CPU %", "us CPU/call",
+           "p50 us", "client %");
+    printf("%-36s | %9.1f | %12s | %9s %9s\n", "cor-oms idle", idle_pct, "-", "-", "-");
+    printf("%-36s | %9.1f | %12.1f | %9.1f %9.1f\n", "cor-oms, heartbeats", hbr.cpu_pct,
+           hbr.cpu_pct * 1e4 / (double)n, hbr.lat.p50_us, hbr.self_pct);
+    if (have_raw)
+        printf("%-36s | %9.1f | %12.1f | %9.1f %9.1f\n", "raw gRPC echo server, same rate",
+               rawr.cpu_pct, rawr.cpu_pct * 1e4 / (double)n, rawr.lat.p50_us, rawr.self_pct);
+    printf("target: cor-oms CPU < 10 %% of one core with %d nodes heartbeating: %s (%.1f %%",
+           n, verdict(hbr.cpu_pct < 10.0), hbr.cpu_pct);
+    if (have_raw && rawr.cpu_pct > 0)
+        printf("; %.2f x the raw echo server at the same rate", hbr.cpu_pct / rawr.cpu_pct);
+    printf(")\nRESULT hb_cpu_pct=%.2f hb_idle_pct=%.2f hb_p50_us=%.1f raw_paced_cpu_pct=%.2f "
+           "oms_rss_kib=%ld\n",
+           hbr.cpu_pct, idle_pct, hbr.lat.p50_us, have_raw ? rawr.cpu_pct : -1.0,
+           proc_rss_kib(oms.p.pid));
     if (alive != n || total != n) {
         fprintf(stderr, "cor-bench-oms: %d of %d nodes alive after the run (%d listed)\n", alive,
                 n, total);
@@ -1581,6 +1738,7 @@ out:
         error_count(1);
     if (d_open)
         drv_close(&d);
+    cor_client_free(raw_cli);
     daemon_stop(&oms);
     for (int i = 0; i < n_reg; i++)
         grpc_slice_unref(reg[i]);
@@ -1632,7 +1790,7 @@ static void usage(FILE *f)
             "                     [--oms-threads N] [--keep]\n"
             "  --only LIST        comma-separated: lookup,create,memory,scaling,heartbeat\n"
             "  --rounds N         interleaved rounds (default 5; --quick 1)\n"
-            "  --seconds S        each throughput run (default 3)\n"
+            "  --seconds S        each throughput run (default 2)\n"
             "  --in-flight N      calls in flight for throughput (default 32)\n"
             "  --objects N        objects created for the lookup section (default 1000)\n"
             "  --scale-objects N  the large directory (default 1000000; small is 1000)\n"
@@ -1680,7 +1838,7 @@ int main(int argc, char **argv)
         {"oms-threads", required_argument, NULL, 't'}, {"keep", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    cfg_t cfg = {.sections = SEC_ALL, .rounds = 5, .seconds = 3, .in_flight = 32,
+    cfg_t cfg = {.sections = SEC_ALL, .rounds = 5, .seconds = 2, .in_flight = 32,
                  .objects = 1000, .lat_calls = 3000, .create_seconds = 2, .mem_objects = 100000,
                  .scale_small = 1000, .scale_large = 1000000, .hb_nodes = 1000,
                  .hb_seconds = 10};
@@ -1735,7 +1893,7 @@ int main(int argc, char **argv)
 
     raw_child_t raw = {.pid = -1, .ctl_fd = -1};
     /* Fork the raw server while this process has no gRPC state. */
-    if ((cfg.sections & SEC_LOOKUP) && raw_child_spawn(&raw) != 0) {
+    if ((cfg.sections & (SEC_LOOKUP | SEC_HEARTBEAT)) && raw_child_spawn(&raw) != 0) {
         raw_child_reap(&raw);
         return 1;
     }
@@ -1800,7 +1958,7 @@ int main(int argc, char **argv)
     if (cfg.sections & SEC_SCALING)
         sec_scaling(&cfg);
     if (cfg.sections & SEC_HEARTBEAT)
-        sec_heartbeat(&cfg);
+        sec_heartbeat(&cfg, &raw);
     rv = 0;
 out:
     daemon_stop(&k_never);
