@@ -642,6 +642,11 @@ static int cmd_describe(ctl_t *c)
     printf("selector:  %s\n", o->selector[0] ? o->selector : "-");
     printf("created:   %s\n", created);
     printf("epoch:     %" PRIu64 "\n", o->epoch);
+    if (o->checkpoint_ms != 0) {
+        char ck[160];
+        fmt_time(o->checkpoint_ms, ck, sizeof(ck));
+        printf("checkpoint: %s\n", ck);
+    }
     printf("replicas:  %zu\n\n", o->n_replicas);
     static const char *const hdr[] = {"NODE",  "ADDRESS", "NODE-STATE",
                                       "STATE", "EPOCH",   "INCARNATION"};

@@ -338,6 +338,7 @@ static int do_register(kernel_t *k, cor_error_t *err)
         return rc;
     Cor__RegisterReply *rep = (Cor__RegisterReply *)out;
     k->incarnation = rep->incarnation;
+    atomic_store(&k->rt->incarnation, rep->incarnation);
     k->hb_interval_ms = rep->heartbeat_interval_ms ? (int)rep->heartbeat_interval_ms : 1000;
     protobuf_c_message_free_unpacked(out, NULL);
     return 0;
@@ -379,6 +380,8 @@ static void on_timer(void *arg)
         cor_timer_start(k->timer, k->hb_interval_ms, 0);
         return;
     }
+    /* DM parts that act on a timer (checkpoints) get their turn here. */
+    cor_runtime_dm_tick(k->rt);
     Cor__HeartbeatRequest req = COR__HEARTBEAT_REQUEST__INIT;
     Cor__NodeLoad load = COR__NODE_LOAD__INIT;
     fill_load(k, &load);
@@ -502,6 +505,7 @@ int main(int argc, char **argv)
     }
     if (cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
+    snprintf(k.rt->node_name, sizeof(k.rt->node_name), "%s", k.cfg.name);
     if (cor_loop_new(&k.loop, &err) != 0 ||
         cor_loop_on_signal(k.loop, SIGTERM, on_signal, &k, &err) != 0 ||
         cor_loop_on_signal(k.loop, SIGINT, on_signal, &k, &err) != 0)

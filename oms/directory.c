@@ -60,6 +60,7 @@ typedef struct oms_obj {
     oms_replica_t *replicas;
     uint8_t *args; /* constructor arguments, to re-create replicas */
     size_t args_len;
+    int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
 } oms_obj_t;
 
 struct oms_dir {
@@ -145,6 +146,7 @@ static int obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
     m.epoch = o->epoch;
     m.args.data = o->args;
     m.args.len = o->args_len;
+    m.checkpoint_ms = o->checkpoint_ms;
     for (int i = 0; i < n; i++) {
         cor__replica__init(&reps[i]);
         reps[i].node = o->replicas[i].node->info->name;
@@ -230,6 +232,7 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
     o->selector = dup_nonempty(m->selector);
     o->created_ms = m->created_ms;
     o->epoch = m->epoch;
+    o->checkpoint_ms = m->checkpoint_ms;
     if (m->args.len > 0 && (o->args = malloc(m->args.len)) != NULL) {
         memcpy(o->args, m->args.data, m->args.len);
         o->args_len = m->args.len;
@@ -748,6 +751,7 @@ static Cor__ObjectInfo *obj_info(cor_arena_t *a, const oms_obj_t *o)
     m->selector = arena_str(a, o->selector);
     m->created_ms = o->created_ms;
     m->epoch = o->epoch;
+    m->checkpoint_ms = o->checkpoint_ms;
     for (int i = 0; i < o->n_replicas; i++) {
         const oms_replica_t *r = &o->replicas[i];
         Cor__Replica *x = cor_arena_alloc(a, sizeof(*x));
@@ -1131,10 +1135,11 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
         pthread_rwlock_unlock(&d->lock);
         return err->code;
     }
-    char key[64];
+    char key[64], ckey[72];
     obj_key(&o->id, key);
-    cor_store_op_t op = {COR_STORE_DEL, key, NULL, 0};
-    int rc = d->store.ops->apply(d->store.impl, &op, 1, err);
+    snprintf(ckey, sizeof(ckey), "ckpt/%s", key + 4);
+    cor_store_op_t ops[2] = {{COR_STORE_DEL, key, NULL, 0}, {COR_STORE_DEL, ckey, NULL, 0}};
+    int rc = d->store.ops->apply(d->store.impl, ops, 2, err);
     if (rc != 0) {
         pthread_rwlock_unlock(&d->lock);
         return rc;
@@ -1186,6 +1191,11 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
 typedef struct repair {
     cor_object_id_t id;
     int slot;
+    int restore;            /* from the checkpoint (else a fresh replica) */
+    uint64_t epoch;         /* the restored replica's */
+    int64_t checkpoint_ms;  /* when the checkpoint was taken */
+    int64_t last_heard_ms;  /* the dead node's last heartbeat */
+    char dead[NODE_NAME_MAX + 1];
     oms_node_t *node;
     uint64_t incarnation;
     char target[160];
@@ -1205,11 +1215,20 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
 {
     repair_ctx_t *rc = arg;
     oms_obj_t *o = value;
-    if (o->n_replicas < 2 || o->dm_chain == NULL)
-        return; /* single replicas are not re-created (their state is gone) */
-    cor_dm_chain_t chain;
-    if (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0 || cor_dm_chain_replicas(&chain) < 2)
+    if (o->dm_chain == NULL)
         return;
+    cor_dm_chain_t chain;
+    if (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0)
+        return;
+    /* Several independent replicas are re-created fresh; a single one is
+     * restored from its checkpoint if it has one; otherwise its state is
+     * gone with its node and it stays lost. */
+    int restore = 0;
+    if (cor_dm_chain_replicas(&chain) < 2) {
+        if (!(cor_dm_chain_caps(&chain) & COR_DM_CAP_CHECKPOINT) || o->checkpoint_ms == 0)
+            return;
+        restore = 1;
+    }
     for (int i = 0; i < o->n_replicas; i++) {
         oms_replica_t *r = &o->replicas[i];
         if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE ||
@@ -1237,6 +1256,11 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
         }
         w->id = o->id;
         w->slot = i;
+        w->restore = restore;
+        w->epoch = o->epoch + 1;
+        w->checkpoint_ms = o->checkpoint_ms;
+        w->last_heard_ms = r->node->info->last_heartbeat_ms;
+        snprintf(w->dead, sizeof(w->dead), "%s", r->node->info->name);
         w->node = pc.best;
         w->incarnation = pc.best->info->incarnation;
         pc.best->placed++;
@@ -1250,6 +1274,37 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
         w->next = rc->todo;
         rc->todo = w;
     }
+}
+
+/* Installs a replica from the object's stored checkpoint (no lock held). */
+static int kernel_restore(oms_dir_t *d, const repair_t *w, cor_error_t *err)
+{
+    char key[80], s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&w->id, s);
+    snprintf(key, sizeof(key), "ckpt/%s", s);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = d->store.ops->get(d->store.impl, key, &buf, &len, err);
+    if (rc != 0)
+        return rc;
+    Cor__CheckpointRequest *ck = cor__checkpoint_request__unpack(NULL, len, buf);
+    free(buf);
+    if (ck == NULL)
+        return cor_error_set(err, COR_EPROTO, "stored checkpoint of %s is malformed", s);
+    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+    is.object_id.data = (uint8_t *)w->id.b;
+    is.object_id.len = 16;
+    is.class_name = (char *)w->cls;
+    is.state = ck->state;
+    is.epoch = w->epoch;
+    is.dm_chain = (char *)w->chain;
+    ProtobufCMessage *out = NULL;
+    rc = cor_rpc_call(d->opts.client, w->target, COR_M_INSTALL_STATE, &is.base,
+                      &cor__install_state_reply__descriptor, d->opts.kernel_deadline_ms, &out, err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    cor__checkpoint_request__free_unpacked(ck, NULL);
+    return rc;
 }
 
 /* For each object whose chain keeps several replicas and that had one on
@@ -1267,17 +1322,24 @@ static void repair_replicas(oms_dir_t *d)
         char s[COR_OBJECT_ID_STRLEN + 1];
         cor_object_id_format(&w->id, s);
         cor_error_t err;
-        int ok = kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain,
-                               &err) == 0;
+        int ok = (w->restore ? kernel_restore(d, w, &err) : kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain, &err)) == 0;
         pthread_rwlock_wrlock(&d->lock);
         oms_obj_t *o = cor_idmap_get(&d->objects, &w->id);
         if (ok && o != NULL && w->slot < o->n_replicas && w->node->info->incarnation == w->incarnation) {
             o->replicas[w->slot] = (oms_replica_t){.node = w->node, .incarnation = w->incarnation,
-                                                   .epoch = 1,
+                                                   .epoch = w->restore ? w->epoch : 1,
                                                    .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
+            if (w->restore)
+                o->epoch = w->epoch;
             if (persist_obj(d, o, &err) != 0)
                 cor_log_error("object %s: recording the new replica: %s", s, err.msg);
-            cor_log_info("object %s: replica re-created on %s", s, w->node->info->name);
+            if (w->restore)
+                cor_log_warn("object %s restored on %s from its checkpoint of %lld ms before %s "
+                             "was last heard from: changes in that window are lost",
+                             s, w->node->info->name,
+                             (long long)(w->last_heard_ms - w->checkpoint_ms), w->dead);
+            else
+                cor_log_info("object %s: replica re-created on %s", s, w->node->info->name);
             ok = 2;
         }
         if (ok != 2)
@@ -1290,6 +1352,67 @@ static void repair_replicas(oms_dir_t *d)
         free(w->args);
         free(w);
     }
+}
+
+/* ---------------- checkpoints ---------------- */
+
+int oms_dir_put_checkpoint(oms_dir_t *d, const Cor__CheckpointRequest *req, cor_error_t *err)
+{
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0)
+        return cor_error_set(err, COR_EINVAL, "checkpoint: object id must be 16 bytes");
+    char s[COR_OBJECT_ID_STRLEN + 1], key[64];
+    cor_object_id_format(&id, s);
+    snprintf(key, sizeof(key), "ckpt/%s", s);
+    pthread_rwlock_wrlock(&d->lock);
+    oms_obj_t *o = cor_idmap_get(&d->objects, &id);
+    int rc = 0;
+    if (o == NULL) {
+        rc = cor_error_set(err, COR_ENOTFOUND, "checkpoint: no object %s", s);
+        goto out;
+    }
+    int holder = 0;
+    for (int i = 0; i < o->n_replicas; i++)
+        holder |= o->replicas[i].state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+                  strcmp(o->replicas[i].node->info->name, req->node) == 0 &&
+                  o->replicas[i].incarnation == req->incarnation;
+    if (!holder) {
+        rc = cor_error_set(err, COR_ESTATE,
+                           "checkpoint of %s from %.63s (incarnation %llu), which does not hold "
+                           "its active replica",
+                           s, req->node, (unsigned long long)req->incarnation);
+        goto out;
+    }
+    if (req->taken_ms <= o->checkpoint_ms)
+        goto out; /* an older one that arrived late */
+    size_t len = cor__checkpoint_request__get_packed_size(req);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        goto out;
+    }
+    cor__checkpoint_request__pack(req, buf);
+    int64_t before = o->checkpoint_ms;
+    o->checkpoint_ms = req->taken_ms;
+    uint8_t *obuf = NULL;
+    size_t olen = 0;
+    if (obj_encode(o, &obuf, &olen) != 0) {
+        o->checkpoint_ms = before;
+        free(buf);
+        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        goto out;
+    }
+    char okey[64];
+    obj_key(&o->id, okey);
+    cor_store_op_t ops[2] = {{COR_STORE_PUT, key, buf, len}, {COR_STORE_PUT, okey, obuf, olen}};
+    rc = d->store.ops->apply(d->store.impl, ops, 2, err);
+    if (rc != 0)
+        o->checkpoint_ms = before;
+    free(buf);
+    free(obuf);
+out:
+    pthread_rwlock_unlock(&d->lock);
+    return rc;
 }
 
 static int count_alive(void *arg, const char *key, void *value)

@@ -59,6 +59,11 @@ int oms_dir_list_objects(oms_dir_t *d, const Cor__ListObjectsRequest *req, cor_a
                          Cor__ListObjectsReply *rep, cor_error_t *err);
 int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_t *err);
 
+/* Keeps the newest checkpoint of an object, from the node that holds its
+ * active replica (others are refused: a stale replica must not overwrite
+ * the live one's state). */
+int oms_dir_put_checkpoint(oms_dir_t *d, const Cor__CheckpointRequest *req, cor_error_t *err);
+
 /* Marks nodes dead whose heartbeats stopped; call periodically. Returns how
  * many changed state. */
 int oms_dir_check_liveness(oms_dir_t *d);

@@ -54,6 +54,12 @@ static int h_delete(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out
     return oms_dir_delete(arg, (const Cor__DeleteObjectRequest *)in, err);
 }
 
+static int h_checkpoint(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                        cor_arena_t *a, cor_error_t *err)
+{
+    return oms_dir_put_checkpoint(arg, (const Cor__CheckpointRequest *)in, err);
+}
+
 static int h_ping(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
                   cor_error_t *err)
 {
@@ -82,6 +88,8 @@ int oms_service_register(cor_server_t *s, oms_dir_t *d, cor_error_t *err)
          &cor__delete_object_reply__descriptor, h_delete, d, 1u << 16},
         {COR_M_OMS_PING, &cor__ping_request__descriptor, &cor__ping_reply__descriptor, h_ping, d,
          1u << 12},
+        {COR_M_OMS_PUT_CHECKPOINT, &cor__checkpoint_request__descriptor,
+         &cor__checkpoint_reply__descriptor, h_checkpoint, d, 0},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         int rc = cor_rpc_serve(s, &hs[i], err);

@@ -447,3 +447,14 @@ int cor_dm_chain_replicas(const cor_dm_chain_t *c)
     }
     return 1;
 }
+
+unsigned cor_dm_chain_caps(const cor_dm_chain_t *c)
+{
+    unsigned caps = 0;
+    for (int i = 0; i < c->n; i++) {
+        const cor_dm_ops_t *ops = cor_dm_find(c->dms[i].name);
+        if (ops != NULL)
+            caps |= ops->caps;
+    }
+    return caps;
+}

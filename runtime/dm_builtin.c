@@ -16,6 +16,9 @@
  *   LoadBalancedFrontend(replicas)      group: N replicas on distinct kernel
  *                                       servers, re-created when one dies;
  *                                       client: round-robin over live ones
+ *   PeriodicCheckpoint(interval)        server: state to the OMS at most every
+ *                                       interval once changed; group: restore
+ *                                       on another node when its node dies
  */
 #include <cor/dm.h>
 #include <cor/object.h>
@@ -726,12 +729,98 @@ static const cor_dm_ops_t load_balanced_frontend = {
     .client_free = lbf_free,
 };
 
+/* ---------------- PeriodicCheckpoint ---------------- */
+
+static const cor_dm_param_spec_t ckpt_params[] = {
+    {"interval", "most time between a change and its checkpoint (default 5s)", 0},
+    {NULL, NULL, 0},
+};
+
+static int ckpt_validate(const cor_dm_entry_t *e, cor_error_t *err)
+{
+    long v;
+    return cor_dm_param_duration(e, "interval", 5000, 100, 86400000, &v, err);
+}
+
+typedef struct ckpt {
+    pthread_mutex_t lock;
+    long interval_ms;
+    long long last; /* when the last checkpoint was sent; 0: never */
+    int dirty;      /* changed since then (a new replica counts as changed) */
+} ckpt_t;
+
+static int ckpt_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    ckpt_t *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_dm_param_duration(e, "interval", 5000, 100, 86400000, &k->interval_ms, NULL);
+    k->dirty = 1;
+    pthread_mutex_init(&k->lock, NULL);
+    *state = k;
+    return 0;
+}
+
+/* Takes a checkpoint if one is due. Caller holds k->lock. */
+static void ckpt_maybe(ckpt_t *k, cor_dm_call_t *c)
+{
+    long long now = now_ms();
+    if (!k->dirty || (k->last != 0 && now - k->last < k->interval_ms))
+        return;
+    if (cor_dm_call_checkpoint(c) == 0) {
+        k->last = now;
+        k->dirty = 0;
+    }
+}
+
+static int ckpt_call(void *state, cor_dm_call_t *c)
+{
+    ckpt_t *k = state;
+    int rc = cor_dm_next(c);
+    if (rc == 0 && !(cor_dm_call_method(c)->hints & COR_METHOD_READ_ONLY)) {
+        pthread_mutex_lock(&k->lock);
+        k->dirty = 1;
+        ckpt_maybe(k, c);
+        pthread_mutex_unlock(&k->lock);
+    }
+    return rc;
+}
+
+static void ckpt_tick(void *state, cor_dm_call_t *c)
+{
+    ckpt_t *k = state;
+    pthread_mutex_lock(&k->lock);
+    ckpt_maybe(k, c);
+    pthread_mutex_unlock(&k->lock);
+}
+
+static void ckpt_free(void *state)
+{
+    ckpt_t *k = state;
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
+
+static const cor_dm_ops_t periodic_checkpoint = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "PeriodicCheckpoint",
+    .summary = "state checkpointed to the OMS; restored elsewhere when its kernel server dies",
+    .params = ckpt_params,
+    .caps = COR_DM_CAP_CHECKPOINT,
+    .exclusive = COR_DM_CAP_CHECKPOINT | COR_DM_CAP_REPLICAS,
+    .validate = ckpt_validate,
+    .server_new = ckpt_new,
+    .server_call = ckpt_call,
+    .server_free = ckpt_free,
+    .server_tick = ckpt_tick,
+};
+
 void cor_dm_register_builtins(void);
 void cor_dm_register_builtins(void)
 {
     static const cor_dm_ops_t *const all[] = {&keep_in_region, &keep_on_device, &circuit_breaker,
                                               &serializable_rpc, &at_least_once, &lease_caching,
-                                              &load_balanced_frontend};
+                                              &load_balanced_frontend, &periodic_checkpoint};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cor_dm_register(all[i], NULL);
 }

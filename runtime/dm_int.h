@@ -47,6 +47,8 @@ struct cor_dm_call {
     cor_dm_terminal_fn terminal;
     void *terminal_arg;
     struct cor_ref *ref;        /* client side: the reference called */
+    struct cor_runtime *rt;     /* server side: the hosting runtime ... */
+    struct cor_obj *obj;        /* ... and the object */
     int routed;                 /* a client part chose the replica */
     cor_dm_replica_t route;
 };

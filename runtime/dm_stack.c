@@ -21,7 +21,8 @@ int cor_dm_stack_new(const char *chain, int server, cor_dm_stack_t **out, cor_er
     cor_dm_stack_t *s = NULL;
     for (int i = 0; i < c.n; i++) {
         const cor_dm_ops_t *ops = cor_dm_find(c.dms[i].name);
-        int has = server ? ops->server_call != NULL : ops->client_call != NULL;
+        int has = server ? (ops->server_call != NULL || ops->server_tick != NULL)
+                         : ops->client_call != NULL;
         if (!has)
             continue;
         if (s == NULL && (s = calloc(1, sizeof(*s))) == NULL)
@@ -57,16 +58,20 @@ void cor_dm_stack_free(cor_dm_stack_t *s)
 
 int cor_dm_next(cor_dm_call_t *c)
 {
-    int pos = c->pos;
+    int orig = c->pos, pos = orig;
     int rc;
+    /* Parts with only a tick hook do not see calls. */
+    while (c->stack != NULL && pos < c->stack->n && c->stack->server &&
+           c->stack->parts[pos].ops->server_call == NULL)
+        pos++;
     if (c->stack == NULL || pos >= c->stack->n) {
         rc = c->terminal(c, c->terminal_arg);
     } else {
         const cor_dm_inst_t *p = &c->stack->parts[pos];
         c->pos = pos + 1;
         rc = c->stack->server ? p->ops->server_call(p->state, c) : p->ops->client_call(p->state, c);
-        c->pos = pos; /* a part may call next again: it resumes below it */
     }
+    c->pos = orig; /* the running part is again the caller's, and may call next again */
     if (rc != 0 && c->err != NULL && c->err->code == COR_OK)
         cor_error_set(c->err, rc, "%s", cor_strerror(rc));
     if (rc == 0 && c->err != NULL)

@@ -21,6 +21,7 @@ const char *const cor_method_paths[COR_M_COUNT] = {
     [COR_M_OMS_LIST_OBJECTS] = "/cor.Oms/ListObjects",
     [COR_M_OMS_DELETE_OBJECT] = "/cor.Oms/DeleteObject",
     [COR_M_OMS_PING] = "/cor.Oms/Ping",
+    [COR_M_OMS_PUT_CHECKPOINT] = "/cor.Oms/PutCheckpoint",
 };
 
 int cor_rpc_call(cor_client_t *c, const char *target, enum cor_method_index m,

@@ -30,6 +30,7 @@ enum cor_method_index {
     COR_M_OMS_LIST_OBJECTS,
     COR_M_OMS_DELETE_OBJECT,
     COR_M_OMS_PING,
+    COR_M_OMS_PUT_CHECKPOINT,
     COR_M_COUNT
 };
 

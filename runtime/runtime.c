@@ -29,9 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cor/kernel.pb-c.h"
+#include "cor/oms.pb-c.h"
 
 #define DEFAULT_DEADLINE_MS 10000
 
@@ -452,6 +454,117 @@ size_t cor_runtime_drop_all(cor_runtime_t *rt)
     return n;
 }
 
+/* ---------------- DM support: checkpoints and ticks ---------------- */
+
+static void checkpoint_done(void *arg, int code, const char *msg, const uint8_t *reply, size_t len)
+{
+    char *id = arg;
+    if (code != 0)
+        cor_log_warn("object %s: checkpoint not taken by the OMS: %s", id, msg);
+    free(id);
+}
+
+int cor_dm_call_checkpoint(cor_dm_call_t *c)
+{
+    cor_runtime_t *rt = c->rt;
+    cor_obj_t *o = c->obj;
+    if (rt == NULL || o == NULL)
+        return cor_error_set(c->err, COR_ESTATE, "checkpoints are taken by server parts only");
+    if (rt->oms_address[0] == '\0' || rt->node_name[0] == '\0')
+        return cor_error_set(c->err, COR_ESTATE, "not in a cluster: no OMS to keep checkpoints");
+    if (o->cls->save_state == NULL)
+        return cor_error_set(c->err, COR_EUNIMPL, "class %s cannot save state", o->cls->name);
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &o->id, .err = c->err};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = o->cls->save_state(o->self, &ctx, &buf, &len);
+    cor_arena_close(&arena);
+    if (rc != 0)
+        return rc;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    Cor__CheckpointRequest req = COR__CHECKPOINT_REQUEST__INIT;
+    req.object_id.data = o->id.b;
+    req.object_id.len = 16;
+    req.class_name = (char *)o->cls->name;
+    req.state.data = buf;
+    req.state.len = len;
+    req.taken_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    req.node = rt->node_name;
+    req.incarnation = atomic_load(&rt->incarnation);
+    grpc_slice s = grpc_slice_malloc(cor__checkpoint_request__get_packed_size(&req));
+    cor__checkpoint_request__pack(&req, GRPC_SLICE_START_PTR(s));
+    free(buf);
+    char *id = malloc(COR_OBJECT_ID_STRLEN + 1);
+    cor_peer_t *p = cor_client_peer(rt->client, rt->oms_address);
+    if (id == NULL || p == NULL) {
+        free(id);
+        grpc_slice_unref(s);
+        return cor_error_set(c->err, COR_ENOMEM, "out of memory");
+    }
+    cor_object_id_format(&o->id, id);
+    rc = cor_client_call_async(rt->client, p, COR_M_OMS_PUT_CHECKPOINT, s, 10000, checkpoint_done,
+                               id);
+    if (rc != 0)
+        free(id);
+    return rc;
+}
+
+static int has_tick(const cor_dm_stack_t *s)
+{
+    for (int i = 0; s != NULL && i < s->n; i++)
+        if (s->parts[i].ops->server_tick != NULL)
+            return 1;
+    return 0;
+}
+
+typedef struct tick_list {
+    cor_obj_t **objs;
+    size_t n, cap;
+} tick_list_t;
+
+static void collect_ticking(void *arg, const cor_object_id_t *key, void *value)
+{
+    tick_list_t *l = arg;
+    cor_obj_t *o = value;
+    if (!has_tick(o->dm) || l->n == l->cap)
+        return;
+    atomic_fetch_add(&o->refs, 1);
+    l->objs[l->n++] = o;
+}
+
+void cor_runtime_dm_tick(cor_runtime_t *rt)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    tick_list_t l = {.cap = rt->objects.len};
+    l.objs = malloc((l.cap ? l.cap : 1) * sizeof(*l.objs));
+    if (l.objs != NULL)
+        cor_idmap_each(&rt->objects, collect_ticking, &l);
+    pthread_rwlock_unlock(&rt->lock);
+    for (size_t i = 0; i < l.n; i++) {
+        cor_obj_t *o = l.objs[i];
+        enum cor_turn turn = cor_obj_try_enter(o);
+        if (turn != COR_TURN_QUEUED) {
+            char idstr[COR_OBJECT_ID_STRLEN + 1];
+            cor_object_id_format(&o->id, idstr);
+            cor_error_t err;
+            cor_error_clear(&err);
+            cor_dm_call_t c = {.object = idstr, .err = &err, .stack = o->dm, .rt = rt, .obj = o};
+            for (int j = 0; j < o->dm->n; j++)
+                if (o->dm->parts[j].ops->server_tick != NULL) {
+                    c.pos = j + 1;
+                    o->dm->parts[j].ops->server_tick(o->dm->parts[j].state, &c);
+                }
+            if (turn == COR_TURN_OWNED)
+                cor_obj_leave(o);
+        }
+        cor_runtime_obj_put(o);
+    }
+    free(l.objs);
+}
+
 size_t cor_runtime_object_count(cor_runtime_t *rt)
 {
     pthread_rwlock_rdlock(&rt->lock);
@@ -505,7 +618,7 @@ static int invoke_through_dm(cor_runtime_t *rt, cor_obj_t *o, const cor_method_d
     cor_object_id_format(&o->id, idstr);
     method_term_t term = {rt, o, arena};
     cor_dm_call_t c = {.m = m, .object = idstr, .req = req->payload.data,
-                       .req_len = req->payload.len,
+                       .req_len = req->payload.len, .rt = rt, .obj = o,
                        .client_id = req->client_id.len == 16 ? req->client_id.data : no_client,
                        .seq = req->seq, .err = err, .stack = o->dm,
                        .terminal = method_terminal, .terminal_arg = &term};
@@ -900,6 +1013,7 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
         snprintf(rt->oms_address, sizeof(rt->oms_address), "%s", rt->opts.oms_address);
     rt->opts.oms_address = NULL; /* kept in rt->oms_address */
     atomic_init(&rt->calls_served, 0);
+    atomic_init(&rt->incarnation, 0);
     cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
     int rc = cor_client_new(cor_method_paths, COR_M_COUNT, &copts, &rt->client, err);
     if (rc != 0) {

@@ -81,6 +81,8 @@ struct cor_runtime {
     char tcp_addr[COR_ADDR_MAX];
     char unix_path[COR_ADDR_MAX];
     char oms_address[COR_ADDR_MAX]; /* "" when not in a cluster */
+    char node_name[64];             /* set by cor-kernel: who sends checkpoints */
+    atomic_uint_fast64_t incarnation;
     atomic_uint_fast64_t calls_served;
 
     pthread_rwlock_t lock; /* classes and objects */
@@ -146,6 +148,11 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err);
 /* Deletes every hosted object (calls running in them finish first).
  * Returns how many there were. */
 size_t cor_runtime_drop_all(cor_runtime_t *rt);
+
+/* Runs the server_tick of every hosted object's DM parts, each in the
+ * object's turn if it is free (a busy object is skipped this time). From
+ * the kernel server's timer. */
+void cor_runtime_dm_tick(cor_runtime_t *rt);
 
 /* Objects hosted here now. */
 size_t cor_runtime_object_count(cor_runtime_t *rt);

@@ -140,6 +140,11 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
  * (client parts only; r is copied). */
 void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r);
 
+/* Server parts (in the object's turn): saves the object's state now and
+ * sends it to the OMS as its checkpoint, without waiting for the answer.
+ * ESTATE outside a cluster, EUNIMPL for a class without save_state. */
+int cor_dm_call_checkpoint(cor_dm_call_t *c);
+
 /* Fails the call from the running part: the message is prefixed with the
  * DM's name. Returns code. */
 int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
@@ -185,6 +190,10 @@ typedef struct cor_dm_ops {
     int (*server_new)(const cor_dm_entry_t *e, void **state, cor_error_t *err);
     int (*server_call)(void *state, cor_dm_call_t *c);
     void (*server_free)(void *state);
+    /* Server part, periodic: about once a second (the kernel server's
+     * heartbeat), in the object's turn when it is free; c has no method or
+     * request. Optional. */
+    void (*server_tick)(void *state, cor_dm_call_t *c);
 } cor_dm_ops_t;
 
 /* Registers a DM for this process (copied pointer: ops must be static).
@@ -200,6 +209,9 @@ const cor_dm_ops_t *cor_dm_find(const char *name);
  * claim the same exclusive capability, and each DM's needs are met by a DM
  * inside it. EINVAL with the DM's name (and column) and the reason. */
 int cor_dm_chain_check(const cor_dm_chain_t *c, cor_error_t *err);
+
+/* The capabilities of every DM in a chain, OR-ed. */
+unsigned cor_dm_chain_caps(const cor_dm_chain_t *c);
 
 /* How many replicas a chain asks for (1 unless a DM's group part says). */
 int cor_dm_chain_replicas(const cor_dm_chain_t *c);

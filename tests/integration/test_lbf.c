@@ -6,7 +6,9 @@
  * replicas than there are servers, or two replica-deciding DMs, is
  * refused; when one replica's kernel is killed -9, read-only calls keep
  * succeeding on the other and the OMS re-creates the lost replica on the
- * third kernel.
+ * third kernel. Then PeriodicCheckpoint: a counter whose kernel server is
+ * killed -9 is restored on another from its last checkpoint, under a new
+ * epoch, and callers carry on with the checkpointed total.
  */
 #include <cor/cor.h>
 
@@ -187,6 +189,66 @@ static void test_kernel_death_and_repair(void)
     cor_ref_free(lbf);
 }
 
+static int64_t checkpoint_ms(cor_ref_t *r, char *node, uint64_t *epoch)
+{
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *m = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
+        return -1;
+    Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
+    int64_t t = o->checkpoint_ms;
+    node[0] = '\0';
+    for (size_t i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+            o->replicas[i]->node_state == COR__NODE_STATE__NODE_ALIVE)
+            snprintf(node, 16, "%s", o->replicas[i]->node);
+    *epoch = o->epoch;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return t;
+}
+
+static void test_checkpoint_restore(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "PeriodicCheckpoint(interval=100ms)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    add(r, &rc);
+    add(r, &rc);
+    CU_ASSERT_EQUAL(add(r, &rc), 3);
+    /* The next tick (the kernel's heartbeat, 200 ms) sends the change. */
+    char node[16], now_on[16];
+    uint64_t epoch = 0, epoch2 = 0;
+    int64_t t = 0;
+    for (int waited = 0; waited < 3000 && t <= 0; waited += 100) {
+        usleep(100 * 1000);
+        t = checkpoint_ms(r, node, &epoch);
+    }
+    usleep(500 * 1000); /* and again after the last add */
+    t = checkpoint_ms(r, node, &epoch);
+    CU_ASSERT(t > 0);
+    CU_ASSERT_FATAL(node[0] == 'k');
+    cor_proc_kill(&k[node[1] - '1']);
+    /* The OMS marks the node dead and installs the checkpoint elsewhere. */
+    for (int waited = 0; waited < 8000; waited += 100) {
+        checkpoint_ms(r, now_on, &epoch2);
+        if (now_on[0] != '\0' && strcmp(now_on, node) != 0)
+            break;
+        usleep(100 * 1000);
+    }
+    CU_ASSERT_STRING_NOT_EQUAL(now_on, node);
+    CU_ASSERT_EQUAL(epoch2, epoch + 1);
+    /* The same ref finds it (refresh through the OMS) with its state. */
+    CU_ASSERT_EQUAL(add(r, &rc), 4);
+    CU_ASSERT_EQUAL(rc, 0);
+    cor_ref_free(r);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -194,6 +256,7 @@ int main(void)
         {"two replicas, round-robin", test_replicas_and_round_robin},
         {"refusals", test_refusals},
         {"kernel death: calls go on, replica re-created", test_kernel_death_and_repair},
+        {"PeriodicCheckpoint: restored after kernel death", test_checkpoint_restore},
         {NULL, NULL},
     };
     return cor_test_main("lbf", tests, setup, teardown);
