@@ -85,17 +85,29 @@ show "$b/cli/corctl" objects
 show "$b/cli/corctl" describe user/alice
 
 echo
+echo "== the DM chains the apps declare in their .proto (one line each)"
+grep -h 'option (cor.dm_chain)' apps/kv/kv.proto apps/social/social.proto | sed 's/^ */   /'
+show "$b/cli/corctl" describe inventory
+
+echo
 victim=$("$b/cli/corctl" --json describe user/bob | sed -n 's/.*"node": *"\([^"]*\)".*/\1/p' | head -n1)
+sleep 1.2   # let bob's latest posts reach a checkpoint (interval 1s)
 echo "== killing kernel server $victim (kill -9), which hosts bob"
 eval "vpid=\$${victim}_pid"
 kill -9 "$vpid"
 { wait "$vpid"; } 2>/dev/null || true  # reap it quietly
-sleep 2.5
+for _ in $(seq 1 100); do
+  now=$("$b/cli/corctl" --json describe user/bob | sed -n 's/.*"node": *"\([^"]*\)".*/\1/p' | tail -n1)
+  "$b/cli/corctl" nodes | grep -q "^$victim  *DEAD" && [ -n "$now" ] && [ "$now" != "$victim" ] && break
+  sleep 0.1
+done
 show "$b/cli/corctl" nodes
-echo "   alice's timeline still answers, and says whom it could not reach:"
+echo "   the OMS noticed, and restored bob on another kernel server from his"
+echo "   last checkpoint (PeriodicCheckpoint, declared in social.proto):"
+show "$b/cli/corctl" describe user/bob
+echo "   alice's timeline reaches bob at his new place:"
 show "$b/apps/social/cor-social" timeline alice
-echo "   calling bob directly fails with a clear error:"
-show "$b/apps/social/cor-social" posts bob || true
+grep -h 'restored on' "$work/oms.log" | sed 's/^/   oms log: /' || true
 
 echo
 echo "== shutting down (SIGTERM: each daemon drains and exits 0)"
