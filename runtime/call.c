@@ -472,10 +472,12 @@ static int client_terminal(cor_dm_call_t *c, void *arg)
     client_term_t *t = arg;
     cor_ref_t *ref = t->ref;
     cor_runtime_t *rt = ref->rt;
-    if (c->routed)
-        return send_routed(c, t);
     cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    if (o == NULL && c->routed)
+        return send_routed(c, t);
     if (o != NULL) {
+        /* A replica here (co-located, or a local copy of an Immutable
+         * object) answers before any routing choice. */
         /* Co-located: through the object's own server parts, no transport. */
         cor_runtime_obj_put(o);
         grpc_slice env = pack_request(ref, c->m, NULL, c->req, c->req_len, call_fingerprint(c->m),
@@ -674,5 +676,53 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
                                deadline, async_done, a);
     if (rc != 0)
         free(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* DM support: a local replica                                         */
+
+int cor_dm_call_make_local(cor_dm_call_t *c)
+{
+    cor_ref_t *ref = c->ref;
+    if (ref == NULL)
+        return cor_error_set(c->err, COR_ESTATE, "only client parts make local replicas");
+    cor_runtime_t *rt = ref->rt;
+    cor_obj_t *here = cor_runtime_obj_get(rt, &ref->id);
+    if (here != NULL) {
+        cor_runtime_obj_put(here);
+        return 0;
+    }
+    const cor_class_t *cls = cor_runtime_find_class(rt, ref->class_name);
+    if (cls == NULL || cls->load_state == NULL)
+        return cor_error_set(c->err, COR_ENOTFOUND,
+                             "class %s is not registered here with load_state: calls stay remote",
+                             ref->class_name);
+    cor_peer_t *p = ref_peer(ref);
+    if (p == NULL && cor_cluster_refresh(ref, c->err) >= 0)
+        p = ref_peer(ref);
+    if (p == NULL)
+        return cor_error_set(c->err, COR_ENOTFOUND, "object has no known location");
+    Cor__GetStateRequest gs = COR__GET_STATE_REQUEST__INIT;
+    gs.object_id.data = ref->id.b;
+    gs.object_id.len = sizeof(ref->id.b);
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(rt->client, cor_peer_target(p), COR_M_GET_STATE, &gs.base,
+                          &cor__get_state_reply__descriptor, rt->opts.default_deadline_ms, &m,
+                          c->err);
+    if (rc != 0)
+        return rc;
+    Cor__GetStateReply *st = (Cor__GetStateReply *)m;
+    pthread_mutex_lock(&ref->lock);
+    char *chain = dup_or_null(ref->dm_chain);
+    pthread_mutex_unlock(&ref->lock);
+    rc = cor_runtime_install(rt, cls, &ref->id, st->epoch, chain, st->state.data, st->state.len,
+                             c->err);
+    free(chain);
+    protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == COR_EEXIST) /* another ref got there first */
+        rc = 0;
+    if (rc == 0)
+        cor_error_clear(c->err);
     return rc;
 }

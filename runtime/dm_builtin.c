@@ -16,6 +16,8 @@
  *   LoadBalancedFrontend(replicas)      group: N replicas on distinct kernel
  *                                       servers, re-created when one dies;
  *                                       client: round-robin over live ones
+ *   Immutable                           server: refuses changing methods;
+ *                                       client: a local replica for reads
  *   PeriodicCheckpoint(interval)        server: state to the OMS at most every
  *                                       interval once changed; group: restore
  *                                       on another node when its node dies
@@ -815,12 +817,74 @@ static const cor_dm_ops_t periodic_checkpoint = {
     .server_tick = ckpt_tick,
 };
 
+/* ---------------- Immutable ---------------- */
+
+typedef struct immutable {
+    pthread_mutex_t lock;
+    int tried; /* a local replica was attempted (once per reference) */
+} immutable_t;
+
+static int imm_new(const cor_dm_entry_t *e, void **state, cor_error_t *err)
+{
+    immutable_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+    *state = m;
+    return 0;
+}
+
+static int imm_client_call(void *state, cor_dm_call_t *c)
+{
+    immutable_t *m = state;
+    if (cor_dm_call_method(c)->hints & COR_METHOD_READ_ONLY) {
+        pthread_mutex_lock(&m->lock);
+        int first = !m->tried;
+        m->tried = 1;
+        pthread_mutex_unlock(&m->lock);
+        /* The state never changes, so a copy here serves reads as well as
+         * the original; if the class is not here, reads stay remote. */
+        if (first)
+            cor_dm_call_make_local(c);
+    }
+    return cor_dm_next(c); /* the call runs here when the replica is local */
+}
+
+static void imm_free(void *state)
+{
+    immutable_t *m = state;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static int imm_server_call(void *state, cor_dm_call_t *c)
+{
+    const cor_method_desc_t *m = cor_dm_call_method(c);
+    if (!(m->hints & COR_METHOD_READ_ONLY))
+        return cor_dm_fail(c, COR_EPERM,
+                           "the object is immutable and %s is not a read_only method", m->name);
+    return cor_dm_next(c);
+}
+
+static const cor_dm_ops_t immutable = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "Immutable",
+    .summary = "frozen after creation; reads served from a replica in the caller's process",
+    .caps = COR_DM_CAP_FROZEN,
+    .exclusive = COR_DM_CAP_FROZEN,
+    .client_new = imm_new,
+    .client_call = imm_client_call,
+    .client_free = imm_free,
+    .server_call = imm_server_call,
+};
+
 void cor_dm_register_builtins(void);
 void cor_dm_register_builtins(void)
 {
     static const cor_dm_ops_t *const all[] = {&keep_in_region, &keep_on_device, &circuit_breaker,
                                               &serializable_rpc, &at_least_once, &lease_caching,
-                                              &load_balanced_frontend, &periodic_checkpoint};
+                                              &load_balanced_frontend, &periodic_checkpoint,
+                                              &immutable};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cor_dm_register(all[i], NULL);
 }

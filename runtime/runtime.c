@@ -383,6 +383,18 @@ static const cor_class_t *class_by_name(cor_runtime_t *rt, const char *name)
     return cls;
 }
 
+const cor_class_t *cor_runtime_find_class(cor_runtime_t *rt, const char *name)
+{
+    return class_by_name(rt, name);
+}
+
+int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                        uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
+                        cor_error_t *err)
+{
+    return obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, err);
+}
+
 int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
                               size_t args_len, const cor_object_id_t *id, cor_ref_t **ref,
                               cor_error_t *err)

@@ -145,6 +145,15 @@ int cor_runtime_save_object(cor_runtime_t *rt, const cor_object_id_t *id, const 
  * (ENOTFOUND: deleted; EUNAVAIL: its kernel server is dead or restarted). */
 int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err);
 
+/* A registered class by name, or NULL. */
+const cor_class_t *cor_runtime_find_class(cor_runtime_t *rt, const char *name);
+
+/* Hosts object id of cls from saved state (load_state), with the server
+ * parts of dm_chain. EEXIST if it is hosted already. */
+int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                        uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
+                        cor_error_t *err);
+
 /* Deletes every hosted object (calls running in them finish first).
  * Returns how many there were. */
 size_t cor_runtime_drop_all(cor_runtime_t *rt);

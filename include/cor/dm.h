@@ -140,6 +140,13 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
  * (client parts only; r is copied). */
 void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r);
 
+/* Client parts: makes a replica of the object in the caller's own process
+ * from its current state (Kernel.GetState), so calls are served locally
+ * from then on. ENOTFOUND when the caller's runtime does not have the
+ * object's class registered (calls then stay remote). A replica already
+ * here is success. Only sound for objects that never change. */
+int cor_dm_call_make_local(cor_dm_call_t *c);
+
 /* Server parts (in the object's turn): saves the object's state now and
  * sends it to the OMS as its checkpoint, without waiting for the answer.
  * ESTATE outside a cluster, EUNIMPL for a class without save_state. */

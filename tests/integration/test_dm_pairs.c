@@ -1,7 +1,8 @@
 /*
  * test_dm_pairs.c — every ordered pair of the shipped DMs, as a chain, on
  * real daemons (cor-oms and two cor-kernel servers): a pair that is allowed
- * is created and called (a mutating and a read-only method both succeed);
+ * is created and called (a read-only method succeeds, and a mutating one
+ * too unless the chain has Immutable, which must refuse it);
  * a pair that is refused is refused at create time as a conflict, and
  * nothing is created. The expected refusals are listed here by hand, not
  * derived from the DMs' capability bits, so the table checks them.
@@ -32,6 +33,7 @@ static const struct {
     {"LeaseCaching", "LeaseCaching(lease=50ms)"},
     {"LoadBalancedFrontend", "LoadBalancedFrontend(replicas=2)"},
     {"PeriodicCheckpoint", "PeriodicCheckpoint(interval=1s)"},
+    {"Immutable", "Immutable"},
 };
 #define N_DMS (int)(sizeof(dms) / sizeof(dms[0]))
 
@@ -43,6 +45,7 @@ static const char *const refused[][2] = {
     {"LoadBalancedFrontend", "LoadBalancedFrontend"}, /* both set the replica count */
     {"PeriodicCheckpoint", "PeriodicCheckpoint"}, /* both checkpoint */
     {"PeriodicCheckpoint", "LoadBalancedFrontend"}, /* a restored single replica vs N */
+    {"Immutable", "Immutable"},                   /* both freeze */
 };
 
 static int must_refuse(const char *a, const char *b)
@@ -138,9 +141,10 @@ static void test_every_pair(void)
             add.delta = 1;
             Echo__AddReply *ar = NULL;
             rc = echo_echo_add(r, &add, &ar, &err);
-            if (rc != 0)
+            int frozen = strcmp(dms[i].name, "Immutable") == 0 || strcmp(dms[j].name, "Immutable") == 0;
+            if (rc != (frozen ? COR_EPERM : 0))
                 fprintf(stderr, "pair %s: Add: %s\n", chain, err.msg);
-            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(rc, frozen ? COR_EPERM : 0);
             if (ar != NULL) {
                 CU_ASSERT_EQUAL(ar->total, 1);
                 echo__add_reply__free_unpacked(ar, NULL);
@@ -163,7 +167,7 @@ static void test_every_pair(void)
         }
     }
     CU_ASSERT_EQUAL(allowed + refusals, N_DMS * N_DMS);
-    CU_ASSERT_EQUAL(refusals, 7); /* 5 self-pairs + the one mixed pair both ways */
+    CU_ASSERT_EQUAL(refusals, 8); /* 6 self-pairs + the one mixed pair both ways */
 }
 
 int main(void)

@@ -328,6 +328,47 @@ static void test_lease_caching(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "conflict"));
 }
 
+static void test_immutable(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(make("echo.Echo", "Immutable", &r, &err), 0);
+    int rc;
+    add(r, 1, &rc, &err);
+    CU_ASSERT_EQUAL(rc, COR_EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "Immutable: the object is immutable and Add is not a read_only method"));
+    /* The caller does not host the class: reads stay remote. */
+    uint64_t s0 = served();
+    CU_ASSERT_EQUAL(say(r, "x"), 0);
+    CU_ASSERT_EQUAL(say(r, "x"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 2);
+    CU_ASSERT_PTR_NULL(cor_runtime_obj_get(caller, cor_ref_id(r)));
+    cor_ref_free(r);
+
+    /* A caller with the class gets its own replica: reads are local. */
+    cor_runtime_t *reader = NULL;
+    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .host_id = "reader"};
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&o, &reader, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(reader, &echo_class, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(make("echo.Echo", "Immutable", &r, &err), 0);
+    cor_ref_t *rr = cor_ref_new(reader, cor_ref_id(r), "echo.Echo");
+    CU_ASSERT_EQUAL(cor_ref_set_location(rr, cor_runtime_tcp_address(host), NULL, NULL, 0, &err), 0);
+    CU_ASSERT_EQUAL(cor_ref_set_chain(rr, "Immutable", &err), 0);
+    s0 = served();
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(say(rr, "local"), 0);
+    CU_ASSERT_EQUAL(served() - s0, 0); /* the state came by GetState, no call */
+    cor_obj_t *here = cor_runtime_obj_get(reader, cor_ref_id(r));
+    CU_ASSERT_PTR_NOT_NULL(here);
+    if (here != NULL)
+        cor_runtime_obj_put(here);
+    add(rr, 1, &rc, &err); /* the local copy is frozen too */
+    CU_ASSERT_EQUAL(rc, COR_EPERM);
+    cor_ref_free(rr);
+    cor_ref_free(r);
+    cor_runtime_free(reader);
+}
+
 static void test_kernel_refuses_chain(void)
 {
     cor_error_t err;
@@ -356,6 +397,7 @@ int main(void)
         {"CircuitBreaker: opens, fails fast, half-opens", test_circuit_breaker},
         {"SerializableRPC: no overlap", test_serializable},
         {"LeaseCaching: hits, invalidation, expiry", test_lease_caching},
+        {"Immutable: frozen, local reads", test_immutable},
         {"kernel refuses a chain it cannot run", test_kernel_refuses_chain},
         {NULL, NULL},
     };
