@@ -45,7 +45,8 @@ typedef struct oms_replica {
     oms_node_t *node;
     uint64_t incarnation;
     uint64_t epoch;
-    int state; /* COR__REPLICA_STATE__* */
+    int state;   /* COR__REPLICA_STATE__* */
+    int pending; /* a repair for this slot is under way (not persisted) */
 } oms_replica_t;
 
 typedef struct oms_obj {
@@ -67,27 +68,49 @@ struct oms_dir {
     pthread_rwlock_t lock;
     cor_store_t store;
     oms_dir_opts_t opts;
+    oms_env_t env; /* the world: real or a test's fakes */
     cor_strmap_t nodes;   /* name -> oms_node_t* */
     cor_idmap_t objects;  /* id -> oms_obj_t* */
     cor_strmap_t names;   /* object name -> oms_obj_t* (or RESERVED) */
     cor_strmap_t classes; /* interned class names -> the key itself */
+    int repair_pending;   /* replicas lost or a repair left undone: look again */
 };
 
 static char reserved_marker;
 #define RESERVED ((void *)&reserved_marker)
 
-static int64_t mono_ms(void)
+static int64_t sys_mono_ms(void *arg)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t wall_ms(void)
+static int64_t sys_wall_ms(void *arg)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The real world: gRPC to kernel servers. arg is the directory. */
+static int grpc_kernel_call(void *arg, const char *target, int method, const ProtobufCMessage *req,
+                            cor_error_t *err)
+{
+    const oms_dir_t *d = arg;
+    static const ProtobufCMessageDescriptor *const replies[COR_M_COUNT] = {
+        [COR_M_CREATE_REPLICA] = &cor__create_replica_reply__descriptor,
+        [COR_M_DELETE_REPLICA] = &cor__delete_replica_reply__descriptor,
+        [COR_M_INSTALL_STATE] = &cor__install_state_reply__descriptor,
+    };
+    if (method < 0 || method >= COR_M_COUNT || replies[method] == NULL)
+        return cor_error_set(err, COR_EINVAL, "not a kernel replica operation: %d", method);
+    ProtobufCMessage *out = NULL;
+    int rc = cor_rpc_call(d->opts.client, target, (enum cor_method_index)method, req,
+                          replies[method], d->opts.kernel_deadline_ms, &out, err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
 }
 
 static const char *intern_class(oms_dir_t *d, const char *name)
@@ -210,7 +233,7 @@ static int load_node(void *arg, const char *key, const uint8_t *v, size_t len)
     }
     info->state = COR__NODE_STATE__NODE_UNKNOWN; /* until it heartbeats */
     n->info = info;
-    n->last_hb_mono = mono_ms(); /* the timeout runs from the restart */
+    n->last_hb_mono = d->env.mono_ms(d->env.arg); /* the timeout runs from the restart */
     cor__node_load__init(&n->load);
     return 0;
 }
@@ -288,6 +311,11 @@ int oms_dir_open(cor_store_t store, const oms_dir_opts_t *opts, oms_dir_t **out,
         d->opts.heartbeat_timeout_ms = 3000;
     if (d->opts.kernel_deadline_ms <= 0)
         d->opts.kernel_deadline_ms = 5000;
+    if (opts->env != NULL)
+        d->env = *opts->env;
+    else
+        d->env = (oms_env_t){.kernel_call = grpc_kernel_call, .mono_ms = sys_mono_ms,
+                             .wall_ms = sys_wall_ms, .arg = d};
     pthread_rwlock_init(&d->lock, NULL);
     cor_idmap_init(&d->objects);
     if (cor_strmap_init(&d->nodes) != 0 || cor_strmap_init(&d->names) != 0 ||
@@ -415,6 +443,7 @@ static void mark_lost_cb(void *arg, const cor_object_id_t *key, void *value)
         cor_object_id_format(&o->id, s);
         cor_log_warn("object %s: replica on %s lost (node restarted)", s, lc->n->info->name);
         lc->count++;
+        lc->d->repair_pending = 1;
     }
 }
 
@@ -475,7 +504,7 @@ int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__Registe
     oms_node_t *n = cor_strmap_get(&d->nodes, info->name);
     info->incarnation = n != NULL ? n->info->incarnation + 1 : 1;
     info->state = COR__NODE_STATE__NODE_ALIVE;
-    info->registered_ms = wall_ms();
+    info->registered_ms = d->env.wall_ms(d->env.arg);
     info->last_heartbeat_ms = info->registered_ms;
     if (info->load != NULL) {
         cor__node_load__free_unpacked(info->load, NULL);
@@ -505,7 +534,7 @@ int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__Registe
                      (unsigned long long)info->incarnation);
     }
     n->info = info;
-    n->last_hb_mono = mono_ms();
+    n->last_hb_mono = d->env.mono_ms(d->env.arg);
     cor__node_load__init(&n->load);
     pthread_rwlock_unlock(&d->lock);
 
@@ -529,8 +558,8 @@ int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__Heart
         return 0;
     }
     rep->known = 1;
-    n->last_hb_mono = mono_ms();
-    n->info->last_heartbeat_ms = wall_ms();
+    n->last_hb_mono = d->env.mono_ms(d->env.arg);
+    n->info->last_heartbeat_ms = d->env.wall_ms(d->env.arg);
     if (req->load != NULL) {
         n->load.objects = req->load->objects;
         n->load.calls = req->load->calls;
@@ -570,11 +599,12 @@ static void repair_replicas(oms_dir_t *d);
 
 int oms_dir_check_liveness(oms_dir_t *d)
 {
-    live_ctx_t lc = {.now = mono_ms(), .timeout = d->opts.heartbeat_timeout_ms};
+    live_ctx_t lc = {.now = d->env.mono_ms(d->env.arg), .timeout = d->opts.heartbeat_timeout_ms};
     pthread_rwlock_wrlock(&d->lock);
     cor_strmap_each(&d->nodes, check_node, &lc);
+    int pending = d->repair_pending;
     pthread_rwlock_unlock(&d->lock);
-    if (lc.changed > 0)
+    if (lc.changed > 0 || pending)
         repair_replicas(d);
     return lc.changed;
 }
@@ -790,13 +820,7 @@ static int kernel_create(oms_dir_t *d, const char *target, const cor_object_id_t
     cr.args.len = args_len;
     cr.epoch = 1;
     cr.dm_chain = (char *)(chain ? chain : ""); /* the replica's server DM parts */
-    ProtobufCMessage *out = NULL;
-    int rc = cor_rpc_call(d->opts.client, target, COR_M_CREATE_REPLICA, &cr.base,
-                          &cor__create_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
-                          err);
-    if (out != NULL)
-        protobuf_c_message_free_unpacked(out, NULL);
-    return rc;
+    return d->env.kernel_call(d->env.arg, target, COR_M_CREATE_REPLICA, &cr.base, err);
 }
 
 /* Best effort: the replica may linger if the kernel cannot be reached. */
@@ -805,12 +829,8 @@ static void kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_
     Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
     dr.object_id.data = (uint8_t *)id->b;
     dr.object_id.len = 16;
-    ProtobufCMessage *out = NULL;
     cor_error_t err;
-    if (cor_rpc_call(d->opts.client, target, COR_M_DELETE_REPLICA, &dr.base,
-                     &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
-                     &err) == 0)
-        protobuf_c_message_free_unpacked(out, NULL);
+    d->env.kernel_call(d->env.arg, target, COR_M_DELETE_REPLICA, &dr.base, &err);
 }
 
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
@@ -910,7 +930,7 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     o->name = dup_nonempty(req->name);
     o->dm_chain = dup_nonempty(chain_text);
     o->selector = dup_nonempty(effective);
-    o->created_ms = wall_ms();
+    o->created_ms = d->env.wall_ms(d->env.arg);
     o->epoch = 1;
     o->replicas = calloc((size_t)want, sizeof(*o->replicas));
     if (req->args.len > 0) {
@@ -1170,13 +1190,9 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
     for (int i = 0; i < n && i < 8; i++) {
         if (!live[i])
             continue;
-        ProtobufCMessage *out = NULL;
         cor_error_t kerr;
-        if (cor_rpc_call(d->opts.client, targets[i], COR_M_DELETE_REPLICA, &dr.base,
-                         &cor__delete_replica_reply__descriptor, d->opts.kernel_deadline_ms, &out,
-                         &kerr) == 0)
-            protobuf_c_message_free_unpacked(out, NULL);
-        else if (kerr.code != COR_ENOTFOUND)
+        if (d->env.kernel_call(d->env.arg, targets[i], COR_M_DELETE_REPLICA, &dr.base, &kerr) != 0 &&
+            kerr.code != COR_ENOTFOUND)
             cor_log_warn("object %s deleted, but its replica at %s may linger: %s", s, targets[i],
                          kerr.msg);
     }
@@ -1223,36 +1239,46 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
     /* Several independent replicas are re-created fresh; a single one is
      * restored from its checkpoint if it has one; otherwise its state is
      * gone with its node and it stays lost. */
-    int restore = 0;
-    if (cor_dm_chain_replicas(&chain) < 2) {
+    int want = cor_dm_chain_replicas(&chain), restore = 0;
+    if (want < 2) {
         if (!(cor_dm_chain_caps(&chain) & COR_DM_CAP_CHECKPOINT) || o->checkpoint_ms == 0)
             return;
         restore = 1;
     }
+    /* Replicas on dead nodes are lost (their node may come back, but the
+     * object has moved on). */
+    int live = 0;
     for (int i = 0; i < o->n_replicas; i++) {
         oms_replica_t *r = &o->replicas[i];
-        if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE ||
-            r->node->info->state != COR__NODE_STATE__NODE_DEAD)
+        if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
             continue;
-        r->state = COR__REPLICA_STATE__REPLICA_LOST;
-        r->node->placed--;
+        if (r->node->info->state == COR__NODE_STATE__NODE_DEAD) {
+            r->state = COR__REPLICA_STATE__REPLICA_LOST;
+            r->node->placed--;
+            cor_error_t perr;
+            persist_obj(rc->d, o, &perr);
+        } else {
+            live++;
+        }
+    }
+    for (int i = 0; i < o->n_replicas && live < want; i++) {
+        oms_replica_t *r = &o->replicas[i];
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE || r->pending)
+            continue;
         oms_node_t *avoid[8];
         int n_avoid = 0;
         for (int j = 0; j < o->n_replicas && n_avoid < 8; j++)
-            if (o->replicas[j].state == COR__REPLICA_STATE__REPLICA_ACTIVE || j == i)
+            if (o->replicas[j].state == COR__REPLICA_STATE__REPLICA_ACTIVE || o->replicas[j].pending)
                 avoid[n_avoid++] = o->replicas[j].node;
         cor_selector_t sel;
         if (cor_selector_parse(o->selector, &sel, NULL) != 0)
             sel.n = 0;
         pick_ctx_t pc = {.cls = o->class_name, .sel = &sel, .avoid = avoid, .n_avoid = n_avoid};
         cor_strmap_each(&rc->d->nodes, pick_node, &pc);
-        char s[COR_OBJECT_ID_STRLEN + 1];
-        cor_object_id_format(&o->id, s);
         repair_t *w = pc.best ? calloc(1, sizeof(*w)) : NULL;
         if (w == NULL) {
-            cor_log_warn("object %s: replica on dead %s lost; no other kernel server can take it",
-                         s, r->node->info->name);
-            continue;
+            rc->d->repair_pending = 1; /* try again when a node appears */
+            return;
         }
         w->id = o->id;
         w->slot = i;
@@ -1264,6 +1290,7 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
         w->node = pc.best;
         w->incarnation = pc.best->info->incarnation;
         pc.best->placed++;
+        r->pending = 1;
         snprintf(w->target, sizeof(w->target), "%s", pc.best->info->tcp_address);
         snprintf(w->cls, sizeof(w->cls), "%s", o->class_name);
         snprintf(w->chain, sizeof(w->chain), "%s", o->dm_chain);
@@ -1273,6 +1300,7 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
         }
         w->next = rc->todo;
         rc->todo = w;
+        live++;
     }
 }
 
@@ -1298,11 +1326,7 @@ static int kernel_restore(oms_dir_t *d, const repair_t *w, cor_error_t *err)
     is.state = ck->state;
     is.epoch = w->epoch;
     is.dm_chain = (char *)w->chain;
-    ProtobufCMessage *out = NULL;
-    rc = cor_rpc_call(d->opts.client, w->target, COR_M_INSTALL_STATE, &is.base,
-                      &cor__install_state_reply__descriptor, d->opts.kernel_deadline_ms, &out, err);
-    if (out != NULL)
-        protobuf_c_message_free_unpacked(out, NULL);
+    rc = d->env.kernel_call(d->env.arg, w->target, COR_M_INSTALL_STATE, &is.base, err);
     cor__checkpoint_request__free_unpacked(ck, NULL);
     return rc;
 }
@@ -1314,6 +1338,7 @@ static void repair_replicas(oms_dir_t *d)
 {
     repair_ctx_t rc = {.d = d};
     pthread_rwlock_wrlock(&d->lock);
+    d->repair_pending = 0; /* set again by any plan that cannot be made */
     cor_idmap_each(&d->objects, plan_repair, &rc);
     pthread_rwlock_unlock(&d->lock);
     while (rc.todo != NULL) {
@@ -1325,6 +1350,8 @@ static void repair_replicas(oms_dir_t *d)
         int ok = (w->restore ? kernel_restore(d, w, &err) : kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain, &err)) == 0;
         pthread_rwlock_wrlock(&d->lock);
         oms_obj_t *o = cor_idmap_get(&d->objects, &w->id);
+        if (o != NULL && w->slot < o->n_replicas)
+            o->replicas[w->slot].pending = 0;
         if (ok && o != NULL && w->slot < o->n_replicas && w->node->info->incarnation == w->incarnation) {
             o->replicas[w->slot] = (oms_replica_t){.node = w->node, .incarnation = w->incarnation,
                                                    .epoch = w->restore ? w->epoch : 1,
@@ -1342,8 +1369,10 @@ static void repair_replicas(oms_dir_t *d)
                 cor_log_info("object %s: replica re-created on %s", s, w->node->info->name);
             ok = 2;
         }
-        if (ok != 2)
+        if (ok != 2) {
             w->node->placed--;
+            d->repair_pending = 1;
+        }
         pthread_rwlock_unlock(&d->lock);
         if (ok == 0)
             cor_log_warn("object %s: re-creating a replica on %s failed: %s", s, w->target, err.msg);

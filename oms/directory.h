@@ -33,11 +33,25 @@
 
 typedef struct oms_dir oms_dir_t;
 
+/* What the directory needs from the world: calls to kernel servers and
+ * clocks. NULL in the options means the real thing (gRPC through
+ * opts.client, the system clocks); tests/unit/test_oms_fixture.c passes
+ * fakes to drive the group logic deterministically. Each call returns 0 or
+ * a COR_E* code with err set; req is the protobuf-c request. */
+typedef struct oms_env {
+    int (*kernel_call)(void *arg, const char *target, int method, const ProtobufCMessage *req,
+                       cor_error_t *err); /* method: COR_M_CREATE_REPLICA etc. */
+    int64_t (*mono_ms)(void *arg);
+    int64_t (*wall_ms)(void *arg);
+    void *arg;
+} oms_env_t;
+
 typedef struct oms_dir_opts {
     int heartbeat_interval_ms; /* told to kernels; 0: 1000 */
     int heartbeat_timeout_ms;  /* missed for this long = dead; 0: 3000 */
     int kernel_deadline_ms;    /* calls to kernels; 0: 5000 */
     cor_client_t *client;      /* for calls to kernels; the caller's */
+    const oms_env_t *env;      /* NULL: real kernels and clocks */
 } oms_dir_opts_t;
 
 /* Loads the directory from store (which it then owns and closes). */
