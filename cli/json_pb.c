@@ -927,6 +927,10 @@ static json_object *real_json(double d, int is_float)
     if (isinf(d))
         return json_object_new_string(d > 0 ? "Infinity" : "-Infinity");
     char buf[64];
+    if (d == 0 && signbit(d))
+        /* "-0" would read back as the integer 0 and lose its sign (json-c
+         * parses it as an int): write it as a real. Found by fuzz_json_pb. */
+        return json_object_new_double_s(d, "-0.0");
     for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*g", prec, d);
         if (is_float ? (float)strtod(buf, NULL) == (float)d : strtod(buf, NULL) == d)

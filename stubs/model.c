@@ -74,6 +74,11 @@ void type_table_build(type_table_t *t, Google__Protobuf__Compiler__CodeGenerator
 {
     for (size_t i = 0; i < req->n_proto_file; i++) {
         const pb_file_t *f = req->proto_file[i];
+        /* A file without a name (the wire allows it; protoc never sends
+         * one) is skipped here as find_file skips it: a type resolved to
+         * it would have no header to include. Found by fuzz_stubs. */
+        if (f->name == NULL)
+            continue;
         for (size_t j = 0; j < f->n_message_type; j++)
             add_message(t, f, f->package, f->message_type[j], false);
         for (size_t j = 0; j < f->n_enum_type; j++)
