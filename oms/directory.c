@@ -102,6 +102,7 @@ static int grpc_kernel_call(void *arg, const char *target, int method, const Pro
         [COR_M_CREATE_REPLICA] = &cor__create_replica_reply__descriptor,
         [COR_M_DELETE_REPLICA] = &cor__delete_replica_reply__descriptor,
         [COR_M_INSTALL_STATE] = &cor__install_state_reply__descriptor,
+        [COR_M_SET_MEMBERS] = &cor__set_members_reply__descriptor,
     };
     if (method < 0 || method >= COR_M_COUNT || replies[method] == NULL)
         return cor_error_set(err, COR_EINVAL, "not a kernel replica operation: %d", method);
@@ -833,6 +834,48 @@ static void kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_
     d->env.kernel_call(d->env.arg, target, COR_M_DELETE_REPLICA, &dr.base, &err);
 }
 
+/* Tells every active replica of a multi-replica object who its peers are
+ * (Kernel.SetMembers), so server DM parts can message each other. Best
+ * effort, no lock held during the calls. */
+static void notify_members(oms_dir_t *d, const cor_object_id_t *id)
+{
+    Cor__Member m[8], *mp[8];
+    char node[8][NODE_NAME_MAX + 1], tcp[8][160], unx[8][128], host[8][128];
+    int n = 0;
+    pthread_rwlock_rdlock(&d->lock);
+    oms_obj_t *o = cor_idmap_get(&d->objects, id);
+    for (int i = 0; o != NULL && i < o->n_replicas && n < 8; i++) {
+        const oms_replica_t *r = &o->replicas[i];
+        if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
+            continue;
+        cor__member__init(&m[n]);
+        snprintf(node[n], sizeof(node[n]), "%s", r->node->info->name);
+        snprintf(tcp[n], sizeof(tcp[n]), "%s", r->node->info->tcp_address);
+        snprintf(unx[n], sizeof(unx[n]), "%s", r->node->info->unix_path);
+        snprintf(host[n], sizeof(host[n]), "%s", r->node->info->host_id);
+        m[n].node = node[n];
+        m[n].tcp_address = tcp[n];
+        m[n].unix_path = unx[n];
+        m[n].host_id = host[n];
+        m[n].epoch = r->epoch;
+        mp[n] = &m[n];
+        n++;
+    }
+    pthread_rwlock_unlock(&d->lock);
+    if (n < 2)
+        return;
+    Cor__SetMembersRequest req = COR__SET_MEMBERS_REQUEST__INIT;
+    req.object_id.data = (uint8_t *)id->b;
+    req.object_id.len = 16;
+    req.members = mp;
+    req.n_members = (size_t)n;
+    for (int i = 0; i < n; i++) {
+        cor_error_t err;
+        if (d->env.kernel_call(d->env.arg, tcp[i], COR_M_SET_MEMBERS, &req.base, &err) != 0)
+            cor_log_warn("telling %s its peers failed: %s", node[i], err.msg);
+    }
+}
+
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
                    Cor__CreateObjectReply *rep, cor_error_t *err)
 {
@@ -983,6 +1026,8 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
         cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
                      req->name[0] ? ", " : "", req->name, nodes[0]->info->name,
                      want > 1 ? " and others" : "");
+        if (want > 1)
+            notify_members(d, &o->id);
         return 0;
     }
 undo:
@@ -1236,15 +1281,14 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
     cor_dm_chain_t chain;
     if (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0)
         return;
-    /* Several independent replicas are re-created fresh; a single one is
-     * restored from its checkpoint if it has one; otherwise its state is
-     * gone with its node and it stays lost. */
-    int want = cor_dm_chain_replicas(&chain), restore = 0;
-    if (want < 2) {
-        if (!(cor_dm_chain_caps(&chain) & COR_DM_CAP_CHECKPOINT) || o->checkpoint_ms == 0)
-            return;
-        restore = 1;
-    }
+    /* The chain's group parts decide: re-create fresh (independent
+     * replicas), restore from the last checkpoint, or leave it lost (its
+     * state died with its node). */
+    int want = cor_dm_chain_replicas(&chain);
+    enum cor_dm_recovery how = cor_dm_chain_recovery(&chain);
+    if (how == COR_DM_RECOVER_NONE || (how == COR_DM_RECOVER_RESTORE && o->checkpoint_ms == 0))
+        return;
+    int restore = how == COR_DM_RECOVER_RESTORE;
     /* Replicas on dead nodes are lost (their node may come back, but the
      * object has moved on). */
     int live = 0;
@@ -1374,6 +1418,8 @@ static void repair_replicas(oms_dir_t *d)
             d->repair_pending = 1;
         }
         pthread_rwlock_unlock(&d->lock);
+        if (ok == 2)
+            notify_members(d, &w->id);
         if (ok == 0)
             cor_log_warn("object %s: re-creating a replica on %s failed: %s", s, w->target, err.msg);
         else if (ok == 1)

@@ -458,3 +458,13 @@ unsigned cor_dm_chain_caps(const cor_dm_chain_t *c)
     }
     return caps;
 }
+
+enum cor_dm_recovery cor_dm_chain_recovery(const cor_dm_chain_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        const cor_dm_ops_t *ops = cor_dm_find(c->dms[i].name);
+        if (ops != NULL && ops->on_failure != NULL)
+            return ops->on_failure(&c->dms[i]);
+    }
+    return COR_DM_RECOVER_NONE;
+}

@@ -710,6 +710,11 @@ static int lbf_call(void *state, cor_dm_call_t *c)
     return cor_dm_next(c);
 }
 
+static enum cor_dm_recovery lbf_on_failure(const cor_dm_entry_t *e)
+{
+    return COR_DM_RECOVER_FRESH; /* replicas are independent: a fresh one will do */
+}
+
 static void lbf_free(void *state)
 {
     lbf_t *l = state;
@@ -726,6 +731,7 @@ static const cor_dm_ops_t load_balanced_frontend = {
     .exclusive = COR_DM_CAP_REPLICAS,
     .validate = lbf_validate,
     .replicas = lbf_replicas,
+    .on_failure = lbf_on_failure,
     .client_new = lbf_new,
     .client_call = lbf_call,
     .client_free = lbf_free,
@@ -796,6 +802,11 @@ static void ckpt_tick(void *state, cor_dm_call_t *c)
     pthread_mutex_unlock(&k->lock);
 }
 
+static enum cor_dm_recovery ckpt_on_failure(const cor_dm_entry_t *e)
+{
+    return COR_DM_RECOVER_RESTORE;
+}
+
 static void ckpt_free(void *state)
 {
     ckpt_t *k = state;
@@ -815,6 +826,7 @@ static const cor_dm_ops_t periodic_checkpoint = {
     .server_call = ckpt_call,
     .server_free = ckpt_free,
     .server_tick = ckpt_tick,
+    .on_failure = ckpt_on_failure,
 };
 
 /* ---------------- Immutable ---------------- */

@@ -21,7 +21,8 @@ int cor_dm_stack_new(const char *chain, int server, cor_dm_stack_t **out, cor_er
     cor_dm_stack_t *s = NULL;
     for (int i = 0; i < c.n; i++) {
         const cor_dm_ops_t *ops = cor_dm_find(c.dms[i].name);
-        int has = server ? (ops->server_call != NULL || ops->server_tick != NULL)
+        int has = server ? (ops->server_call != NULL || ops->server_tick != NULL ||
+                            ops->server_peer != NULL || ops->server_membership != NULL)
                          : ops->client_call != NULL;
         if (!has)
             continue;

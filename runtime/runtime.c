@@ -156,6 +156,7 @@ void cor_runtime_obj_put(cor_obj_t *o)
         return;
     o->cls->destroy(o->self);
     cor_dm_stack_free(o->dm);
+    free(o->members);
     pthread_mutex_destroy(&o->qlock);
     free(o);
 }
@@ -522,6 +523,184 @@ int cor_dm_call_checkpoint(cor_dm_call_t *c)
     if (rc != 0)
         free(id);
     return rc;
+}
+
+/* ---------------- DM support: membership and peer messages ---------------- */
+
+static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err);
+
+int cor_dm_call_peers(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
+{
+    *n = 0;
+    if (c->obj == NULL)
+        return cor_error_set(c->err, COR_ESTATE, "peers are known only to server parts");
+    for (int i = 0; i < c->obj->n_members && *n < max; i++) {
+        out[*n] = c->obj->members[i];
+        out[*n].self = strcmp(out[*n].tcp_address, c->rt->tcp_addr) == 0;
+        (*n)++;
+    }
+    return 0;
+}
+
+int cor_dm_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigned char *msg,
+                     size_t len, unsigned char **reply, size_t *reply_len)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    if (c->obj == NULL || c->stack == NULL || c->pos < 1)
+        return cor_error_set(c->err, COR_ESTATE, "peer messages are sent by server parts");
+    cor_runtime_t *rt = c->rt;
+    char target[COR_ADDR_MAX + 8];
+    if (to->unix_path[0] != '\0' && strcmp(to->host_id, rt->host_id) == 0)
+        snprintf(target, sizeof(target), "unix:%s", to->unix_path);
+    else
+        snprintf(target, sizeof(target), "%s", to->tcp_address);
+    Cor__PeerMessageRequest req = COR__PEER_MESSAGE_REQUEST__INIT;
+    req.object_id.data = c->obj->id.b;
+    req.object_id.len = 16;
+    req.dm = (char *)c->stack->parts[c->pos - 1].ops->name;
+    req.payload.data = (uint8_t *)msg;
+    req.payload.len = len;
+    req.from_node = rt->node_name;
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(rt->client, target, COR_M_PEER_MESSAGE, &req.base,
+                          &cor__peer_message_reply__descriptor, 2000, &m, c->err);
+    if (rc != 0)
+        return rc;
+    Cor__PeerMessageReply *r = (Cor__PeerMessageReply *)m;
+    if (r->payload.len > 0) {
+        *reply = malloc(r->payload.len);
+        if (*reply == NULL)
+            rc = cor_error_set(c->err, COR_ENOMEM, "out of memory");
+        else {
+            memcpy(*reply, r->payload.data, r->payload.len);
+            *reply_len = r->payload.len;
+        }
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+typedef struct members_ctx {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    cor_dm_replica_t *members;
+    int n;
+} members_ctx_t;
+
+static void members_fn(void *arg)
+{
+    members_ctx_t *m = arg;
+    free(m->obj->members);
+    m->obj->members = m->members;
+    m->obj->n_members = m->n;
+    cor_dm_stack_t *s = m->obj->dm;
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&m->obj->id, idstr);
+    cor_error_t err;
+    cor_error_clear(&err);
+    for (int i = 0; s != NULL && i < s->n; i++) {
+        if (s->parts[i].ops->server_membership == NULL)
+            continue;
+        cor_dm_call_t c = {.object = idstr, .err = &err, .stack = s, .pos = i + 1, .rt = m->rt,
+                           .obj = m->obj};
+        s->parts[i].ops->server_membership(s->parts[i].state, &c);
+    }
+}
+
+static int op_set_members(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                          cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__SetMembersRequest *r = (const Cor__SetMembersRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    if (r->n_members > 64)
+        return cor_error_set(err, COR_EINVAL, "%zu members, at most 64", r->n_members);
+    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    members_ctx_t m = {.rt = rt, .obj = o, .n = (int)r->n_members};
+    m.members = calloc(r->n_members ? r->n_members : 1, sizeof(*m.members));
+    if (m.members == NULL) {
+        cor_runtime_obj_put(o);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < r->n_members; i++) {
+        const Cor__Member *x = r->members[i];
+        cor_dm_replica_t *y = &m.members[i];
+        snprintf(y->node, sizeof(y->node), "%s", x->node);
+        snprintf(y->tcp_address, sizeof(y->tcp_address), "%s", x->tcp_address);
+        snprintf(y->unix_path, sizeof(y->unix_path), "%s", x->unix_path);
+        snprintf(y->host_id, sizeof(y->host_id), "%s", x->host_id);
+        y->epoch = x->epoch;
+        y->alive = 1;
+    }
+    cor_obj_run_sync(o, members_fn, &m);
+    cor_runtime_obj_put(o);
+    return 0;
+}
+
+typedef struct peer_ctx {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    int part;
+    const Cor__PeerMessageRequest *req;
+    cor_error_t *err;
+    unsigned char *reply;
+    size_t reply_len;
+    int rc;
+} peer_ctx_t;
+
+static void peer_fn(void *arg)
+{
+    peer_ctx_t *p = arg;
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&p->obj->id, idstr);
+    const cor_dm_inst_t *part = &p->obj->dm->parts[p->part];
+    cor_dm_call_t c = {.object = idstr, .err = p->err, .stack = p->obj->dm, .pos = p->part + 1,
+                       .rt = p->rt, .obj = p->obj};
+    p->rc = part->ops->server_peer(part->state, &c, p->req->payload.data, p->req->payload.len);
+    p->reply = c.reply;
+    p->reply_len = c.reply_len;
+}
+
+static int op_peer_message(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                           cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__PeerMessageRequest *r = (const Cor__PeerMessageRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    int part = -1;
+    for (int i = 0; o->dm != NULL && i < o->dm->n; i++)
+        if (strcmp(o->dm->parts[i].ops->name, r->dm) == 0 && o->dm->parts[i].ops->server_peer)
+            part = i;
+    if (part < 0) {
+        cor_runtime_obj_put(o);
+        return cor_error_set(err, COR_ENOTFOUND,
+                             "no DM named '%.64s' takes peer messages at this replica", r->dm);
+    }
+    peer_ctx_t p = {.rt = rt, .obj = o, .part = part, .req = r, .err = err};
+    cor_obj_run_sync(o, peer_fn, &p);
+    cor_runtime_obj_put(o);
+    if (p.rc == 0 && p.reply_len > 0) {
+        uint8_t *copy = cor_arena_alloc(arena, p.reply_len);
+        if (copy == NULL)
+            p.rc = cor_error_set(err, COR_ENOMEM, "out of memory");
+        else {
+            memcpy(copy, p.reply, p.reply_len);
+            ((Cor__PeerMessageReply *)out)->payload.data = copy;
+            ((Cor__PeerMessageReply *)out)->payload.len = p.reply_len;
+        }
+    }
+    free(p.reply);
+    return p.rc;
 }
 
 static int has_tick(const cor_dm_stack_t *s)
@@ -1080,6 +1259,10 @@ int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix
          op_get_state, rt, 0},
         {COR_M_INSTALL_STATE, &cor__install_state_request__descriptor,
          &cor__install_state_reply__descriptor, op_install_state, rt, 0},
+        {COR_M_SET_MEMBERS, &cor__set_members_request__descriptor,
+         &cor__set_members_reply__descriptor, op_set_members, rt, 1u << 20},
+        {COR_M_PEER_MESSAGE, &cor__peer_message_request__descriptor,
+         &cor__peer_message_reply__descriptor, op_peer_message, rt, 0},
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         rc = cor_rpc_serve(s, &ops[i], err);

@@ -48,6 +48,8 @@ typedef struct cor_obj {
     int busy;
     cor_obj_task_t *head, *tail;
     cor_dm_stack_t *dm; /* server DM parts; NULL: none (the fast path) */
+    cor_dm_replica_t *members; /* replica set from the OMS (SetMembers); in-turn */
+    int n_members;
 } cor_obj_t;
 
 enum cor_turn {

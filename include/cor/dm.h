@@ -129,6 +129,7 @@ typedef struct cor_dm_replica {
     char host_id[128];
     uint64_t epoch;
     int alive; /* ACTIVE replica on an ALIVE kernel server */
+    int self;  /* (cor_dm_call_peers) the replica this part runs beside */
 } cor_dm_replica_t;
 
 /* Asks the OMS for the object's replicas (at most max into out; *n gets
@@ -139,6 +140,20 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
 /* Sends this call to replica r instead of the reference's own location
  * (client parts only; r is copied). */
 void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r);
+
+/* Server parts: the object's replica set as the OMS last sent it (self
+ * included and marked). *n is 0 until the OMS has sent one (objects with a
+ * single replica never get one). */
+int cor_dm_call_peers(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n);
+
+/* Server parts: sends msg to this DM's part beside replica `to` of the same
+ * object (through Kernel.PeerMessage) and waits for its answer, which is
+ * put in *reply (malloc'd, caller frees; may be NULL when empty). It holds
+ * this replica's turn while waiting: two parts that message each other at
+ * once each wait for the other's turn, so use it for one-way chatter or
+ * keep a short deadline in mind (2 s). */
+int cor_dm_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigned char *msg,
+                     size_t len, unsigned char **reply, size_t *reply_len);
 
 /* Client parts: makes a replica of the object in the caller's own process
  * from its current state (Kernel.GetState), so calls are served locally
@@ -164,6 +179,13 @@ typedef struct cor_dm_param_spec {
     int required;
 } cor_dm_param_spec_t;
 
+/* What the OMS does with a lost replica. */
+enum cor_dm_recovery {
+    COR_DM_RECOVER_NONE = 0, /* leave it lost: its state died with it */
+    COR_DM_RECOVER_FRESH,    /* a new replica elsewhere, from the constructor arguments */
+    COR_DM_RECOVER_RESTORE,  /* a new replica elsewhere, from the last checkpoint */
+};
+
 #define COR_DM_OPS_VERSION 1
 
 typedef struct cor_dm_ops {
@@ -180,9 +202,12 @@ typedef struct cor_dm_ops {
      * must match, written into buf as "key=value[,...]". NULL: none. */
     int (*placement)(const cor_dm_entry_t *e, char *buf, size_t len, cor_error_t *err);
     /* Group part, replica count: how many replicas of the object exist, on
-     * distinct kernel servers; re-created on another when one dies. NULL:
-     * one, not re-created. */
+     * distinct kernel servers. NULL: one. */
     int (*replicas)(const cor_dm_entry_t *e);
+    /* Group part, failure: what the OMS does when a replica is lost (its
+     * kernel server died or restarted). The first DM in the chain with a
+     * hook decides; without one the replica stays lost. */
+    enum cor_dm_recovery (*on_failure)(const cor_dm_entry_t *e);
 
     /* Client part, one per (reference, chain position) in the caller's
      * process: state from client_new (its parameters already checked),
@@ -201,6 +226,13 @@ typedef struct cor_dm_ops {
      * heartbeat), in the object's turn when it is free; c has no method or
      * request. Optional. */
     void (*server_tick)(void *state, cor_dm_call_t *c);
+    /* Server part: the replica set changed (cor_dm_call_peers has the new
+     * one). In the object's turn. Optional. */
+    void (*server_membership)(void *state, cor_dm_call_t *c);
+    /* Server part: a message from this DM's part at another replica (see
+     * cor_dm_peer_send); answer with cor_dm_call_set_reply. In the object's
+     * turn. Optional: without it, peer messages to this DM are refused. */
+    int (*server_peer)(void *state, cor_dm_call_t *c, const unsigned char *msg, size_t len);
 } cor_dm_ops_t;
 
 /* Registers a DM for this process (copied pointer: ops must be static).
@@ -216,6 +248,9 @@ const cor_dm_ops_t *cor_dm_find(const char *name);
  * claim the same exclusive capability, and each DM's needs are met by a DM
  * inside it. EINVAL with the DM's name (and column) and the reason. */
 int cor_dm_chain_check(const cor_dm_chain_t *c, cor_error_t *err);
+
+/* What the chain says to do with a lost replica. */
+enum cor_dm_recovery cor_dm_chain_recovery(const cor_dm_chain_t *c);
 
 /* The capabilities of every DM in a chain, OR-ed. */
 unsigned cor_dm_chain_caps(const cor_dm_chain_t *c);

@@ -81,6 +81,46 @@ static const cor_dm_ops_t t_drop = {.version = COR_DM_OPS_VERSION, .name = "TDro
                                     .server_new = drop_new, .server_call = drop_call,
                                     .server_free = drop_free};
 
+/* A DM whose server part tells its peers about every change it sees. */
+static atomic_int gossip_received, gossip_acks, gossip_memberships;
+
+static int gossip_call(void *state, cor_dm_call_t *c)
+{
+    int rc = cor_dm_next(c);
+    if (rc != 0 || (cor_dm_call_method(c)->hints & COR_METHOD_READ_ONLY))
+        return rc;
+    cor_dm_replica_t peers[8];
+    int n = 0;
+    cor_dm_call_peers(c, peers, 8, &n);
+    for (int i = 0; i < n; i++) {
+        if (peers[i].self)
+            continue;
+        unsigned char *reply = NULL;
+        size_t len = 0;
+        if (cor_dm_peer_send(c, &peers[i], (const unsigned char *)"changed", 7, &reply, &len) == 0 &&
+            len == 3 && memcmp(reply, "ack", 3) == 0)
+            atomic_fetch_add(&gossip_acks, 1);
+        free(reply);
+    }
+    return 0;
+}
+
+static int gossip_peer(void *state, cor_dm_call_t *c, const unsigned char *msg, size_t len)
+{
+    if (len == 7 && memcmp(msg, "changed", 7) == 0)
+        atomic_fetch_add(&gossip_received, 1);
+    return cor_dm_call_set_reply(c, (const unsigned char *)"ack", 3);
+}
+
+static void gossip_membership(void *state, cor_dm_call_t *c)
+{
+    atomic_fetch_add(&gossip_memberships, 1);
+}
+
+static const cor_dm_ops_t t_gossip = {.version = COR_DM_OPS_VERSION, .name = "TGossip",
+                                      .server_call = gossip_call, .server_peer = gossip_peer,
+                                      .server_membership = gossip_membership};
+
 /* ---- a concurrent class that records how many calls overlap ---- */
 
 static atomic_int active, max_active;
@@ -121,7 +161,8 @@ static int setup(void)
     cor_error_t err;
     cor_runtime_opts_t ho = {.version = COR_RUNTIME_OPTS_VERSION, .host_id = "host"};
     cor_runtime_opts_t co = {.version = COR_RUNTIME_OPTS_VERSION, .host_id = "caller"};
-    if (cor_dm_register(&t_drop, &err) != 0 || cor_runtime_new(&ho, &host, &err) != 0 ||
+    if (cor_dm_register(&t_drop, &err) != 0 || cor_dm_register(&t_gossip, &err) != 0 ||
+        cor_runtime_new(&ho, &host, &err) != 0 ||
         cor_runtime_new(&co, &caller, &err) != 0 ||
         cor_runtime_register_class(host, &echo_class, &err) != 0 ||
         cor_runtime_register_class(host, &conc_class, &err) != 0 ||
@@ -369,6 +410,79 @@ static void test_immutable(void)
     cor_runtime_free(reader);
 }
 
+static int replica_on(cor_runtime_t *rt, const cor_object_id_t *id, const char *chain,
+                      cor_error_t *err)
+{
+    Cor__CreateReplicaRequest r = COR__CREATE_REPLICA_REQUEST__INIT;
+    r.object_id.data = (uint8_t *)id->b;
+    r.object_id.len = 16;
+    r.class_name = (char *)"echo.Echo";
+    r.dm_chain = (char *)chain;
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(caller->client, cor_runtime_tcp_address(rt), COR_M_CREATE_REPLICA,
+                          &r.base, &cor__create_replica_reply__descriptor, 5000, &m, err);
+    if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+static void test_peer_messages(void)
+{
+    cor_error_t err;
+    cor_runtime_t *host2 = NULL;
+    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .host_id = "host2"};
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&o, &host2, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(host2, &echo_class, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_listen(host2, "127.0.0.1:0", NULL, &err), 0);
+    cor_object_id_t id;
+    cor_object_id_generate(&id);
+    CU_ASSERT_EQUAL_FATAL(replica_on(host, &id, "TGossip", &err), 0);
+    CU_ASSERT_EQUAL_FATAL(replica_on(host2, &id, "TGossip", &err), 0);
+
+    /* What the OMS sends when the replica set changes. */
+    Cor__Member m1 = COR__MEMBER__INIT, m2 = COR__MEMBER__INIT, *mp[2] = {&m1, &m2};
+    m1.node = (char *)"h1";
+    m1.tcp_address = (char *)cor_runtime_tcp_address(host);
+    m2.node = (char *)"h2";
+    m2.tcp_address = (char *)cor_runtime_tcp_address(host2);
+    Cor__SetMembersRequest sm = COR__SET_MEMBERS_REQUEST__INIT;
+    sm.object_id.data = id.b;
+    sm.object_id.len = 16;
+    sm.members = mp;
+    sm.n_members = 2;
+    ProtobufCMessage *out = NULL;
+    for (int i = 0; i < 2; i++) {
+        const char *t = cor_runtime_tcp_address(i ? host2 : host);
+        CU_ASSERT_EQUAL(cor_rpc_call(caller->client, t, COR_M_SET_MEMBERS, &sm.base,
+                                     &cor__set_members_reply__descriptor, 5000, &out, &err), 0);
+        if (out != NULL)
+            protobuf_c_message_free_unpacked(out, NULL);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&gossip_memberships), 2);
+
+    /* Three changes at host's replica reach host2's, and are answered. */
+    cor_ref_t *r = cor_ref_new(caller, &id, "echo.Echo");
+    CU_ASSERT_EQUAL(cor_ref_set_location(r, cor_runtime_tcp_address(host), NULL, NULL, 0, &err), 0);
+    int rc;
+    for (int i = 1; i <= 3; i++)
+        CU_ASSERT_EQUAL(add(r, 1, &rc, &err), i);
+    CU_ASSERT_EQUAL(say(r, "reads are not gossiped"), 0);
+    CU_ASSERT_EQUAL(atomic_load(&gossip_received), 3);
+    CU_ASSERT_EQUAL(atomic_load(&gossip_acks), 3);
+
+    /* A peer message for a DM the replica does not run is refused. */
+    Cor__PeerMessageRequest pm = COR__PEER_MESSAGE_REQUEST__INIT;
+    pm.object_id.data = id.b;
+    pm.object_id.len = 16;
+    pm.dm = (char *)"Nope";
+    CU_ASSERT_EQUAL(cor_rpc_call(caller->client, cor_runtime_tcp_address(host2), COR_M_PEER_MESSAGE,
+                                 &pm.base, &cor__peer_message_reply__descriptor, 5000, &out, &err),
+                    COR_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no DM named 'Nope' takes peer messages"));
+    cor_ref_free(r);
+    cor_runtime_free(host2);
+}
+
 static void test_kernel_refuses_chain(void)
 {
     cor_error_t err;
@@ -398,6 +512,7 @@ int main(void)
         {"SerializableRPC: no overlap", test_serializable},
         {"LeaseCaching: hits, invalidation, expiry", test_lease_caching},
         {"Immutable: frozen, local reads", test_immutable},
+        {"peer messages and membership", test_peer_messages},
         {"kernel refuses a chain it cannot run", test_kernel_refuses_chain},
         {NULL, NULL},
     };

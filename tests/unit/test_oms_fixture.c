@@ -69,6 +69,8 @@ static int fake_call(void *arg, const char *target, int method, const ProtobufCM
     fake_kernel_t *k = by_addr(target);
     if (k == NULL || !k->up || k->cut)
         return cor_error_set(err, COR_EUNAVAIL, "%s unreachable", target);
+    if (method == COR_M_SET_MEMBERS)
+        return 0; /* membership news: nothing to host */
     const ProtobufCBinaryData *idb =
         method == COR_M_CREATE_REPLICA   ? &((const Cor__CreateReplicaRequest *)req)->object_id
         : method == COR_M_INSTALL_STATE  ? &((const Cor__InstallStateRequest *)req)->object_id
