@@ -19,6 +19,25 @@
  *   direct              bench/raw/direct.h: C call + protobuf-c pack/unpack
  *   cor-local           echo_echo_say on an object this runtime hosts
  *
+ * Deployment-manager overhead (docs/benchmarks.md "Deployment manager
+ * overhead"): five no-op DMs, Nop1..Nop5 (client and server parts that only
+ * call cor_dm_next), are registered here and in every Corundum host child.
+ * The host's DM objects are made through Kernel.CreateReplica with their
+ * chain, and the refs to them carry the same chain (cor_ref_set_chain):
+ *
+ *   cor-tcp-nop5/tN     chain "Nop1, ..., Nop5" on ref and replica, TCP
+ *   cor-tcp-nop1/tN     chain "Nop1": the DM path's fixed cost
+ *   cor-tcp-sync/tN     the cor-tcp ref (empty chain), throughput driven by
+ *                       --in-flight threads issuing sync calls
+ *   dm-<DM>/tN          each shipped DM alone on a remote call (latency)
+ *   cor-local-nop5      cor-local through a Nop1..Nop5 chain (in-process)
+ *   cor-local-nop1      the same through "Nop1"
+ *
+ * Asynchronous calls through a ref with client DM parts run on the calling
+ * thread (docs/dms/README.md "How parts run"), so throughput through a DM
+ * chain is driven by threads issuing sync calls, and the empty chain is
+ * measured the same way (cor-tcp-sync) for a like-for-like ratio.
+ *
  * Latency at 1 in flight on a small VM is dominated by waking idle vCPUs and
  * drifts with the machine's load, so raw and Corundum are never measured in
  * separate invocations: for each measurement and payload the modes run in
@@ -54,16 +73,20 @@
 #include <grpc/grpc.h>
 
 #include <cor/cor.h>
+#include <cor/dm.h>
 
 #include "bench_child.h"
 #include "bench_util.h"
+#include "cor/kernel.pb-c.h"
 #include "direct.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
 #include "raw_echo.h"
+#include "runtime_int.h" /* cor_ref_set_chain, cor_runtime_install, rt->client */
 
 #define MAX_VARIANTS 4   /* --server-threads values */
-#define MAX_MODES 16
+#define MAX_MODES 64
+#define MAX_REFS 64
 #define ECHO_TEXT "echo" /* SayRequest.text, as direct.c's Msg.text */
 #define REMOTE_OBJECT "c0ffee00c0ffee00c0ffee00c0ffee01"
 #define LOCAL_OBJECT "c0ffee00c0ffee00c0ffee00c0ffee02"
@@ -118,6 +141,8 @@ struct bench_mode {
     thr_fn thr;
     inproc_fn inproc;
     void *ctx; /* raw_client_t * or cor_ref_t * */
+    int variant; /* index of its --server-threads host; -1: none */
+    int vary;    /* each call's request differs (defeats LeaseCaching) */
     int printed_error; /* first failure message already shown */
     bench_result_t *res[MET_COUNT][N_PAYLOADS]; /* one per round */
 };
@@ -177,6 +202,7 @@ static size_t blob_for(size_t packed)
 typedef struct say_msg {
     Echo__SayRequest req;
     uint8_t *blob;
+    uint64_t serial; /* say_msg_vary's counter */
 } say_msg_t;
 
 static int say_msg_init(say_msg_t *s, size_t packed)
@@ -184,6 +210,7 @@ static int say_msg_init(say_msg_t *s, size_t packed)
     size_t n = blob_for(packed);
 
     echo__say_request__init(&s->req);
+    s->serial = 0;
     s->blob = malloc(n ? n : 1);
     if (s->blob == NULL)
         return -1;
@@ -193,6 +220,17 @@ static int say_msg_init(say_msg_t *s, size_t packed)
     s->req.blob.data = s->blob;
     s->req.blob.len = n;
     return 0;
+}
+
+/* Makes the next request differ from every earlier one: a counter in the
+ * blob's first bytes. */
+static void say_msg_vary(say_msg_t *s)
+{
+    size_t n = s->req.blob.len < sizeof(s->serial) ? s->req.blob.len
+                                                  : sizeof(s->serial);
+
+    s->serial++;
+    memcpy(s->blob, &s->serial, n);
 }
 
 static void say_msg_close(say_msg_t *s)
@@ -237,6 +275,8 @@ static int cor_lat(bench_mode_t *m, size_t bytes, const cfg_t *cfg,
 
         if (i == warmup)
             start = bench_now_ns();
+        if (m->vary)
+            say_msg_vary(&s);
         t0 = bench_now_ns();
         rc = echo_echo_say(ref, &s.req, &reply, &err);
         t1 = bench_now_ns();
@@ -387,6 +427,106 @@ out_slots:
     return rv;
 }
 
+/* Throughput driven by threads, each issuing sync calls back to back: the
+ * only way to have N calls in flight through a ref with client DM parts
+ * (their async calls run on the calling thread). */
+typedef struct sync_run {
+    pthread_mutex_t lock;
+    bench_mode_t *mode;
+    uint64_t count_from, stop_at;
+    bench_rec_t rec;
+    size_t bytes;
+    long done, errors;
+    int oom, failed_start;
+} sync_run_t;
+
+static void *sync_thread(void *arg)
+{
+    sync_run_t *r = arg;
+    say_msg_t s;
+
+    if (say_msg_init(&s, r->bytes) != 0) {
+        pthread_mutex_lock(&r->lock);
+        r->oom = 1;
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+    }
+    for (;;) {
+        Echo__SayReply *reply = NULL;
+        cor_error_t err;
+        uint64_t t0 = bench_now_ns(), t1;
+        int rc, ok;
+
+        if (t0 >= r->stop_at)
+            break;
+        if (r->mode->vary)
+            say_msg_vary(&s);
+        rc = echo_echo_say(r->mode->ctx, &s.req, &reply, &err);
+        t1 = bench_now_ns();
+        ok = rc == 0 && say_ok(&s, reply);
+        if (reply != NULL)
+            echo__say_reply__free_unpacked(reply, NULL);
+        pthread_mutex_lock(&r->lock);
+        if (!ok) {
+            mode_error(r->mode, rc != 0 ? err.msg : "reply differs");
+            r->errors++;
+        } else if (t1 >= r->count_from && t1 <= r->stop_at) {
+            r->done++;
+            if (bench_rec_add(&r->rec, t1 - t0) != 0)
+                r->oom = 1;
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    say_msg_close(&s);
+    return NULL;
+}
+
+static int cor_thr_sync(bench_mode_t *m, size_t bytes, const cfg_t *cfg,
+                        bench_result_t *res)
+{
+    sync_run_t r;
+    pthread_t *th;
+    uint64_t begin;
+    int started = 0, rv = -1;
+
+    memset(res, 0, sizeof(*res));
+    memset(&r, 0, sizeof(r));
+    th = calloc((size_t)cfg->in_flight, sizeof(*th));
+    if (th == NULL)
+        return -1;
+    if (bench_rec_init(&r.rec, 1u << 16) != 0)
+        goto out_th;
+    pthread_mutex_init(&r.lock, NULL);
+    r.mode = m;
+    r.bytes = bytes;
+    begin = bench_now_ns();
+    r.count_from = begin + (uint64_t)(cfg->seconds * 0.1e9);
+    r.stop_at = begin + (uint64_t)(cfg->seconds * 1e9);
+    for (int i = 0; i < cfg->in_flight; i++) {
+        if (pthread_create(&th[i], NULL, sync_thread, &r) != 0)
+            break;
+        started++;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (started == cfg->in_flight && !r.oom) {
+        bench_rec_summarise(&r.rec, res);
+        res->calls = r.done;
+        res->errors = r.errors;
+        res->calls_per_sec =
+            (double)r.done * 1e9 / (double)(r.stop_at - r.count_from);
+        rv = 0;
+    } else {
+        fprintf(stderr, "cor-bench-echo: %s: %d of %d threads started%s\n",
+                m->name, started, cfg->in_flight, r.oom ? ", out of memory" : "");
+    }
+    pthread_mutex_destroy(&r.lock);
+    bench_rec_close(&r.rec);
+out_th:
+    free(th);
+    return rv;
+}
+
 /* ----------------------------------------------------- in-process modes */
 
 static int inproc_iters_for(const cfg_t *cfg, size_t bytes)
@@ -447,6 +587,97 @@ static int local_inproc(bench_mode_t *m, size_t bytes, const cfg_t *cfg,
     return rc;
 }
 
+/* ------------------------------------------------------------ no-op DMs */
+
+/* Nop1..Nop5: a client and a server part that only pass the call on, so a
+ * chain of them measures the DM machinery itself. */
+static int nop_call(void *state, cor_dm_call_t *c)
+{
+    (void)state;
+    return cor_dm_next(c);
+}
+
+#define NOP_DM(n)                                                             \
+    {.version = COR_DM_OPS_VERSION, .name = "Nop" #n,                         \
+     .summary = "benchmark: passes every call on", .client_call = nop_call,   \
+     .server_call = nop_call}
+
+static const cor_dm_ops_t nop_dms[] = {NOP_DM(1), NOP_DM(2), NOP_DM(3),
+                                       NOP_DM(4), NOP_DM(5)};
+
+#define NOP5_CHAIN "Nop1, Nop2, Nop3, Nop4, Nop5"
+
+/* Registers Nop1..Nop5 in this process (already there: fine). Returns 0 or
+ * -1 with a message. */
+static int nop_register(void)
+{
+    for (size_t i = 0; i < sizeof(nop_dms) / sizeof(nop_dms[0]); i++) {
+        cor_error_t err;
+
+        if (cor_dm_find(nop_dms[i].name) == &nop_dms[i])
+            continue;
+        if (cor_dm_register(&nop_dms[i], &err) != 0) {
+            fprintf(stderr, "cor-bench-echo: registering %s: %s\n",
+                    nop_dms[i].name, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The DM modes against each Corundum host: a base name, the chain on the
+ * replica and the ref, and what to measure. Chains are created on the host
+ * through Kernel.CreateReplica; "" is the host's plain REMOTE_OBJECT. */
+typedef struct dm_def {
+    const char *base;
+    const char *chain;
+    const char *what;
+    int lat, thr; /* latency at 1 in flight; throughput, sync threads */
+    int vary;     /* distinct requests */
+} dm_def_t;
+
+static const dm_def_t dm_defs[] = {
+    {"cor-tcp-sync", "", "empty chain, throughput from sync threads", 0, 1, 0},
+    {"cor-tcp-nop5", NOP5_CHAIN, "five no-op DMs, client and server parts",
+     1, 1, 0},
+    {"cor-tcp-nop1", "Nop1", "one no-op DM: the DM path's fixed cost", 1, 0,
+     0},
+    {"dm-CircuitBreaker", "CircuitBreaker", "client part", 1, 0, 0},
+    {"dm-SerializableRPC", "SerializableRPC", "server part", 1, 0, 0},
+    {"dm-AtLeastOnceRPC", "AtLeastOnceRPC", "client + server parts", 1, 0, 0},
+    {"dm-Lease1ms-miss", "LeaseCaching(lease=1ms)",
+     "client part, every request distinct: all misses", 1, 0, 1},
+    {"dm-Lease10s-hit", "LeaseCaching(lease=10s)",
+     "client part, one request repeated: hits", 1, 0, 0},
+    {"dm-KeepInRegion", "KeepInRegion(region=x)", "group part only", 1, 0, 0},
+    {"dm-KeepOnDevice", "KeepOnDevice(class=x)", "group part only", 1, 0, 0},
+    {"dm-Checkpoint1s", "PeriodicCheckpoint(interval=1s)",
+     "server part (no OMS)", 1, 0, 0},
+};
+#define N_DM_DEFS (sizeof(dm_defs) / sizeof(dm_defs[0]))
+
+/* Creates an Echo replica with chain on the host at addr, through
+ * Kernel.CreateReplica as the OMS would. */
+static int create_replica(cor_runtime_t *rt, const char *addr,
+                          const cor_object_id_t *id, const char *chain,
+                          cor_error_t *err)
+{
+    Cor__CreateReplicaRequest r = COR__CREATE_REPLICA_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    int rc;
+
+    r.object_id.data = (uint8_t *)id->b;
+    r.object_id.len = sizeof(id->b);
+    r.class_name = (char *)"echo.Echo";
+    r.dm_chain = (char *)chain;
+    rc = cor_rpc_call(rt->client, addr, COR_M_CREATE_REPLICA, &r.base,
+                      &cor__create_replica_reply__descriptor, 5000, &reply,
+                      err);
+    if (reply != NULL)
+        protobuf_c_message_free_unpacked(reply, NULL);
+    return rc;
+}
+
 /* ------------------------------------------------------ server children */
 
 typedef struct raw_child_arg {
@@ -493,7 +724,7 @@ static int cor_child_start(void *arg, void **state)
     cor_error_t err;
     const char *colon;
 
-    if (cor_object_id_parse(REMOTE_OBJECT, &id) != 0)
+    if (cor_object_id_parse(REMOTE_OBJECT, &id) != 0 || nop_register() != 0)
         return -1;
     if (cor_runtime_new(&opts, &rt, &err) != 0 ||
         cor_runtime_register_class(rt, &echo_class, &err) != 0 ||
@@ -537,8 +768,9 @@ static const char *const field_names[] = {"p50_us", "p99_us", "calls_per_sec",
                                           "p50_ns", "p99_ns"};
 
 /* A comparison printed in the ratio table. Every mode whose base is `num`
- * is compared with the (single) mode whose base is `den`. target 0: for
- * information only. */
+ * (or starts with it, when num ends in '*') is compared with the mode whose
+ * base is `den` on the same Corundum host (or the single one, for modes
+ * that have no host). target 0: for information only. */
 typedef struct ratio_def {
     const char *label;
     const char *num, *den;
@@ -566,6 +798,23 @@ static const ratio_def_t ratio_defs[] = {
      F_CPS, 0, 0},
     {"raw unix p50 / raw TCP p50", "raw-unix", "raw-tcp", MET_LAT, F_P50_US, 0,
      1},
+    /* deployment managers (docs/benchmarks.md) */
+    {"5 no-op DMs p50 / empty chain p50", "cor-tcp-nop5", "cor-tcp", MET_LAT,
+     F_P50_US, 1.05, 1},
+    {"5 no-op DMs calls/s / empty, sync thr", "cor-tcp-nop5", "cor-tcp-sync",
+     MET_THR, F_CPS, 0, 0},
+    {"5 no-op DMs p50 / empty, sync threads", "cor-tcp-nop5", "cor-tcp-sync",
+     MET_THR, F_P50_US, 0, 1},
+    {"1 no-op DM p50 / empty chain p50", "cor-tcp-nop1", "cor-tcp", MET_LAT,
+     F_P50_US, 0, 1},
+    {"5 no-op DMs p50 / 1 no-op DM p50", "cor-tcp-nop5", "cor-tcp-nop1",
+     MET_LAT, F_P50_US, 0, 1},
+    {"DM alone p50 / empty chain p50", "dm-*", "cor-tcp", MET_LAT, F_P50_US, 0,
+     1},
+    {"co-located, 5 no-op DMs / empty (ns)", "cor-local-nop5", "cor-local",
+     MET_INPROC, F_P50_NS, 0, 1},
+    {"co-located, 1 no-op DM / empty (ns)", "cor-local-nop1", "cor-local",
+     MET_INPROC, F_P50_NS, 0, 1},
 };
 #define N_RATIOS (sizeof(ratio_defs) / sizeof(ratio_defs[0]))
 
@@ -632,12 +881,24 @@ static long mode_errors(const bench_mode_t *m, enum metric met, size_t p,
     return e;
 }
 
-static bench_mode_t *mode_by_base(const char *base)
+/* The mode whose base is base, on host variant (or on no host). */
+static bench_mode_t *mode_by_base(const char *base, int variant)
 {
     for (int i = 0; i < n_modes; i++)
-        if (strcmp(modes[i].base, base) == 0)
+        if (strcmp(modes[i].base, base) == 0 &&
+            (modes[i].variant < 0 || modes[i].variant == variant))
             return &modes[i];
     return NULL;
+}
+
+/* 1 when mode base b is one ratio pattern num names. */
+static int base_matches(const char *num, const char *b)
+{
+    size_t n = strlen(num);
+
+    if (n > 0 && num[n - 1] == '*')
+        return strncmp(num, b, n - 1) == 0;
+    return strcmp(num, b) == 0;
 }
 
 /* ------------------------------------------------------------- reports */
@@ -671,7 +932,7 @@ static void print_tables(const cfg_t *cfg)
 
     printf("\nlatency, 1 call in flight: median over %d rounds "
            "(range of the per-round p50)\n", cfg->rounds);
-    printf("%-13s %7s %9s %9s %19s %8s\n", "mode", "payload", "p50 us",
+    printf("%-21s %7s %9s %9s %19s %8s\n", "mode", "payload", "p50 us",
            "p99 us", "p50 range us", "errors");
     for (size_t p = 0; p < N_PAYLOADS; p++) {
         payload_label(payloads[p], pl, sizeof(pl));
@@ -683,14 +944,14 @@ static void print_tables(const cfg_t *cfg)
                 continue;
             p50 = mode_median(m, MET_LAT, p, F_P50_US, cfg->rounds, &lo, &hi);
             p99 = mode_median(m, MET_LAT, p, F_P99_US, cfg->rounds, NULL, NULL);
-            printf("%-13s %7s %9.1f %9.1f %9.1f-%-9.1f %8ld\n", m->name, pl,
+            printf("%-21s %7s %9.1f %9.1f %9.1f-%-9.1f %8ld\n", m->name, pl,
                    p50, p99, lo, hi, mode_errors(m, MET_LAT, p, cfg->rounds));
         }
     }
 
     printf("\nthroughput, %d calls in flight, %.2g s rounds: median over %d "
            "rounds\n", cfg->in_flight, cfg->seconds, cfg->rounds);
-    printf("%-13s %7s %10s %21s %9s %8s\n", "mode", "payload", "calls/s",
+    printf("%-21s %7s %10s %21s %9s %8s\n", "mode", "payload", "calls/s",
            "range", "p50 us", "errors");
     for (size_t p = 0; p < N_PAYLOADS; p++) {
         payload_label(payloads[p], pl, sizeof(pl));
@@ -702,14 +963,14 @@ static void print_tables(const cfg_t *cfg)
                 continue;
             cps = mode_median(m, MET_THR, p, F_CPS, cfg->rounds, &lo, &hi);
             p50 = mode_median(m, MET_THR, p, F_P50_US, cfg->rounds, NULL, NULL);
-            printf("%-13s %7s %10.0f %10.0f-%-10.0f %9.1f %8ld\n", m->name, pl,
+            printf("%-21s %7s %10.0f %10.0f-%-10.0f %9.1f %8ld\n", m->name, pl,
                    cps, lo, hi, p50, mode_errors(m, MET_THR, p, cfg->rounds));
         }
     }
 
     printf("\nin-process, ns per call (clock cost subtracted): median over %d "
            "rounds\n", cfg->rounds);
-    printf("%-13s %7s %9s %9s %19s %8s\n", "mode", "payload", "p50 ns",
+    printf("%-21s %7s %9s %9s %19s %8s\n", "mode", "payload", "p50 ns",
            "p99 ns", "p50 range ns", "errors");
     for (size_t p = 0; p < N_PAYLOADS; p++) {
         payload_label(payloads[p], pl, sizeof(pl));
@@ -723,7 +984,7 @@ static void print_tables(const cfg_t *cfg)
                               &hi);
             p99 = mode_median(m, MET_INPROC, p, F_P99_NS, cfg->rounds, NULL,
                               NULL);
-            printf("%-13s %7s %9.0f %9.0f %9.0f-%-9.0f %8ld\n", m->name, pl,
+            printf("%-21s %7s %9.0f %9.0f %9.0f-%-9.0f %8ld\n", m->name, pl,
                    p50, p99, lo, hi,
                    mode_errors(m, MET_INPROC, p, cfg->rounds));
         }
@@ -740,19 +1001,18 @@ static void print_ratios(const cfg_t *cfg, FILE *out, FILE *json)
     if (out != NULL) {
         fprintf(out, "\nratios (of the medians above; \"paired\" is the "
                 "median of per-round ratios)\n");
-        fprintf(out, "%-40s %-11s %7s %7s %7s %8s  %s\n", "comparison",
+        fprintf(out, "%-40s %-21s %7s %7s %7s %8s  %s\n", "comparison",
                 "mode", "payload", "ratio", "paired", "target", "verdict");
     }
     for (size_t d = 0; d < N_RATIOS; d++) {
         const ratio_def_t *r = &ratio_defs[d];
-        bench_mode_t *den = mode_by_base(r->den);
 
-        if (den == NULL)
-            continue;
         for (int i = 0; i < n_modes; i++) {
             bench_mode_t *num = &modes[i];
+            bench_mode_t *den;
 
-            if (strcmp(num->base, r->num) != 0)
+            if (!base_matches(r->num, num->base) ||
+                (den = mode_by_base(r->den, num->variant)) == NULL)
                 continue;
             for (size_t p = 0; p < N_PAYLOADS; p++) {
                 double a = mode_median(num, r->metric, p, r->field,
@@ -774,7 +1034,7 @@ static void print_ratios(const cfg_t *cfg, FILE *out, FILE *json)
                 }
                 payload_label(payloads[p], pl, sizeof(pl));
                 if (out != NULL)
-                    fprintf(out, "%-40s %-11s %7s %7.3f %7.3f %8s  %s\n",
+                    fprintf(out, "%-40s %-21s %7s %7.3f %7.3f %8s  %s\n",
                             r->label, num->name, pl, v, pv, tgt, verdict);
                 if (json != NULL) {
                     fprintf(json,
@@ -912,6 +1172,7 @@ static bench_mode_t *mode_add(const char *name, const char *base,
     m->base = base;
     m->what = what;
     m->ctx = ctx;
+    m->variant = -1;
     return m;
 }
 
@@ -1006,6 +1267,55 @@ out:
     return rv;
 }
 
+/* Adds the DM modes (dm_defs) against Corundum host variant v: one Echo
+ * replica per chain, made through Kernel.CreateReplica, and a ref with the
+ * same chain and cor-tcp's location. Returns 0, or -1 with a message. */
+static int dm_modes_add(cor_runtime_t *rt, int v, int threads,
+                        const char *tcp_addr, const char *unix_path,
+                        const cor_object_id_t *plain_id, cor_ref_t **refs,
+                        int *n_refs)
+{
+    for (size_t d = 0; d < N_DM_DEFS; d++) {
+        const dm_def_t *def = &dm_defs[d];
+        cor_object_id_t id = *plain_id;
+        char name[32];
+        cor_error_t err;
+        cor_ref_t *ref;
+
+        if (*n_refs == MAX_REFS || n_modes == MAX_MODES) {
+            fprintf(stderr, "cor-bench-echo: too many modes\n");
+            return -1;
+        }
+        if (def->chain[0] != '\0') {
+            cor_object_id_generate(&id);
+            if (create_replica(rt, tcp_addr, &id, def->chain, &err) != 0) {
+                fprintf(stderr, "cor-bench-echo: CreateReplica with \"%s\": "
+                        "%s\n", def->chain, err.msg);
+                return -1;
+            }
+        }
+        ref = cor_ref_new(rt, &id, "echo.Echo");
+        if (ref == NULL)
+            return -1;
+        refs[(*n_refs)++] = ref;
+        if (cor_ref_set_location(ref, tcp_addr, unix_path, FOREIGN_HOST, 0,
+                                 &err) != 0 ||
+            cor_ref_set_chain(ref, def->chain, &err) != 0) {
+            fprintf(stderr, "cor-bench-echo: ref: %s\n", err.msg);
+            return -1;
+        }
+        snprintf(name, sizeof(name), "%s/t%d", def->base, threads);
+        mode_add(name, def->base, def->what, ref);
+        modes[n_modes - 1].variant = v;
+        modes[n_modes - 1].vary = def->vary;
+        if (def->lat)
+            modes[n_modes - 1].lat = cor_lat;
+        if (def->thr)
+            modes[n_modes - 1].thr = cor_thr_sync;
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -1027,7 +1337,8 @@ static void usage(FILE *f)
             "  --in-flight N           throughput concurrency (default 32)\n"
             "  --json FILE             also write results as JSON\n"
             "  --modes LIST            only these modes (base names, e.g. "
-            "raw-tcp,cor-tcp)\n"
+            "raw-tcp,cor-tcp,\n"
+            "                          cor-tcp-nop5,dm-CircuitBreaker)\n"
             "  --quick                 short smoke run (2 rounds)\n"
             "Exit code: 0, or 1 if any call failed or a server did not "
             "start; targets do not affect it.\n");
@@ -1060,7 +1371,7 @@ int main(int argc, char **argv)
     char cor_tcp_addr[MAX_VARIANTS][64];
     raw_client_t *raw_tcp = NULL, *raw_unix = NULL;
     cor_runtime_t *rt = NULL;
-    cor_ref_t *refs[2 * MAX_VARIANTS + 1];
+    cor_ref_t *refs[MAX_REFS];
     int n_refs = 0, grpc_up = 0, errors_seen = 0;
     cor_error_t err;
     cor_object_id_t remote_id, local_id;
@@ -1138,6 +1449,8 @@ int main(int argc, char **argv)
                  cor_ch[i].report);
     }
 
+    if (nop_register() != 0)
+        goto out;
     grpc_init();
     grpc_up = 1;
     snprintf(target, sizeof(target), "127.0.0.1:%d", raw_tcp_ch.report);
@@ -1191,6 +1504,13 @@ int main(int argc, char **argv)
                      ref);
             modes[n_modes - 1].lat = cor_lat;
             modes[n_modes - 1].thr = cor_thr;
+            modes[n_modes - 1].variant = i;
+            /* The DM modes right after cor-tcp, so that the pair being
+             * compared runs moments apart in every round. */
+            if (!u && dm_modes_add(rt, i, threads[i], cor_tcp_addr[i],
+                                   cor_arg[i].unix_path, &remote_id, refs,
+                                   &n_refs) != 0)
+                goto out;
         }
     }
     mode_add("raw-unix", "raw-unix", "raw gRPC C core, unix socket", raw_unix);
@@ -1201,6 +1521,31 @@ int main(int argc, char **argv)
     mode_add("cor-local", "cor-local", "Corundum stub, co-located object",
              refs[0]);
     modes[n_modes - 1].inproc = local_inproc;
+    for (int k = 0; k < 2; k++) {
+        /* The co-located object again, with no-op DMs on both sides: the
+         * DM path's CPU cost without the network's noise. */
+        const char *chain = k ? "Nop1" : NOP5_CHAIN;
+        cor_object_id_t nid;
+        cor_ref_t *ref;
+
+        cor_object_id_generate(&nid);
+        if (cor_runtime_install(rt, &echo_class, &nid, 0, chain, NULL, 0,
+                                &err) != 0 ||
+            (ref = cor_ref_new(rt, &nid, "echo.Echo")) == NULL) {
+            fprintf(stderr, "cor-bench-echo: local DM object: %s\n", err.msg);
+            goto out;
+        }
+        refs[n_refs++] = ref;
+        if (cor_ref_set_chain(ref, chain, &err) != 0) {
+            fprintf(stderr, "cor-bench-echo: local DM ref: %s\n", err.msg);
+            goto out;
+        }
+        mode_add(k ? "cor-local-nop1" : "cor-local-nop5",
+                 k ? "cor-local-nop1" : "cor-local-nop5",
+                 k ? "co-located, one no-op DM" : "co-located, five no-op DMs",
+                 ref);
+        modes[n_modes - 1].inproc = local_inproc;
+    }
     if (modes_arg != NULL)
         modes_filter(modes_arg);
     if (n_modes == 0 || modes_alloc_results(cfg.rounds) != 0)
