@@ -58,6 +58,7 @@ static const struct {
     {"describe", "describe OBJ"},
     {"call", "call OBJ METHOD [JSON]"},
     {"delete", "delete OBJ"},
+    {"migrate", "migrate OBJ (--to NODE | --selector k=v,...)"},
     {"ping", "ping"},
 };
 
@@ -809,6 +810,69 @@ static int cmd_delete(ctl_t *c)
     return 0;
 }
 
+static int cmd_migrate(ctl_t *c)
+{
+    static const char *const opts[] = {"--to", "--selector"};
+    const char *vals[2] = {NULL, NULL};
+    const char *pos[1];
+    int npos;
+    int rc = parse_cmd_args(c, opts, vals, 2, pos, &npos, 1);
+    if (rc != 0)
+        return rc;
+    if (npos != 1)
+        return usage_error(c, "migrate: which object? (an id or a name)");
+    if ((vals[0] == NULL) == (vals[1] == NULL))
+        return usage_error(c, "migrate: give --to NODE or --selector LABELS (one of them)");
+    cor_error_t err;
+    if (vals[1] != NULL) {
+        cor_selector_t sel;
+        if (cor_selector_parse(vals[1], &sel, &err) != 0)
+            return usage_error(c, "bad --selector '%s': %s", vals[1], err.msg);
+    }
+    cor_object_id_t id;
+    int is_id = 0;
+    rc = parse_obj(c, pos[0], &id, &is_id);
+    if (rc != 0)
+        return rc;
+    Cor__MigrateRequest req = COR__MIGRATE_REQUEST__INIT;
+    if (is_id) {
+        req.id.data = id.b;
+        req.id.len = COR_OBJECT_ID_BYTES;
+    } else {
+        req.name = (char *)pos[0];
+    }
+    req.to_node = (char *)(vals[0] ? vals[0] : "");
+    req.selector = (char *)(vals[1] ? vals[1] : "");
+    if (!c->json) {
+        printf("moving %s: freeze, copy state, install, commit ...\n", pos[0]);
+        fflush(stdout);
+    }
+    ProtobufCMessage *m;
+    if (oms_call(c, COR_M_OMS_MIGRATE, &req.base, &cor__migrate_reply__descriptor, &m, &err) != 0)
+        return call_error(&err);
+    Cor__MigrateReply *r = (Cor__MigrateReply *)m;
+    if (c->json) {
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "from", json_object_new_string(r->from_node));
+        json_object_object_add(j, "to", json_object_new_string(r->to_node));
+        json_object_object_add(j, "stateBytes", json_object_new_int64((int64_t)r->state_bytes));
+        json_object_object_add(j, "frozenUs", json_object_new_int64(r->frozen_us));
+        json_object_object_add(j, "totalUs", json_object_new_int64(r->total_us));
+        if (r->object != NULL)
+            json_object_object_add(j, "object", object_json(r->object));
+        print_json(j);
+        json_object_put(j);
+    } else {
+        printf("moved %s from %s to %s: %llu bytes of state, calls frozen %.2f ms, %.2f ms in all, "
+               "epoch %llu\n",
+               pos[0], r->from_node, r->to_node, (unsigned long long)r->state_bytes,
+               r->frozen_us / 1000.0, r->total_us / 1000.0,
+               (unsigned long long)(r->object ? r->object->epoch : 0));
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}
+
 /* ---------------- main ---------------- */
 
 static int parse_timeout(const char *s, int *out)
@@ -893,6 +957,7 @@ int main(int argc, char **argv)
         int (*fn)(ctl_t *);
     } table[] = {{"nodes", cmd_nodes},   {"objects", cmd_objects}, {"create", cmd_create},
                  {"describe", cmd_describe}, {"call", cmd_call}, {"delete", cmd_delete},
+                 {"migrate", cmd_migrate},
                  {"ping", cmd_ping}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(table[i].name, c.cmd) == 0) {

@@ -62,6 +62,7 @@ typedef struct oms_obj {
     uint8_t *args; /* constructor arguments, to re-create replicas */
     size_t args_len;
     int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
+    int migrating;         /* a move is under way (not persisted) */
 } oms_obj_t;
 
 struct oms_dir {
@@ -95,7 +96,7 @@ static int64_t sys_wall_ms(void *arg)
 
 /* The real world: gRPC to kernel servers. arg is the directory. */
 static int grpc_kernel_call(void *arg, const char *target, int method, const ProtobufCMessage *req,
-                            cor_error_t *err)
+                            ProtobufCMessage **reply, cor_error_t *err)
 {
     const oms_dir_t *d = arg;
     static const ProtobufCMessageDescriptor *const replies[COR_M_COUNT] = {
@@ -103,13 +104,16 @@ static int grpc_kernel_call(void *arg, const char *target, int method, const Pro
         [COR_M_DELETE_REPLICA] = &cor__delete_replica_reply__descriptor,
         [COR_M_INSTALL_STATE] = &cor__install_state_reply__descriptor,
         [COR_M_SET_MEMBERS] = &cor__set_members_reply__descriptor,
+        [COR_M_MIGRATE_OUT] = &cor__migrate_out_reply__descriptor,
     };
     if (method < 0 || method >= COR_M_COUNT || replies[method] == NULL)
         return cor_error_set(err, COR_EINVAL, "not a kernel replica operation: %d", method);
     ProtobufCMessage *out = NULL;
     int rc = cor_rpc_call(d->opts.client, target, (enum cor_method_index)method, req,
                           replies[method], d->opts.kernel_deadline_ms, &out, err);
-    if (out != NULL)
+    if (reply != NULL)
+        *reply = out;
+    else if (out != NULL)
         protobuf_c_message_free_unpacked(out, NULL);
     return rc;
 }
@@ -821,7 +825,7 @@ static int kernel_create(oms_dir_t *d, const char *target, const cor_object_id_t
     cr.args.len = args_len;
     cr.epoch = 1;
     cr.dm_chain = (char *)(chain ? chain : ""); /* the replica's server DM parts */
-    return d->env.kernel_call(d->env.arg, target, COR_M_CREATE_REPLICA, &cr.base, err);
+    return d->env.kernel_call(d->env.arg, target, COR_M_CREATE_REPLICA, &cr.base, NULL, err);
 }
 
 /* Best effort: the replica may linger if the kernel cannot be reached. */
@@ -831,7 +835,7 @@ static void kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_
     dr.object_id.data = (uint8_t *)id->b;
     dr.object_id.len = 16;
     cor_error_t err;
-    d->env.kernel_call(d->env.arg, target, COR_M_DELETE_REPLICA, &dr.base, &err);
+    d->env.kernel_call(d->env.arg, target, COR_M_DELETE_REPLICA, &dr.base, NULL, &err);
 }
 
 /* Tells every active replica of a multi-replica object who its peers are
@@ -871,7 +875,7 @@ static void notify_members(oms_dir_t *d, const cor_object_id_t *id)
     req.n_members = (size_t)n;
     for (int i = 0; i < n; i++) {
         cor_error_t err;
-        if (d->env.kernel_call(d->env.arg, tcp[i], COR_M_SET_MEMBERS, &req.base, &err) != 0)
+        if (d->env.kernel_call(d->env.arg, tcp[i], COR_M_SET_MEMBERS, &req.base, NULL, &err) != 0)
             cor_log_warn("telling %s its peers failed: %s", node[i], err.msg);
     }
 }
@@ -1236,7 +1240,7 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
         if (!live[i])
             continue;
         cor_error_t kerr;
-        if (d->env.kernel_call(d->env.arg, targets[i], COR_M_DELETE_REPLICA, &dr.base, &kerr) != 0 &&
+        if (d->env.kernel_call(d->env.arg, targets[i], COR_M_DELETE_REPLICA, &dr.base, NULL, &kerr) != 0 &&
             kerr.code != COR_ENOTFOUND)
             cor_log_warn("object %s deleted, but its replica at %s may linger: %s", s, targets[i],
                          kerr.msg);
@@ -1370,7 +1374,7 @@ static int kernel_restore(oms_dir_t *d, const repair_t *w, cor_error_t *err)
     is.state = ck->state;
     is.epoch = w->epoch;
     is.dm_chain = (char *)w->chain;
-    rc = d->env.kernel_call(d->env.arg, w->target, COR_M_INSTALL_STATE, &is.base, err);
+    rc = d->env.kernel_call(d->env.arg, w->target, COR_M_INSTALL_STATE, &is.base, NULL, err);
     cor__checkpoint_request__free_unpacked(ck, NULL);
     return rc;
 }
@@ -1427,6 +1431,150 @@ static void repair_replicas(oms_dir_t *d)
         free(w->args);
         free(w);
     }
+}
+
+/* ---------------- live migration ---------------- */
+
+int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
+                    Cor__MigrateReply *rep, cor_error_t *err)
+{
+    if ((req->to_node[0] == '\0') == (req->selector[0] == '\0'))
+        return cor_error_set(err, COR_EINVAL, "migrate: give a target node or a selector, not %s",
+                             req->to_node[0] ? "both" : "neither");
+    cor_selector_t want;
+    int rc = cor_selector_parse(req->selector, &want, err);
+    if (rc != 0)
+        return rc;
+    int64_t t0 = d->env.mono_ms(d->env.arg);
+    pthread_rwlock_wrlock(&d->lock);
+    oms_obj_t *o = find(d, &req->id, req->name, err);
+    if (o == NULL) {
+        pthread_rwlock_unlock(&d->lock);
+        return err->code;
+    }
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&o->id, s);
+    int slot = -1, active = 0;
+    for (int i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i].state == COR__REPLICA_STATE__REPLICA_ACTIVE) {
+            slot = i;
+            active++;
+        }
+    cor_dm_chain_t chain;
+    int chain_ok = cor_dm_chain_parse(o->dm_chain, &chain, NULL) == 0;
+    oms_node_t *src = slot >= 0 ? o->replicas[slot].node : NULL, *dst = NULL;
+    if (o->migrating)
+        rc = cor_error_set(err, COR_EABORTED, "object %s is already being moved", s);
+    else if (active != 1)
+        rc = cor_error_set(err, COR_EUNIMPL,
+                           "object %s has %d active replicas; only single replicas move for now", s,
+                           active);
+    else if (chain_ok && (cor_dm_chain_caps(&chain) & COR_DM_CAP_DEDUP))
+        rc = cor_error_set(err, COR_EUNIMPL,
+                           "object %s runs %s, whose deduplication table cannot move yet", s,
+                           o->dm_chain);
+    else if (src->info->state != COR__NODE_STATE__NODE_ALIVE)
+        rc = cor_error_set(err, COR_EUNAVAIL, "object %s: its kernel server %s is not alive", s,
+                           src->info->name);
+    cor_selector_t place;
+    if (rc == 0 && cor_selector_parse(o->selector, &place, err) != 0)
+        rc = err->code;
+    if (rc == 0 && req->to_node[0] != '\0') {
+        dst = cor_strmap_get(&d->nodes, req->to_node);
+        if (dst == NULL)
+            rc = cor_error_set(err, COR_ENOTFOUND, "no kernel server named '%.63s'", req->to_node);
+        else if (dst == src)
+            rc = cor_error_set(err, COR_EINVAL, "object %s is already on %s", s, src->info->name);
+        else if (dst->info->state != COR__NODE_STATE__NODE_ALIVE)
+            rc = cor_error_set(err, COR_EUNAVAIL, "kernel server %s is not alive", dst->info->name);
+        else if (!hosts_class(dst->info, o->class_name))
+            rc = cor_error_set(err, COR_EINVAL, "kernel server %s does not host class %s",
+                               dst->info->name, o->class_name);
+        else if (!cor_selector_match(&place, node_label, dst->info))
+            rc = cor_error_set(err, COR_EINVAL,
+                               "moving object %s to %s would break its placement '%s'", s,
+                               dst->info->name, o->selector);
+    } else if (rc == 0) {
+        oms_node_t *avoid[1] = {src};
+        pick_ctx_t pc = {.cls = o->class_name, .sel = &place, .avoid = avoid, .n_avoid = 1};
+        /* Both the object's placement and the requested labels must hold:
+         * pick among nodes matching the first, then check the second. */
+        cor_strmap_each(&d->nodes, pick_node, &pc);
+        if (pc.best != NULL && !cor_selector_match(&want, node_label, pc.best->info)) {
+            pick_ctx_t pc2 = {.cls = o->class_name, .sel = &want, .avoid = avoid, .n_avoid = 1};
+            cor_strmap_each(&d->nodes, pick_node, &pc2);
+            pc.best = pc2.best && cor_selector_match(&place, node_label, pc2.best->info) ? pc2.best
+                                                                                          : NULL;
+        }
+        dst = pc.best;
+        if (dst == NULL)
+            rc = cor_error_set(err, COR_ENOTFOUND,
+                               "no other live kernel server hosting %s matches '%s'%s%s",
+                               o->class_name, req->selector, o->selector ? " and placement " : "",
+                               o->selector ? o->selector : "");
+    }
+    if (rc != 0) {
+        pthread_rwlock_unlock(&d->lock);
+        return rc;
+    }
+    o->migrating = 1;
+    dst->placed++;
+    char src_tcp[160], dst_tcp[160], from[NODE_NAME_MAX + 1], to[NODE_NAME_MAX + 1],
+        chain_text[DM_CHAIN_MAX + 1];
+    snprintf(src_tcp, sizeof(src_tcp), "%s", src->info->tcp_address);
+    snprintf(dst_tcp, sizeof(dst_tcp), "%s", dst->info->tcp_address);
+    snprintf(from, sizeof(from), "%s", src->info->name);
+    snprintf(to, sizeof(to), "%s", dst->info->name);
+    snprintf(chain_text, sizeof(chain_text), "%s", o->dm_chain ? o->dm_chain : "");
+    uint64_t new_epoch = o->epoch + 1, dst_inc = dst->info->incarnation;
+    cor_object_id_t id = o->id;
+    pthread_rwlock_unlock(&d->lock);
+
+    Cor__MigrateOutRequest mo = COR__MIGRATE_OUT_REQUEST__INIT;
+    mo.object_id.data = id.b;
+    mo.object_id.len = 16;
+    mo.target_tcp = dst_tcp;
+    mo.new_epoch = new_epoch;
+    mo.dm_chain = chain_text;
+    ProtobufCMessage *out = NULL;
+    rc = d->env.kernel_call(d->env.arg, src_tcp, COR_M_MIGRATE_OUT, &mo.base, &out, err);
+    if (rc != 0)
+        cor_error_prefix(err, "moving object %s from %s to %s", s, from, to);
+
+    pthread_rwlock_wrlock(&d->lock);
+    o = cor_idmap_get(&d->objects, &id);
+    if (o != NULL)
+        o->migrating = 0;
+    if (rc == 0 && o != NULL && slot < o->n_replicas && o->replicas[slot].node == src) {
+        o->replicas[slot] = (oms_replica_t){.node = dst, .incarnation = dst_inc,
+                                            .epoch = new_epoch,
+                                            .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
+        o->epoch = new_epoch;
+        src->placed--;
+        cor_error_t perr;
+        if (persist_obj(d, o, &perr) != 0)
+            cor_log_error("object %s moved to %s but recording it failed: %s", s, to, perr.msg);
+        rep->object = obj_info(arena, o);
+    } else {
+        dst->placed--;
+        if (rc == 0)
+            rc = cor_error_set(err, COR_EABORTED, "object %s changed during the move", s);
+    }
+    pthread_rwlock_unlock(&d->lock);
+    if (rc == 0) {
+        const Cor__MigrateOutReply *m = (const Cor__MigrateOutReply *)out;
+        rep->from_node = arena_str(arena, from);
+        rep->to_node = arena_str(arena, to);
+        rep->state_bytes = m ? m->state_bytes : 0;
+        rep->frozen_us = m ? m->frozen_us : 0;
+        rep->total_us = (d->env.mono_ms(d->env.arg) - t0) * 1000;
+        cor_log_info("object %s moved %s -> %s (epoch %llu, %llu bytes, frozen %lld us)", s, from,
+                     to, (unsigned long long)new_epoch, (unsigned long long)rep->state_bytes,
+                     (long long)rep->frozen_us);
+    }
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
 }
 
 /* ---------------- checkpoints ---------------- */

@@ -40,7 +40,8 @@ typedef struct oms_dir oms_dir_t;
  * a COR_E* code with err set; req is the protobuf-c request. */
 typedef struct oms_env {
     int (*kernel_call)(void *arg, const char *target, int method, const ProtobufCMessage *req,
-                       cor_error_t *err); /* method: COR_M_CREATE_REPLICA etc. */
+                       ProtobufCMessage **reply, /* NULL: not wanted; else the caller frees */
+                       cor_error_t *err);         /* method: COR_M_CREATE_REPLICA etc. */
     int64_t (*mono_ms)(void *arg);
     int64_t (*wall_ms)(void *arg);
     void *arg;
@@ -72,6 +73,14 @@ int oms_dir_lookup(oms_dir_t *d, const Cor__LookupRequest *req, cor_arena_t *are
 int oms_dir_list_objects(oms_dir_t *d, const Cor__ListObjectsRequest *req, cor_arena_t *arena,
                          Cor__ListObjectsReply *rep, cor_error_t *err);
 int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_t *err);
+
+/* Moves an object's single replica to another kernel server (by name, or
+ * any live one matching a selector) that hosts its class and keeps its
+ * placement: the source freezes it, installs its state at the target under
+ * a new epoch and leaves a tombstone; then the new place is committed.
+ * Refusals name the reason; a failed move leaves the object where it was. */
+int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
+                    Cor__MigrateReply *rep, cor_error_t *err);
 
 /* Keeps the newest checkpoint of an object, from the node that holds its
  * active replica (others are refused: a stale replica must not overwrite

@@ -60,6 +60,12 @@ static int h_checkpoint(void *arg, const ProtobufCMessage *in, ProtobufCMessage 
     return oms_dir_put_checkpoint(arg, (const Cor__CheckpointRequest *)in, err);
 }
 
+static int h_migrate(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
+                     cor_error_t *err)
+{
+    return oms_dir_migrate(arg, (const Cor__MigrateRequest *)in, a, (Cor__MigrateReply *)out, err);
+}
+
 static int h_ping(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
                   cor_error_t *err)
 {
@@ -90,6 +96,8 @@ int oms_service_register(cor_server_t *s, oms_dir_t *d, cor_error_t *err)
          1u << 12},
         {COR_M_OMS_PUT_CHECKPOINT, &cor__checkpoint_request__descriptor,
          &cor__checkpoint_reply__descriptor, h_checkpoint, d, 0},
+        {COR_M_OMS_MIGRATE, &cor__migrate_request__descriptor, &cor__migrate_reply__descriptor,
+         h_migrate, d, 1u << 16},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         int rc = cor_rpc_serve(s, &hs[i], err);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cor/kernel.pb-c.h"
 
@@ -243,6 +244,18 @@ static void prefix_error(cor_error_t *err, const cor_ref_t *ref, const cor_metho
 /* ------------------------------------------------------------------ */
 /* co-located                                                          */
 
+/* The object if it lives in this process (a tombstone of one that moved
+ * away does not count: calls follow it). Caller puts it. */
+static cor_obj_t *local_obj(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    cor_obj_t *o = cor_runtime_obj_get(rt, id);
+    if (o != NULL && o->moved) {
+        cor_runtime_obj_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* A co-located call, run in its object's turn on the caller's thread. */
 typedef struct local_call {
     cor_runtime_t *rt;
@@ -380,12 +393,22 @@ static int send_invoke(cor_ref_t *ref, const cor_method_desc_t *m, const Protobu
                              deadline, out, err);
         if (rc == 0)
             return 0;
-        if (attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) {
+        /* EMOVED: the old place did not run it (a tombstone answered), so
+         * any call may follow the object; the OMS may take a moment to
+         * commit the new place, hence a few short waits. */
+        int moved = rc == COR_EMOVED;
+        if ((attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) ||
+            (moved && attempt < 8)) {
             cor_error_t rerr;
             cor_error_clear(&rerr);
             int r = cor_cluster_refresh(ref, &rerr);
             if (r == 1 && (p = ref_peer(ref)) != NULL)
                 continue;
+            if (moved && r == 0) {
+                struct timespec ts = {0, 5000000L * (attempt + 1)};
+                nanosleep(&ts, NULL);
+                continue;
+            }
             if (r < 0 && err != NULL)
                 *err = rerr;
             if (r < 0)
@@ -472,7 +495,7 @@ static int client_terminal(cor_dm_call_t *c, void *arg)
     client_term_t *t = arg;
     cor_ref_t *ref = t->ref;
     cor_runtime_t *rt = ref->rt;
-    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    cor_obj_t *o = local_obj(rt, &ref->id);
     if (o == NULL && c->routed)
         return send_routed(c, t);
     if (o != NULL) {
@@ -549,7 +572,7 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
         return call_through_dm(ref, dm, m, req, reply, err);
 
     cor_runtime_t *rt = ref->rt;
-    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    cor_obj_t *o = local_obj(rt, &ref->id);
     if (o != NULL) {
         cor_arena_t arena;
         cor_arena_init(&arena, 0);
@@ -640,7 +663,7 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
     }
 
     cor_runtime_t *rt = ref->rt;
-    cor_obj_t *o = cor_runtime_obj_get(rt, &ref->id);
+    cor_obj_t *o = local_obj(rt, &ref->id);
     if (o != NULL) {
         /* Co-located: runs now, on this thread; done runs before return. */
         cor_arena_t arena;

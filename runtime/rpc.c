@@ -15,6 +15,7 @@ const char *const cor_method_paths[COR_M_COUNT] = {
     [COR_M_INSTALL_STATE] = "/cor.Kernel/InstallState",
     [COR_M_SET_MEMBERS] = "/cor.Kernel/SetMembers",
     [COR_M_PEER_MESSAGE] = "/cor.Kernel/PeerMessage",
+    [COR_M_MIGRATE_OUT] = "/cor.Kernel/MigrateOut",
     [COR_M_OMS_REGISTER] = "/cor.Oms/RegisterNode",
     [COR_M_OMS_HEARTBEAT] = "/cor.Oms/Heartbeat",
     [COR_M_OMS_LIST_NODES] = "/cor.Oms/ListNodes",
@@ -24,6 +25,7 @@ const char *const cor_method_paths[COR_M_COUNT] = {
     [COR_M_OMS_DELETE_OBJECT] = "/cor.Oms/DeleteObject",
     [COR_M_OMS_PING] = "/cor.Oms/Ping",
     [COR_M_OMS_PUT_CHECKPOINT] = "/cor.Oms/PutCheckpoint",
+    [COR_M_OMS_MIGRATE] = "/cor.Oms/Migrate",
 };
 
 int cor_rpc_call(cor_client_t *c, const char *target, enum cor_method_index m,

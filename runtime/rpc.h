@@ -24,6 +24,7 @@ enum cor_method_index {
     COR_M_INSTALL_STATE,
     COR_M_SET_MEMBERS,
     COR_M_PEER_MESSAGE,
+    COR_M_MIGRATE_OUT,
     COR_M_OMS_REGISTER,
     COR_M_OMS_HEARTBEAT,
     COR_M_OMS_LIST_NODES,
@@ -33,6 +34,7 @@ enum cor_method_index {
     COR_M_OMS_DELETE_OBJECT,
     COR_M_OMS_PING,
     COR_M_OMS_PUT_CHECKPOINT,
+    COR_M_OMS_MIGRATE,
     COR_M_COUNT
 };
 

@@ -703,6 +703,119 @@ static int op_peer_message(void *arg, const ProtobufCMessage *in, ProtobufCMessa
     return p.rc;
 }
 
+/* ---------------- live migration, source side ---------------- */
+
+static long long mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct migrate_ctx {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    const Cor__MigrateOutRequest *req;
+    cor_error_t *err;
+    int rc;
+    uint64_t bytes;
+    int64_t frozen_us;
+} migrate_ctx_t;
+
+/* Runs holding the object's turn: calls that arrive meanwhile queue behind
+ * it, and run (and are answered EMOVED) once the turn is released. */
+static void migrate_fn(void *arg)
+{
+    migrate_ctx_t *m = arg;
+    cor_obj_t *o = m->obj;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (o->moved) {
+        m->rc = cor_error_set(m->err, COR_EMOVED, "already moved to %s", o->moved_to);
+        return;
+    }
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = m->rt, .arena = &arena, .id = &o->id, .err = m->err};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    m->rc = o->cls->save_state(o->self, &ctx, &buf, &len);
+    cor_arena_close(&arena);
+    if (m->rc != 0)
+        return;
+    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+    is.object_id.data = o->id.b;
+    is.object_id.len = 16;
+    is.class_name = (char *)o->cls->name;
+    is.state.data = buf;
+    is.state.len = len;
+    is.epoch = m->req->new_epoch;
+    is.dm_chain = m->req->dm_chain;
+    ProtobufCMessage *out = NULL;
+    m->rc = cor_rpc_call(m->rt->client, m->req->target_tcp, COR_M_INSTALL_STATE, &is.base,
+                         &cor__install_state_reply__descriptor, 10000, &out, m->err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    free(buf);
+    if (m->rc != 0) {
+        cor_error_prefix(m->err, "installing at %s", m->req->target_tcp);
+        return; /* the object stays here, unfrozen: nothing was lost */
+    }
+    o->moved = 1;
+    snprintf(o->moved_to, sizeof(o->moved_to), "%s", m->req->target_tcp);
+    o->moved_epoch = m->req->new_epoch;
+    o->moved_at_ms = mono_now_ms();
+    m->bytes = len;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    m->frozen_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+}
+
+static int op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                          cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__MigrateOutRequest *r = (const Cor__MigrateOutRequest *)in;
+    cor_object_id_t id;
+    if (id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    int rc = 0;
+    if (o->cls->flags & COR_CLASS_CONCURRENT)
+        rc = cor_error_set(err, COR_EUNIMPL,
+                           "class %s is concurrent: its calls cannot be frozen for a move yet",
+                           o->cls->name);
+    else if (o->cls->save_state == NULL)
+        rc = cor_error_set(err, COR_EUNIMPL, "class %s cannot save state", o->cls->name);
+    if (rc == 0) {
+        migrate_ctx_t m = {.rt = rt, .obj = o, .req = r, .err = err};
+        cor_obj_run_sync(o, migrate_fn, &m);
+        rc = m.rc;
+        ((Cor__MigrateOutReply *)out)->state_bytes = m.bytes;
+        ((Cor__MigrateOutReply *)out)->frozen_us = m.frozen_us;
+    }
+    cor_runtime_obj_put(o);
+    return rc;
+}
+
+/* Drops tombstones of objects that moved away more than 30 s ago. */
+static void sweep_tombstones(cor_runtime_t *rt)
+{
+    long long now = mono_now_ms();
+    cor_object_id_t old[64];
+    int n = 0;
+    pthread_rwlock_rdlock(&rt->lock);
+    for (size_t i = 0; i < rt->objects.cap && n < 64; i++) {
+        cor_obj_t *o = rt->objects.slots[i].value;
+        if (o != NULL && o->moved && now - o->moved_at_ms > 30000)
+            old[n++] = o->id;
+    }
+    pthread_rwlock_unlock(&rt->lock);
+    for (int i = 0; i < n; i++)
+        cor_runtime_delete_object(rt, &old[i], NULL);
+}
+
 static int has_tick(const cor_dm_stack_t *s)
 {
     for (int i = 0; s != NULL && i < s->n; i++)
@@ -728,6 +841,7 @@ static void collect_ticking(void *arg, const cor_object_id_t *key, void *value)
 
 void cor_runtime_dm_tick(cor_runtime_t *rt)
 {
+    sweep_tombstones(rt);
     pthread_rwlock_rdlock(&rt->lock);
     tick_list_t l = {.cap = rt->objects.len};
     l.objs = malloc((l.cap ? l.cap : 1) * sizeof(*l.objs));
@@ -830,6 +944,9 @@ static int invoke_through_dm(cor_runtime_t *rt, cor_obj_t *o, const cor_method_d
 static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest *req,
                        cor_arena_t *arena, grpc_slice *out, cor_error_t *err)
 {
+    if (o->moved) /* not run here: the caller follows the object */
+        return cor_error_set(err, COR_EMOVED, "object moved to %s (epoch %llu)", o->moved_to,
+                             (unsigned long long)o->moved_epoch);
     const cor_service_desc_t *svc = o->cls->service;
     const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
     if (m == NULL || m->invoke == NULL)
@@ -1138,6 +1255,15 @@ static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMess
     if (cls == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
                              r->class_name);
+    /* The object coming back to a kernel it left: its tombstone gives way
+     * (calls that reach it meanwhile were answered EMOVED and follow). */
+    cor_obj_t *old = cor_runtime_obj_get(rt, &id);
+    if (old != NULL) {
+        int tomb = atomic_load(&old->moved);
+        cor_runtime_obj_put(old);
+        if (tomb)
+            cor_runtime_delete_object(rt, &id, NULL);
+    }
     return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len, err);
 }
 
@@ -1263,6 +1389,8 @@ int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix
          &cor__set_members_reply__descriptor, op_set_members, rt, 1u << 20},
         {COR_M_PEER_MESSAGE, &cor__peer_message_request__descriptor,
          &cor__peer_message_reply__descriptor, op_peer_message, rt, 0},
+        {COR_M_MIGRATE_OUT, &cor__migrate_out_request__descriptor,
+         &cor__migrate_out_reply__descriptor, op_migrate_out, rt, 1u << 16},
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         rc = cor_rpc_serve(s, &ops[i], err);

@@ -50,6 +50,13 @@ typedef struct cor_obj {
     cor_dm_stack_t *dm; /* server DM parts; NULL: none (the fast path) */
     cor_dm_replica_t *members; /* replica set from the OMS (SetMembers); in-turn */
     int n_members;
+    /* Set (in the object's turn) when it migrated away: a tombstone that
+     * answers every call with EMOVED, swept after a grace period. Atomic:
+     * read outside the turn by callers choosing a route. */
+    atomic_int moved;
+    char moved_to[128];
+    uint64_t moved_epoch;
+    long long moved_at_ms;
 } cor_obj_t;
 
 enum cor_turn {

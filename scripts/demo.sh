@@ -85,6 +85,18 @@ show "$b/cli/corctl" objects
 show "$b/cli/corctl" describe user/alice
 
 echo
+echo "== live migration: a counter moves between kernel servers, state and all"
+"$b/cli/corctl" create echo.Echo --name counter >/dev/null
+at=$("$b/cli/corctl" --json describe counter | sed -n 's/.*"node": *"\([^"]*\)".*/\1/p' | head -n1)
+dest=k1; [ "$at" = k1 ] && dest=k3
+show "$b/cli/corctl" call counter Add '{"delta": 41}'
+echo "   it lives on $at; move it to $dest while it is in use:"
+show "$b/cli/corctl" migrate counter --to "$dest"
+show "$b/cli/corctl" call counter Add '{"delta": 1}'
+echo "   (the old place answers late callers with EMOVED and they follow;"
+echo "    tests/integration/test_migrate.c moves one 40 times under load)"
+
+echo
 echo "== the DM chains the apps declare in their .proto (one line each)"
 grep -h 'option (cor.dm_chain)' apps/kv/kv.proto apps/social/social.proto | sed 's/^ */   /'
 show "$b/cli/corctl" describe inventory

@@ -64,8 +64,10 @@ static int hosts(const fake_kernel_t *k, const cor_object_id_t *id)
 }
 
 static int fake_call(void *arg, const char *target, int method, const ProtobufCMessage *req,
-                     cor_error_t *err)
+                     ProtobufCMessage **reply, cor_error_t *err)
 {
+    if (reply != NULL)
+        *reply = NULL;
     fake_kernel_t *k = by_addr(target);
     if (k == NULL || !k->up || k->cut)
         return cor_error_set(err, COR_EUNAVAIL, "%s unreachable", target);

@@ -1,0 +1,232 @@
+/*
+ * test_migrate.c — live migration with real processes: cor-oms and three
+ * kernels. A counter moves back and forth between two kernels 40 times
+ * while two client threads add to it without pause; afterwards the counter
+ * equals the number of acknowledged adds (none lost, none applied twice)
+ * and no call failed. Then every refusal: the node it is on, an unknown or
+ * dead node, a node that breaks its placement, a chain whose state cannot
+ * move yet; a refused move leaves the object where it was.
+ */
+#include <cor/cor.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cor/oms.pb-c.h"
+#include "echo/echo.cor.h"
+#include "proc.h"
+#include "rpc.h"
+#include "runtime_int.h"
+#include "testlib.h"
+
+static char data_dir[256], oms_addr[64];
+static cor_proc_t oms, k[3];
+static cor_runtime_t *rt;
+
+static int start_kernel(int i, const char *region)
+{
+    char name[16], sock[200], label[32];
+    snprintf(name, sizeof(name), "m%d", i + 1);
+    snprintf(label, sizeof(label), "region=%s", region);
+    cor_test_tmp_path(sock, sizeof(sock), name);
+    char *argv[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--name", name,
+                    (char *)"--builtin", (char *)"all", (char *)"--unix", sock, (char *)"--label",
+                    label, NULL};
+    return cor_proc_start(&k[i], argv, 10000);
+}
+
+static int setup(void)
+{
+    cor_test_tmp_path(data_dir, sizeof(data_dir), "migrate-oms");
+    char *argv[] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
+                    (char *)"--data-dir", data_dir, (char *)"--heartbeat-interval-ms", (char *)"200",
+                    (char *)"--heartbeat-timeout-ms", (char *)"1000", (char *)"--sync",
+                    (char *)"never", NULL};
+    if (cor_proc_start(&oms, argv, 10000) != 0 ||
+        cor_proc_field(&oms, "listen", oms_addr, sizeof(oms_addr)) != 0 ||
+        start_kernel(0, "a") != 0 || start_kernel(1, "a") != 0 || start_kernel(2, "b") != 0)
+        return 1;
+    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
+    cor_error_t err;
+    return cor_runtime_new(&o, &rt, &err);
+}
+
+static int teardown(void)
+{
+    cor_runtime_free(rt);
+    for (int i = 0; i < 3; i++)
+        cor_proc_stop(&k[i], SIGTERM, 10000);
+    cor_proc_stop(&oms, SIGTERM, 10000);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
+    return system(cmd) == 0 ? 0 : 0;
+}
+
+static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__MigrateReply **out,
+                   cor_error_t *err)
+{
+    Cor__MigrateRequest rq = COR__MIGRATE_REQUEST__INIT;
+    rq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    rq.id.len = 16;
+    rq.to_node = (char *)(to ? to : "");
+    rq.selector = (char *)(selector ? selector : "");
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(rt->client, oms_addr, COR_M_OMS_MIGRATE, &rq.base,
+                          &cor__migrate_reply__descriptor, 20000, &m, err);
+    if (out != NULL)
+        *out = (Cor__MigrateReply *)m;
+    else if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
+{
+    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
+    req.delta = d;
+    Echo__AddReply *rep = NULL;
+    *rc = echo_echo_add(r, &req, &rep, err);
+    if (*rc != 0)
+        return -1;
+    int64_t t = rep->total;
+    echo__add_reply__free_unpacked(rep, NULL);
+    return t;
+}
+
+typedef struct loader {
+    cor_ref_t *ref;
+    atomic_int *stop;
+    long ok, failed;
+    char last_error[COR_ERROR_MSG_MAX];
+} loader_t;
+
+static void *load(void *arg)
+{
+    loader_t *l = arg;
+    while (!atomic_load(l->stop)) {
+        int rc;
+        cor_error_t err;
+        add(l->ref, 1, &rc, &err);
+        if (rc == 0)
+            l->ok++;
+        else {
+            l->failed++;
+            snprintf(l->last_error, sizeof(l->last_error), "%s", err.msg);
+        }
+    }
+    return NULL;
+}
+
+static void test_moves_under_load(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a", .name = "counter"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    atomic_int stop = 0;
+    loader_t l[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        l[i] = (loader_t){.ref = cor_ref_dup(r), .stop = &stop};
+        pthread_create(&t[i], NULL, load, &l[i]);
+    }
+    int moves = 0;
+    int64_t max_frozen = 0;
+    for (int i = 0; i < 40; i++) {
+        Cor__MigrateReply *rep = NULL;
+        int rc = migrate(r, NULL, "region=a", &rep, &err);
+        if (rc != 0)
+            fprintf(stderr, "move %d: %s\n", i, err.msg);
+        CU_ASSERT_EQUAL(rc, 0);
+        if (rep != NULL) {
+            moves++;
+            CU_ASSERT_STRING_NOT_EQUAL(rep->from_node, rep->to_node);
+            if (rep->frozen_us > max_frozen)
+                max_frozen = rep->frozen_us;
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+        }
+        usleep(20 * 1000);
+    }
+    atomic_store(&stop, 1);
+    long acked = 0, failed = 0;
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        acked += l[i].ok;
+        failed += l[i].failed;
+        if (l[i].failed)
+            fprintf(stderr, "loader %d: %ld failed, last: %s\n", i, l[i].failed, l[i].last_error);
+        cor_ref_free(l[i].ref);
+    }
+    int rc;
+    int64_t total = add(r, 0, &rc, &err);
+    printf("\n    %d moves under load, %ld acknowledged adds, counter %lld, longest freeze %lld us\n",
+           moves, acked, (long long)total, (long long)max_frozen);
+    CU_ASSERT_EQUAL(moves, 40);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT_EQUAL(total, acked); /* nothing lost, nothing twice */
+    CU_ASSERT(acked > 100);
+    cor_ref_free(r);
+}
+
+static void test_refusals(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter", &r, &err), 0);
+    int rc;
+    int64_t before = add(r, 0, &rc, &err);
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.name = (char *)"counter";
+    ProtobufCMessage *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                                       &cor__lookup_reply__descriptor, 5000, &m, &err), 0);
+    char here[16];
+    snprintf(here, sizeof(here), "%s", ((Cor__LookupReply *)m)->object->replicas[0]->node);
+    protobuf_c_message_free_unpacked(m, NULL);
+
+    CU_ASSERT_EQUAL(migrate(r, here, NULL, NULL, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "already on"));
+    CU_ASSERT_EQUAL(migrate(r, "nowhere", NULL, NULL, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(migrate(r, "m3", NULL, NULL, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "would break its placement 'region=a'"));
+    CU_ASSERT_EQUAL(migrate(r, NULL, "region=b", NULL, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(migrate(r, "m1", "region=a", NULL, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), before); /* untouched */
+
+    cor_ref_t *kv = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "kv.KeyValueStore", NULL, 0, NULL, &kv, &err), 0);
+    CU_ASSERT_EQUAL(migrate(kv, NULL, "region=a", NULL, &err), COR_EUNIMPL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "deduplication table cannot move yet"));
+    cor_ref_free(kv);
+
+    /* A dead target. */
+    cor_ref_t *free_obj = NULL;
+    cor_create_opts_t fo = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &fo, &free_obj, &err), 0);
+    cor_proc_kill(&k[2]);
+    for (int i = 0; i < 50; i++) {
+        if (migrate(free_obj, "m3", NULL, NULL, &err) == COR_EUNAVAIL)
+            break;
+        usleep(100 * 1000);
+    }
+    CU_ASSERT_EQUAL(err.code, COR_EUNAVAIL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "m3 is not alive"));
+    cor_ref_free(free_obj);
+    cor_ref_free(r);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    static const cor_test_t tests[] = {
+        {"40 moves under continuous load", test_moves_under_load},
+        {"refusals leave the object untouched", test_refusals},
+        {NULL, NULL},
+    };
+    return cor_test_main("migrate", tests, setup, teardown);
+}
