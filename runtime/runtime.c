@@ -947,6 +947,13 @@ static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest
     if (o->moved) /* not run here: the caller follows the object */
         return cor_error_set(err, COR_EMOVED, "object moved to %s (epoch %llu)", o->moved_to,
                              (unsigned long long)o->moved_epoch);
+    /* A caller that knows a newer placement than this replica's is talking
+     * to a stale copy (say, a node back from the dead whose object was
+     * restored elsewhere): never run it here. */
+    if (req->epoch != 0 && o->epoch != 0 && req->epoch > o->epoch)
+        return cor_error_set(err, COR_EMOVED,
+                             "this replica is at epoch %llu, the caller knows epoch %llu: stale",
+                             (unsigned long long)o->epoch, (unsigned long long)req->epoch);
     const cor_service_desc_t *svc = o->cls->service;
     const cor_method_desc_t *m = cor_service_method(svc, req->method, strlen(req->method));
     if (m == NULL || m->invoke == NULL)

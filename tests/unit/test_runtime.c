@@ -507,8 +507,14 @@ static void test_replica_ops(void)
     CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
                         &cor__create_replica_reply__descriptor, &out, &err), COR_EEXIST);
     cor_ref_t *r = cor_ref_new(p.caller, &id, "echo.Echo");
-    CU_ASSERT_EQUAL(cor_ref_set_location(r, t1, NULL, NULL, 3, &err), 0);
+    /* A caller that knows a newer epoch than the replica's is refused: the
+     * replica is stale, and nothing runs. */
+    CU_ASSERT_EQUAL(cor_ref_set_location(r, t1, NULL, NULL, 5, &err), 0);
     int rc;
+    add(r, 41, &rc, &err);
+    CU_ASSERT_EQUAL(rc, COR_EMOVED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "epoch 3, the caller knows epoch 5: stale"));
+    CU_ASSERT_EQUAL(cor_ref_set_location(r, t1, NULL, NULL, 3, &err), 0);
     CU_ASSERT_EQUAL(add(r, 41, &rc, &err), 41);
 
     /* Its state, installed on another host under the same id, carries on. */
