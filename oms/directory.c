@@ -1460,8 +1460,6 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
             slot = i;
             active++;
         }
-    cor_dm_chain_t chain;
-    int chain_ok = cor_dm_chain_parse(o->dm_chain, &chain, NULL) == 0;
     oms_node_t *src = slot >= 0 ? o->replicas[slot].node : NULL, *dst = NULL;
     if (o->migrating)
         rc = cor_error_set(err, COR_EABORTED, "object %s is already being moved", s);
@@ -1469,10 +1467,6 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
         rc = cor_error_set(err, COR_EUNIMPL,
                            "object %s has %d active replicas; only single replicas move for now", s,
                            active);
-    else if (chain_ok && (cor_dm_chain_caps(&chain) & COR_DM_CAP_DEDUP))
-        rc = cor_error_set(err, COR_EUNIMPL,
-                           "object %s runs %s, whose deduplication table cannot move yet", s,
-                           o->dm_chain);
     else if (src->info->state != COR__NODE_STATE__NODE_ALIVE)
         rc = cor_error_set(err, COR_EUNAVAIL, "object %s: its kernel server %s is not alive", s,
                            src->info->name);

@@ -411,6 +411,129 @@ static int alo_server_call(void *state, cor_dm_call_t *c)
     return rc;
 }
 
+/* The table in arrival order (oldest first), so eviction order survives a
+ * move: u32 n, then per entry u32 key_len, key, i32 rc, u32 msg_len, msg,
+ * u32 reply_len, reply (little-endian). */
+static void put_u32(unsigned char **p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *(*p)++ = (unsigned char)(v >> (8 * i));
+}
+
+static int get_u32(const unsigned char **p, const unsigned char *end, uint32_t *v)
+{
+    if (end - *p < 4)
+        return -1;
+    *v = 0;
+    for (int i = 0; i < 4; i++)
+        *v |= (uint32_t)(*p)[i] << (8 * i);
+    *p += 4;
+    return 0;
+}
+
+static int alo_save(void *state, unsigned char **buf, size_t *len)
+{
+    alo_server_t *a = state;
+    pthread_mutex_lock(&a->lock);
+    size_t total = 4;
+    for (long i = 0; i < a->window; i++) {
+        const char *key = a->order[(a->next + i) % a->window];
+        alo_entry_t *x = key ? cor_strmap_get(&a->seen, key) : NULL;
+        if (x != NULL)
+            total += 16 + strlen(key) + strlen(x->msg) + x->len;
+    }
+    unsigned char *b = malloc(total), *p = b;
+    if (b == NULL) {
+        pthread_mutex_unlock(&a->lock);
+        return COR_ENOMEM;
+    }
+    uint32_t n = 0;
+    p += 4;
+    for (long i = 0; i < a->window; i++) {
+        const char *key = a->order[(a->next + i) % a->window];
+        alo_entry_t *x = key ? cor_strmap_get(&a->seen, key) : NULL;
+        if (x == NULL)
+            continue;
+        size_t kl = strlen(key), ml = strlen(x->msg);
+        put_u32(&p, (uint32_t)kl);
+        memcpy(p, key, kl);
+        p += kl;
+        put_u32(&p, (uint32_t)x->rc);
+        put_u32(&p, (uint32_t)ml);
+        memcpy(p, x->msg, ml);
+        p += ml;
+        put_u32(&p, (uint32_t)x->len);
+        if (x->len)
+            memcpy(p, x->reply, x->len);
+        p += x->len;
+        n++;
+    }
+    unsigned char *q = b;
+    put_u32(&q, n);
+    pthread_mutex_unlock(&a->lock);
+    *buf = b;
+    *len = (size_t)(p - b);
+    return 0;
+}
+
+static int alo_load(void *state, const unsigned char *buf, size_t len)
+{
+    alo_server_t *a = state;
+    const unsigned char *p = buf, *end = buf + len;
+    uint32_t n;
+    if (get_u32(&p, end, &n) != 0)
+        return COR_EINVAL;
+    pthread_mutex_lock(&a->lock);
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        uint32_t kl, r, ml, rl;
+        char key[64];
+        alo_entry_t *x = NULL;
+        if (get_u32(&p, end, &kl) != 0 || kl >= sizeof(key) || (size_t)(end - p) < kl) {
+            rc = COR_EINVAL;
+            break;
+        }
+        memcpy(key, p, kl);
+        key[kl] = '\0';
+        p += kl;
+        if (get_u32(&p, end, &r) != 0 || get_u32(&p, end, &ml) != 0 ||
+            ml >= COR_ERROR_MSG_MAX || (size_t)(end - p) < ml || (x = calloc(1, sizeof(*x))) == NULL) {
+            rc = COR_EINVAL;
+            break;
+        }
+        x->rc = (int)r;
+        memcpy(x->msg, p, ml);
+        p += ml;
+        if (get_u32(&p, end, &rl) != 0 || (size_t)(end - p) < rl ||
+            (rl > 0 && (x->reply = malloc(rl)) == NULL)) {
+            alo_entry_free(x);
+            rc = COR_EINVAL;
+            break;
+        }
+        memcpy(x->reply, p, rl);
+        x->len = rl;
+        p += rl;
+        char **slot = &a->order[a->next];
+        if (*slot != NULL) {
+            alo_entry_free(cor_strmap_del(&a->seen, *slot));
+            free(*slot);
+        }
+        *slot = strdup(key);
+        void *old = NULL;
+        if (*slot == NULL || cor_strmap_put(&a->seen, key, x, &old) != 0) {
+            free(*slot);
+            *slot = NULL;
+            alo_entry_free(x);
+            rc = COR_ENOMEM;
+            break;
+        }
+        alo_entry_free(old);
+        a->next = (a->next + 1) % a->window;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
 static int alo_free_entry(void *arg, const char *key, void *value)
 {
     alo_entry_free(value);
@@ -443,6 +566,8 @@ static const cor_dm_ops_t at_least_once = {
     .server_new = alo_server_new,
     .server_call = alo_server_call,
     .server_free = alo_server_free,
+    .server_save = alo_save,
+    .server_load = alo_load,
 };
 
 /* ---------------- LeaseCaching ---------------- */

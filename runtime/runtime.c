@@ -334,7 +334,8 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
  * state (state == 1) and puts it in the table under id. */
 static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                     uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
-                    size_t len, cor_error_t *err)
+                    size_t len, Cor__DmHeader *const *dm_state, size_t n_dm_state,
+                    cor_error_t *err)
 {
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(id, s);
@@ -349,6 +350,26 @@ static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_
         obj_discard(o);
         cor_error_prefix(err, "object %s: dm chain", s);
         return drc;
+    }
+    /* Moved DM state is loaded before the object can be reached. */
+    for (size_t k = 0; k < n_dm_state; k++) {
+        const cor_dm_inst_t *part = NULL;
+        for (int i = 0; o->dm != NULL && i < o->dm->n; i++)
+            if (strcmp(o->dm->parts[i].ops->name, dm_state[k]->key) == 0)
+                part = &o->dm->parts[i];
+        if (part == NULL || part->ops->server_load == NULL) {
+            obj_discard(o);
+            return cor_error_set(err, COR_EINVAL,
+                                 "object %s: moved state for DM '%.64s', which this chain does "
+                                 "not run or cannot load",
+                                 s, dm_state[k]->key);
+        }
+        drc = part->ops->server_load(part->state, dm_state[k]->value.data, dm_state[k]->value.len);
+        if (drc != 0) {
+            obj_discard(o);
+            return cor_error_set(err, drc, "object %s: %s refused its moved state", s,
+                                 part->ops->name);
+        }
     }
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
@@ -393,7 +414,7 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err)
 {
-    return obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, err);
+    return obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, NULL, 0, err);
 }
 
 int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
@@ -410,7 +431,7 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
     } else if (cor_object_id_is_nil(id)) {
         return cor_error_set(err, COR_EINVAL, "the nil object id names no object");
     }
-    int rc = obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, err);
+    int rc = obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, NULL, 0, err);
     if (rc != 0)
         return rc;
     if (ref != NULL) {
@@ -743,6 +764,28 @@ static void migrate_fn(void *arg)
     cor_arena_close(&arena);
     if (m->rc != 0)
         return;
+    /* The server DM parts' own state moves too (a dedup table, ...). */
+    Cor__DmHeader dh[COR_DM_MAX_CHAIN], *dhp[COR_DM_MAX_CHAIN];
+    unsigned char *dbuf[COR_DM_MAX_CHAIN];
+    size_t n_dh = 0;
+    for (int i = 0; o->dm != NULL && i < o->dm->n && m->rc == 0; i++) {
+        const cor_dm_inst_t *part = &o->dm->parts[i];
+        if (part->ops->server_save == NULL)
+            continue;
+        size_t dl = 0;
+        dbuf[n_dh] = NULL;
+        if (part->ops->server_save(part->state, &dbuf[n_dh], &dl) != 0) {
+            m->rc = cor_error_set(m->err, COR_EINTERNAL, "%s could not save its state",
+                                  part->ops->name);
+            break;
+        }
+        cor__dm_header__init(&dh[n_dh]);
+        dh[n_dh].key = (char *)part->ops->name;
+        dh[n_dh].value.data = dbuf[n_dh];
+        dh[n_dh].value.len = dl;
+        dhp[n_dh] = &dh[n_dh];
+        n_dh++;
+    }
     Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
     is.object_id.data = o->id.b;
     is.object_id.len = 16;
@@ -751,11 +794,16 @@ static void migrate_fn(void *arg)
     is.state.len = len;
     is.epoch = m->req->new_epoch;
     is.dm_chain = m->req->dm_chain;
+    is.dm_state = dhp;
+    is.n_dm_state = n_dh;
     ProtobufCMessage *out = NULL;
-    m->rc = cor_rpc_call(m->rt->client, m->req->target_tcp, COR_M_INSTALL_STATE, &is.base,
-                         &cor__install_state_reply__descriptor, 10000, &out, m->err);
+    if (m->rc == 0)
+        m->rc = cor_rpc_call(m->rt->client, m->req->target_tcp, COR_M_INSTALL_STATE, &is.base,
+                             &cor__install_state_reply__descriptor, 10000, &out, m->err);
     if (out != NULL)
         protobuf_c_message_free_unpacked(out, NULL);
+    for (size_t i = 0; i < n_dh; i++)
+        free(dbuf[i]);
     free(buf);
     if (m->rc != 0) {
         cor_error_prefix(m->err, "installing at %s", m->req->target_tcp);
@@ -1161,7 +1209,8 @@ static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     if (cls == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
                              r->class_name);
-    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, err);
+    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, 0,
+                    err);
 }
 
 static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
@@ -1271,7 +1320,8 @@ static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMess
         if (tomb)
             cor_runtime_delete_object(rt, &id, NULL);
     }
-    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len, err);
+    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len,
+                    r->dm_state, r->n_dm_state, err);
 }
 
 /* ------------------------------------------------------------------ */

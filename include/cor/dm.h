@@ -233,6 +233,13 @@ typedef struct cor_dm_ops {
      * cor_dm_peer_send); answer with cor_dm_call_set_reply. In the object's
      * turn. Optional: without it, peer messages to this DM are refused. */
     int (*server_peer)(void *state, cor_dm_call_t *c, const unsigned char *msg, size_t len);
+    /* Server part, migration: the part's own state (a dedup table, a
+     * lease) moves with the replica. server_save writes it into a
+     * malloc'd buffer the runtime frees (in the object's turn, frozen);
+     * server_load reads it at the new replica before any call reaches it.
+     * Optional, as a pair. */
+    int (*server_save)(void *state, unsigned char **buf, size_t *len);
+    int (*server_load)(void *state, const unsigned char *buf, size_t len);
 } cor_dm_ops_t;
 
 /* Registers a DM for this process (copied pointer: ops must be static).
