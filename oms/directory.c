@@ -1461,7 +1461,13 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
             active++;
         }
     oms_node_t *src = slot >= 0 ? o->replicas[slot].node : NULL, *dst = NULL;
-    if (o->migrating)
+    cor_dm_chain_t chain;
+    if (req->by_app && (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0 ||
+                        !(cor_dm_chain_caps(&chain) & COR_DM_CAP_APP_MIGRATE)))
+        rc = cor_error_set(err, COR_EPERM,
+                           "object %s may not be moved by the application: its chain has no "
+                           "ExplicitMigration", s);
+    else if (o->migrating)
         rc = cor_error_set(err, COR_EABORTED, "object %s is already being moved", s);
     else if (active != 1)
         rc = cor_error_set(err, COR_EUNIMPL,

@@ -16,6 +16,9 @@
 
 #include "cor/oms.pb-c.h"
 
+#include <cor/log.h>
+#include <stdlib.h>
+
 #define OMS_DEADLINE_MS 5000
 
 static int need_oms(cor_runtime_t *rt, cor_error_t *err)
@@ -221,5 +224,81 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
                    r->node_state == COR__NODE_STATE__NODE_ALIVE;
     }
     protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return 0;
+}
+
+/* ---------------- cor_migrate ---------------- */
+
+typedef struct migrate_job {
+    cor_runtime_t *rt;
+    Cor__MigrateRequest req;
+    cor_object_id_t id;
+    char to[64];
+    char sel[256];
+} migrate_job_t;
+
+static int send_migrate(cor_runtime_t *rt, const Cor__MigrateRequest *req, cor_error_t *err)
+{
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(rt->client, rt->oms_address, COR_M_OMS_MIGRATE, &req->base,
+                          &cor__migrate_reply__descriptor, 60000, &m, err);
+    if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+static void *migrate_later(void *arg)
+{
+    migrate_job_t *j = arg;
+    cor_error_t err;
+    if (send_migrate(j->rt, &j->req, &err) != 0) {
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&j->id, s);
+        cor_log_warn("object %s: the move it asked for failed: %s", s, err.msg);
+    }
+    free(j);
+    return NULL;
+}
+
+int cor_migrate(cor_ref_t *ref, const char *to_node, const char *selector, cor_error_t *err)
+{
+    cor_runtime_t *rt = ref->rt;
+    int rc = need_oms(rt, err);
+    if (rc != 0)
+        return rc;
+    int has_to = to_node && to_node[0], has_sel = selector && selector[0];
+    if (has_to == has_sel)
+        return cor_error_set(err, COR_EINVAL, "migrate: give a node or a selector, not %s",
+                             has_to ? "both" : "neither");
+    migrate_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    j->rt = rt;
+    j->id = ref->id;
+    snprintf(j->to, sizeof(j->to), "%s", has_to ? to_node : "");
+    snprintf(j->sel, sizeof(j->sel), "%s", has_sel ? selector : "");
+    cor__migrate_request__init(&j->req);
+    j->req.id.data = j->id.b;
+    j->req.id.len = 16;
+    j->req.to_node = j->to;
+    j->req.selector = j->sel;
+    j->req.by_app = 1;
+    if (!cor_runtime_in_object(rt, &ref->id)) {
+        rc = send_migrate(rt, &j->req, err);
+        free(j);
+        return rc;
+    }
+    /* Inside one of the object's own methods: its turn is held by us, and
+     * the move needs it. Ask from another thread; it happens after return. */
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, migrate_later, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(j);
+        return cor_error_set(err, COR_EINTERNAL, "cannot start the move");
+    }
     return 0;
 }

@@ -1015,13 +1015,24 @@ static const cor_dm_ops_t immutable = {
     .server_call = imm_server_call,
 };
 
+/* ---------------- ExplicitMigration ---------------- */
+
+/* No call parts: it grants the application (cor_migrate) the right to move
+ * the object, which the OMS checks. */
+static const cor_dm_ops_t explicit_migration = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "ExplicitMigration",
+    .summary = "the application may move the object itself (cor_migrate)",
+    .caps = COR_DM_CAP_APP_MIGRATE,
+};
+
 void cor_dm_register_builtins(void);
 void cor_dm_register_builtins(void)
 {
     static const cor_dm_ops_t *const all[] = {&keep_in_region, &keep_on_device, &circuit_breaker,
                                               &serializable_rpc, &at_least_once, &lease_caching,
                                               &load_balanced_frontend, &periodic_checkpoint,
-                                              &immutable};
+                                              &immutable, &explicit_migration};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cor_dm_register(all[i], NULL);
 }

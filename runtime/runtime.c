@@ -140,6 +140,11 @@ grpc_slice cor_wire_pack(const ProtobufCMessage *env, unsigned field,
  * (a method calling its own object must not wait for its own turn). */
 static _Thread_local cor_obj_t *tls_current;
 
+int cor_runtime_in_object(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    return tls_current != NULL && cor_object_id_equal(&tls_current->id, id);
+}
+
 cor_obj_t *cor_runtime_obj_get(cor_runtime_t *rt, const cor_object_id_t *id)
 {
     pthread_rwlock_rdlock(&rt->lock);

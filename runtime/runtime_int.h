@@ -163,6 +163,10 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err);
 
+/* True when this thread is running a method of object id (inside its
+ * turn). */
+int cor_runtime_in_object(cor_runtime_t *rt, const cor_object_id_t *id);
+
 /* Deletes every hosted object (calls running in them finish first).
  * Returns how many there were. */
 size_t cor_runtime_drop_all(cor_runtime_t *rt);

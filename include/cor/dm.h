@@ -90,6 +90,7 @@ enum cor_dm_cap {
     COR_DM_CAP_SERIAL = 1u << 5,    /* orders calls across callers */
     COR_DM_CAP_FROZEN = 1u << 6,    /* refuses mutating calls after creation */
     COR_DM_CAP_CHECKPOINT = 1u << 7,
+    COR_DM_CAP_APP_MIGRATE = 1u << 8, /* the application may move the object */
 };
 
 /* ---- A call as DM parts see it ----

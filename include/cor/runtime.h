@@ -153,6 +153,16 @@ int cor_object_lookup_name(cor_runtime_t *rt, const char *name, cor_ref_t **ref,
  * object. Refs to it then fail with ENOTFOUND. */
 int cor_object_delete(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err);
 
+/* Moves the object behind ref to the kernel server named to_node, or to
+ * any live one matching selector (exactly one of the two), live: callers
+ * keep calling (docs/migration.md). Allowed only for objects whose chain
+ * includes ExplicitMigration (operators use corctl migrate for any
+ * object): EPERM otherwise. Called from inside one of the object's own
+ * methods, the move cannot run until that method returns, so it is sent
+ * from another thread and 0 means "requested"; from anywhere else it
+ * returns when the move is done or refused. */
+int cor_migrate(cor_ref_t *ref, const char *to_node, const char *selector, cor_error_t *err);
+
 /* ---- Calls (what generated proxies use) ---- */
 
 /* Calls method m of the object behind ref and waits. req stays the

@@ -246,6 +246,30 @@ static void test_dedup_table_moves(void)
     cor_ref_free(r);
 }
 
+static void test_explicit_migration(void)
+{
+    cor_error_t err;
+    cor_ref_t *plain = NULL, *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &plain, &err), 0);
+    /* The application may move only objects that said so. */
+    CU_ASSERT_EQUAL(cor_migrate(plain, NULL, "region=a", &err), COR_EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no ExplicitMigration"));
+    CU_ASSERT_EQUAL(cor_migrate(plain, NULL, NULL, &err), COR_EINVAL);
+    o.dm_chain = "ExplicitMigration";
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 7, &rc, &err), 7);
+    char before[160], after[160];
+    where(r, before, sizeof(before));
+    CU_ASSERT_EQUAL(cor_migrate(r, NULL, "region=a", &err), 0);
+    where(r, after, sizeof(after));
+    CU_ASSERT_STRING_NOT_EQUAL(before, after);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 8); /* state came along */
+    cor_ref_free(r);
+    cor_ref_free(plain);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -293,6 +317,7 @@ int main(void)
     static const cor_test_t tests[] = {
         {"40 moves under continuous load", test_moves_under_load},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
+        {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"refusals leave the object untouched", test_refusals},
         {NULL, NULL},
     };
