@@ -330,6 +330,7 @@ static grpc_slice pack_request(cor_ref_t *ref, const cor_method_desc_t *m,
     env.client_id.data = rt->client_id;
     env.client_id.len = sizeof(rt->client_id);
     env.seq = seq;
+    env.caller_node = rt->node_name;
     pthread_mutex_lock(&ref->lock);
     env.epoch = ref->epoch;
     pthread_mutex_unlock(&ref->lock);
@@ -474,6 +475,7 @@ static int send_routed(cor_dm_call_t *c, client_term_t *t)
     env.client_id.data = rt->client_id;
     env.client_id.len = sizeof(rt->client_id);
     env.seq = c->seq;
+    env.caller_node = rt->node_name;
     env.epoch = r->epoch;
     env.fingerprint = call_fingerprint(c->m);
     env.payload.data = (uint8_t *)c->req;

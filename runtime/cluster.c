@@ -260,6 +260,42 @@ static void *migrate_later(void *arg)
     return NULL;
 }
 
+static int start_job(migrate_job_t *j, cor_error_t *err)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, migrate_later, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(j);
+        return cor_error_set(err, COR_EINTERNAL, "cannot start the move");
+    }
+    return 0;
+}
+
+int cor_runtime_request_move(cor_runtime_t *rt, const cor_object_id_t *id, const char *to_node,
+                             cor_error_t *err)
+{
+    int rc = need_oms(rt, err);
+    if (rc != 0)
+        return rc;
+    migrate_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    j->rt = rt;
+    j->id = *id;
+    snprintf(j->to, sizeof(j->to), "%s", to_node);
+    cor__migrate_request__init(&j->req);
+    j->req.id.data = j->id.b;
+    j->req.id.len = 16;
+    j->req.to_node = j->to;
+    j->req.selector = j->sel;
+    j->req.by_app = 1;
+    return start_job(j, err);
+}
+
 int cor_migrate(cor_ref_t *ref, const char *to_node, const char *selector, cor_error_t *err)
 {
     cor_runtime_t *rt = ref->rt;
@@ -290,15 +326,5 @@ int cor_migrate(cor_ref_t *ref, const char *to_node, const char *selector, cor_e
     }
     /* Inside one of the object's own methods: its turn is held by us, and
      * the move needs it. Ask from another thread; it happens after return. */
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&t, &attr, migrate_later, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        free(j);
-        return cor_error_set(err, COR_EINTERNAL, "cannot start the move");
-    }
-    return 0;
+    return start_job(j, err);
 }

@@ -49,6 +49,7 @@ struct cor_dm_call {
     struct cor_ref *ref;        /* client side: the reference called */
     struct cor_runtime *rt;     /* server side: the hosting runtime ... */
     struct cor_obj *obj;        /* ... and the object */
+    const char *caller_node;    /* server side: from the envelope */
     int routed;                 /* a client part chose the replica */
     cor_dm_replica_t route;
 };

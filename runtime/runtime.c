@@ -551,6 +551,25 @@ int cor_dm_call_checkpoint(cor_dm_call_t *c)
     return rc;
 }
 
+/* ---------------- DM support: where calls come from, moving ---------------- */
+
+const char *cor_dm_call_caller_node(const cor_dm_call_t *c)
+{
+    return c->caller_node ? c->caller_node : "";
+}
+
+const char *cor_dm_call_node(const cor_dm_call_t *c)
+{
+    return c->rt ? c->rt->node_name : "";
+}
+
+int cor_dm_request_move(cor_dm_call_t *c, const char *to_node)
+{
+    if (c->rt == NULL || c->obj == NULL)
+        return cor_error_set(c->err, COR_ESTATE, "moves are requested by server parts");
+    return cor_runtime_request_move(c->rt, &c->obj->id, to_node, c->err);
+}
+
 /* ---------------- DM support: membership and peer messages ---------------- */
 
 static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err);
@@ -886,8 +905,8 @@ static void collect_ticking(void *arg, const cor_object_id_t *key, void *value)
 {
     tick_list_t *l = arg;
     cor_obj_t *o = value;
-    if (!has_tick(o->dm) || l->n == l->cap)
-        return;
+    if (!has_tick(o->dm) || atomic_load(&o->moved) || l->n == l->cap)
+        return; /* a tombstone's parts have nothing left to do */
     atomic_fetch_add(&o->refs, 1);
     l->objs[l->n++] = o;
 }
@@ -977,6 +996,7 @@ static int invoke_through_dm(cor_runtime_t *rt, cor_obj_t *o, const cor_method_d
     method_term_t term = {rt, o, arena};
     cor_dm_call_t c = {.m = m, .object = idstr, .req = req->payload.data,
                        .req_len = req->payload.len, .rt = rt, .obj = o,
+                       .caller_node = req->caller_node,
                        .client_id = req->client_id.len == 16 ? req->client_id.data : no_client,
                        .seq = req->seq, .err = err, .stack = o->dm,
                        .terminal = method_terminal, .terminal_arg = &term};

@@ -163,6 +163,12 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err);
 
+/* Asks the OMS, from a detached thread, to move object id to to_node as
+ * the object's own request (needs ExplicitMigration-like permission in
+ * its chain). The outcome is logged. */
+int cor_runtime_request_move(cor_runtime_t *rt, const cor_object_id_t *id, const char *to_node,
+                             cor_error_t *err);
+
 /* True when this thread is running a method of object id (inside its
  * turn). */
 int cor_runtime_in_object(cor_runtime_t *rt, const cor_object_id_t *id);

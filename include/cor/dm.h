@@ -163,6 +163,17 @@ int cor_dm_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigne
  * here is success. Only sound for objects that never change. */
 int cor_dm_call_make_local(cor_dm_call_t *c);
 
+/* Server parts: the kernel server the call came from ("" when the caller
+ * is not a kernel server), and the one this part runs on. */
+const char *cor_dm_call_caller_node(const cor_dm_call_t *c);
+const char *cor_dm_call_node(const cor_dm_call_t *c);
+
+/* Server parts: asks the OMS to move this object to kernel server to_node,
+ * live; the request is sent from another thread (the move needs the turn
+ * this part holds) and the outcome is logged. Allowed only with a DM whose
+ * capabilities include COR_DM_CAP_APP_MIGRATE in the chain. */
+int cor_dm_request_move(cor_dm_call_t *c, const char *to_node);
+
 /* Server parts (in the object's turn): saves the object's state now and
  * sends it to the OMS as its checkpoint, without waiting for the answer.
  * ESTATE outside a cluster, EUNIMPL for a class without save_state. */

@@ -270,6 +270,72 @@ static void test_explicit_migration(void)
     cor_ref_free(plain);
 }
 
+static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len)
+{
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *m = NULL;
+    cor_error_t err;
+    uint64_t e = 0;
+    node[0] = '\0';
+    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                     &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
+        Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
+        e = o->epoch;
+        snprintf(node, len, "%s", o->replicas[0]->node);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    return e;
+}
+
+static void test_dynamic_migration(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a",
+                           .dm_chain = "DynamicMigration(window=500ms, min_calls=20, residence=500ms)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    char at[16], other[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    snprintf(other, sizeof(other), "%s", strcmp(at, "m1") == 0 ? "m2" : "m1");
+    /* A caller on the other kernel server: its runtime carries that node's
+     * name in every call, as an object hosted there would. */
+    cor_runtime_t *near = NULL;
+    cor_runtime_opts_t ro = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&ro, &near, &err), 0);
+    snprintf(near->node_name, sizeof(near->node_name), "%s", other);
+    cor_ref_t *nr = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup(near, cor_ref_id(r), &nr, &err), 0);
+    long acked = 0;
+    int rc, moved = 0;
+    char now_at[16];
+    for (int i = 0; i < 4000 && !moved; i++) {
+        if (add(nr, 1, &rc, &err) >= 0)
+            acked++;
+        if (i % 50 == 0) {
+            epoch_of(r, now_at, sizeof(now_at));
+            moved = strcmp(now_at, other) == 0;
+        }
+        usleep(1000);
+    }
+    CU_ASSERT_TRUE(moved);
+    uint64_t e1 = epoch_of(r, now_at, sizeof(now_at));
+    CU_ASSERT_EQUAL(e1, e0 + 1);
+    /* Once there, it stays: calls from where it lives attract nothing. */
+    for (int i = 0; i < 1500; i++) {
+        if (add(nr, 1, &rc, &err) >= 0)
+            acked++;
+        usleep(1000);
+    }
+    CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e1);
+    CU_ASSERT_STRING_EQUAL(now_at, other);
+    CU_ASSERT_EQUAL(add(nr, 0, &rc, &err), acked); /* nothing lost on the way */
+    cor_ref_free(nr);
+    cor_runtime_free(near);
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -318,6 +384,7 @@ int main(void)
         {"40 moves under continuous load", test_moves_under_load},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
+        {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"refusals leave the object untouched", test_refusals},
         {NULL, NULL},
     };
