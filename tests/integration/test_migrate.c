@@ -336,6 +336,31 @@ static void test_dynamic_migration(void)
     cor_ref_free(r);
 }
 
+static void test_target_dies(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
+    char at[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    int target = strcmp(at, "m1") == 0 ? 1 : 0;
+    char tname[8];
+    snprintf(tname, sizeof(tname), "m%d", target + 1);
+    /* kill -9 the target just before the move: the OMS still thinks it is
+     * alive, the install fails, and the source lets go of the freeze. */
+    cor_proc_kill(&k[target]);
+    CU_ASSERT_NOT_EQUAL(migrate(r, tname, NULL, NULL, &err), 0);
+    char now_at[16];
+    CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
+    CU_ASSERT_STRING_EQUAL(now_at, at);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 6); /* it never stopped existing */
+    CU_ASSERT_EQUAL(start_kernel(target, "a"), 0); /* for the tests after */
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -386,6 +411,7 @@ int main(void)
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"refusals leave the object untouched", test_refusals},
+        {"target killed before the move: the object stays", test_target_dies},
         {NULL, NULL},
     };
     return cor_test_main("migrate", tests, setup, teardown);
