@@ -666,6 +666,16 @@ static int cmd_describe(ctl_t *c)
     if (rc == 0)
         corctl_table_print(t, stdout);
     corctl_table_free(t);
+    if (rc == 0 && o->n_moves > 0) {
+        printf("\nmoves (most recent last):\n");
+        for (size_t i = 0; i < o->n_moves; i++) {
+            char when[160];
+            fmt_time(o->moves[i]->at_ms, when, sizeof(when));
+            printf("  %s  %s -> %s  frozen %.2f ms  epoch %llu\n", when, o->moves[i]->from_node,
+                   o->moves[i]->to_node, o->moves[i]->frozen_us / 1000.0,
+                   (unsigned long long)o->moves[i]->epoch);
+        }
+    }
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     return rc;
 }

@@ -63,7 +63,45 @@ typedef struct oms_obj {
     size_t args_len;
     int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
     int migrating;         /* a move is under way (not persisted) */
+    Cor__Move *moves[8];   /* recent live migrations, oldest first (heap) */
+    int n_moves;
 } oms_obj_t;
+
+#define MAX_MOVES 8
+
+static void moves_free(oms_obj_t *o)
+{
+    for (int i = 0; i < o->n_moves; i++)
+        cor__move__free_unpacked(o->moves[i], NULL);
+    o->n_moves = 0;
+}
+
+/* Records a move, keeping the last MAX_MOVES (caller holds the lock). */
+static void moves_add(oms_obj_t *o, const char *from, const char *to, int64_t at, int64_t frozen,
+                      uint64_t epoch)
+{
+    Cor__Move m = COR__MOVE__INIT;
+    m.from_node = (char *)from;
+    m.to_node = (char *)to;
+    m.at_ms = at;
+    m.frozen_us = frozen;
+    m.epoch = epoch;
+    /* A heap copy protobuf-c can free: pack and unpack. */
+    uint8_t buf[512];
+    size_t n = cor__move__get_packed_size(&m);
+    if (n > sizeof(buf))
+        return;
+    cor__move__pack(&m, buf);
+    Cor__Move *copy = cor__move__unpack(NULL, n, buf);
+    if (copy == NULL)
+        return;
+    if (o->n_moves == MAX_MOVES) {
+        cor__move__free_unpacked(o->moves[0], NULL);
+        memmove(o->moves, o->moves + 1, sizeof(o->moves[0]) * (MAX_MOVES - 1));
+        o->n_moves--;
+    }
+    o->moves[o->n_moves++] = copy;
+}
 
 struct oms_dir {
     pthread_rwlock_t lock;
@@ -145,6 +183,7 @@ static void obj_free(oms_obj_t *o)
     free(o->selector);
     free(o->replicas);
     free(o->args);
+    moves_free(o);
     free(o);
 }
 
@@ -175,6 +214,8 @@ static int obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
     m.args.data = o->args;
     m.args.len = o->args_len;
     m.checkpoint_ms = o->checkpoint_ms;
+    m.moves = (Cor__Move **)o->moves;
+    m.n_moves = (size_t)o->n_moves;
     for (int i = 0; i < n; i++) {
         cor__replica__init(&reps[i]);
         reps[i].node = o->replicas[i].node->info->name;
@@ -261,6 +302,9 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
     o->created_ms = m->created_ms;
     o->epoch = m->epoch;
     o->checkpoint_ms = m->checkpoint_ms;
+    for (size_t i = 0; i < m->n_moves && i < MAX_MOVES; i++)
+        moves_add(o, m->moves[i]->from_node, m->moves[i]->to_node, m->moves[i]->at_ms,
+                  m->moves[i]->frozen_us, m->moves[i]->epoch);
     if (m->args.len > 0 && (o->args = malloc(m->args.len)) != NULL) {
         memcpy(o->args, m->args.data, m->args.len);
         o->args_len = m->args.len;
@@ -787,6 +831,15 @@ static Cor__ObjectInfo *obj_info(cor_arena_t *a, const oms_obj_t *o)
     m->created_ms = o->created_ms;
     m->epoch = o->epoch;
     m->checkpoint_ms = o->checkpoint_ms;
+    if (o->n_moves > 0) {
+        m->moves = cor_arena_alloc(a, sizeof(*m->moves) * (size_t)o->n_moves);
+        if (m->moves == NULL)
+            return NULL;
+        for (int i = 0; i < o->n_moves; i++)
+            if ((m->moves[i] = (Cor__Move *)arena_clone(a, &o->moves[i]->base)) == NULL)
+                return NULL;
+        m->n_moves = (size_t)o->n_moves;
+    }
     for (int i = 0; i < o->n_replicas; i++) {
         const oms_replica_t *r = &o->replicas[i];
         Cor__Replica *x = cor_arena_alloc(a, sizeof(*x));
@@ -1551,6 +1604,8 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
                                             .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
         o->epoch = new_epoch;
         src->placed--;
+        const Cor__MigrateOutReply *mr = (const Cor__MigrateOutReply *)out;
+        moves_add(o, from, to, d->env.wall_ms(d->env.arg), mr ? mr->frozen_us : 0, new_epoch);
         cor_error_t perr;
         if (persist_obj(d, o, &perr) != 0)
             cor_log_error("object %s moved to %s but recording it failed: %s", s, to, perr.msg);

@@ -93,6 +93,7 @@ show "$b/cli/corctl" call counter Add '{"delta": 41}'
 echo "   it lives on $at; move it to $dest while it is in use:"
 show "$b/cli/corctl" migrate counter --to "$dest"
 show "$b/cli/corctl" call counter Add '{"delta": 1}'
+"$b/cli/corctl" describe counter | sed -n '/^moves/,$p' | sed 's/^/     /'
 echo "   (the old place answers late callers with EMOVED and they follow;"
 echo "    tests/integration/test_migrate.c moves one 40 times under load)"
 

@@ -169,6 +169,21 @@ static void test_moves_under_load(void)
            moves, acked, (long long)total, (long long)max_frozen);
     CU_ASSERT_EQUAL(moves, 40);
     CU_ASSERT_EQUAL(failed, 0);
+    /* The OMS keeps the last 8 moves, oldest first, ending at this epoch. */
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *lm = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                                       &cor__lookup_reply__descriptor, 5000, &lm, &err), 0);
+    Cor__ObjectInfo *info = ((Cor__LookupReply *)lm)->object;
+    CU_ASSERT_EQUAL(info->n_moves, 8);
+    if (info->n_moves == 8) {
+        CU_ASSERT_EQUAL(info->moves[7]->epoch, info->epoch);
+        CU_ASSERT_EQUAL(info->moves[0]->epoch + 7, info->epoch);
+        CU_ASSERT_STRING_EQUAL(info->moves[7]->to_node, info->replicas[0]->node);
+    }
+    protobuf_c_message_free_unpacked(lm, NULL);
     CU_ASSERT_EQUAL(total, acked); /* nothing lost, nothing twice */
     CU_ASSERT(acked > 100);
     cor_ref_free(r);
