@@ -138,7 +138,7 @@ static void test_moves_under_load(void)
     }
     int moves = 0;
     int64_t max_frozen = 0;
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < 100; i++) {
         Cor__MigrateReply *rep = NULL;
         int rc = migrate(r, NULL, "region=a", &rep, &err);
         if (rc != 0)
@@ -151,7 +151,7 @@ static void test_moves_under_load(void)
                 max_frozen = rep->frozen_us;
             protobuf_c_message_free_unpacked(&rep->base, NULL);
         }
-        usleep(20 * 1000);
+        usleep(5 * 1000);
     }
     atomic_store(&stop, 1);
     long acked = 0, failed = 0;
@@ -167,7 +167,7 @@ static void test_moves_under_load(void)
     int64_t total = add(r, 0, &rc, &err);
     printf("\n    %d moves under load, %ld acknowledged adds, counter %lld, longest freeze %lld us\n",
            moves, acked, (long long)total, (long long)max_frozen);
-    CU_ASSERT_EQUAL(moves, 40);
+    CU_ASSERT_EQUAL(moves, 100);
     CU_ASSERT_EQUAL(failed, 0);
     /* The OMS keeps the last 8 moves, oldest first, ending at this epoch. */
     Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
@@ -376,6 +376,40 @@ static void test_target_dies(void)
     cor_ref_free(r);
 }
 
+static void test_source_dies(void)
+{
+    /* A checkpointed object whose source is killed just before a move:
+     * the move fails, the OMS notices the death and restores the object
+     * elsewhere from its checkpoint: one live copy, its state intact. */
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a", .dm_chain = "PeriodicCheckpoint(interval=100ms)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 9, &rc, &err), 9);
+    usleep(700 * 1000); /* the next ticks send the checkpoint */
+    char at[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    int src = at[1] - '1';
+    char other[8];
+    snprintf(other, sizeof(other), "m%d", src == 0 ? 2 : 1);
+    cor_proc_kill(&k[src]);
+    CU_ASSERT_NOT_EQUAL(migrate(r, other, NULL, NULL, &err), 0);
+    char now_at[16] = "";
+    uint64_t e1 = 0;
+    for (int i = 0; i < 80; i++) {
+        e1 = epoch_of(r, now_at, sizeof(now_at));
+        if (strcmp(now_at, other) == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    CU_ASSERT_STRING_EQUAL(now_at, other);
+    CU_ASSERT_EQUAL(e1, e0 + 1);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 10);
+    CU_ASSERT_EQUAL(start_kernel(src, "a"), 0); /* for the tests after */
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -421,12 +455,13 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     static const cor_test_t tests[] = {
-        {"40 moves under continuous load", test_moves_under_load},
+        {"100 moves under continuous load", test_moves_under_load},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"refusals leave the object untouched", test_refusals},
         {"target killed before the move: the object stays", test_target_dies},
+        {"source killed before the move: restored from its checkpoint", test_source_dies},
         {NULL, NULL},
     };
     return cor_test_main("migrate", tests, setup, teardown);
