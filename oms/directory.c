@@ -1598,7 +1598,12 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
     o = cor_idmap_get(&d->objects, &id);
     if (o != NULL)
         o->migrating = 0;
-    if (rc == 0 && o != NULL && slot < o->n_replicas && o->replicas[slot].node == src) {
+    if (rc == 0 && o != NULL && slot < o->n_replicas && o->replicas[slot].node == dst &&
+        o->epoch == new_epoch) {
+        /* The target's report got here first: already committed. */
+        dst->placed--;
+        rep->object = obj_info(arena, o);
+    } else if (rc == 0 && o != NULL && slot < o->n_replicas && o->replicas[slot].node == src) {
         o->replicas[slot] = (oms_replica_t){.node = dst, .incarnation = dst_inc,
                                             .epoch = new_epoch,
                                             .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
@@ -1629,6 +1634,38 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
     }
     if (out != NULL)
         protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
+}
+
+int oms_dir_report_placement(oms_dir_t *d, const Cor__PlacementReport *req, cor_error_t *err)
+{
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0)
+        return cor_error_set(err, COR_EINVAL, "placement report: object id must be 16 bytes");
+    pthread_rwlock_wrlock(&d->lock);
+    int rc = 0;
+    oms_obj_t *o = cor_idmap_get(&d->objects, &id);
+    oms_node_t *n = cor_strmap_get(&d->nodes, req->node);
+    if (o == NULL) {
+        rc = cor_error_set(err, COR_ENOTFOUND, "placement report: no such object");
+    } else if (n == NULL || n->info->incarnation != req->incarnation) {
+        rc = cor_error_set(err, COR_ESTATE, "placement report from an unknown node or incarnation");
+    } else if (req->epoch > o->epoch && o->n_replicas == 1 && !o->migrating) {
+        /* The OMS missed this placement's commit (it died mid-move). */
+        oms_replica_t *r = &o->replicas[0];
+        char s[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&o->id, s);
+        cor_log_warn("object %s: %s holds it at epoch %llu, newer than recorded %llu: adopted", s,
+                     n->info->name, (unsigned long long)req->epoch, (unsigned long long)o->epoch);
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            r->node->placed--;
+        *r = (oms_replica_t){.node = n, .incarnation = req->incarnation, .epoch = req->epoch,
+                             .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
+        n->placed++;
+        o->epoch = req->epoch;
+        rc = persist_obj(d, o, err);
+    }
+    pthread_rwlock_unlock(&d->lock);
     return rc;
 }
 

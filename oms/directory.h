@@ -82,6 +82,11 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
 int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
                     Cor__MigrateReply *rep, cor_error_t *err);
 
+/* A kernel server reports holding an object's replica at an epoch (after a
+ * move or a restore). Newer than the OMS's record: adopted (the OMS missed
+ * the commit); otherwise acknowledged and ignored. */
+int oms_dir_report_placement(oms_dir_t *d, const Cor__PlacementReport *req, cor_error_t *err);
+
 /* Keeps the newest checkpoint of an object, from the node that holds its
  * active replica (others are refused: a stale replica must not overwrite
  * the live one's state). */

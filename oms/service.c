@@ -66,6 +66,12 @@ static int h_migrate(void *arg, const ProtobufCMessage *in, ProtobufCMessage *ou
     return oms_dir_migrate(arg, (const Cor__MigrateRequest *)in, a, (Cor__MigrateReply *)out, err);
 }
 
+static int h_report(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
+                    cor_error_t *err)
+{
+    return oms_dir_report_placement(arg, (const Cor__PlacementReport *)in, err);
+}
+
 static int h_ping(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
                   cor_error_t *err)
 {
@@ -98,6 +104,8 @@ int oms_service_register(cor_server_t *s, oms_dir_t *d, cor_error_t *err)
          &cor__checkpoint_reply__descriptor, h_checkpoint, d, 0},
         {COR_M_OMS_MIGRATE, &cor__migrate_request__descriptor, &cor__migrate_reply__descriptor,
          h_migrate, d, 1u << 16},
+        {COR_M_OMS_REPORT_PLACEMENT, &cor__placement_report__descriptor,
+         &cor__placement_ack__descriptor, h_report, d, 1u << 12},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         int rc = cor_rpc_serve(s, &hs[i], err);

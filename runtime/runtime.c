@@ -911,9 +911,12 @@ static void collect_ticking(void *arg, const cor_object_id_t *key, void *value)
     l->objs[l->n++] = o;
 }
 
+static void send_reports(cor_runtime_t *rt);
+
 void cor_runtime_dm_tick(cor_runtime_t *rt)
 {
     sweep_tombstones(rt);
+    send_reports(rt);
     pthread_rwlock_rdlock(&rt->lock);
     tick_list_t l = {.cap = rt->objects.len};
     l.objs = malloc((l.cap ? l.cap : 1) * sizeof(*l.objs));
@@ -1324,6 +1327,62 @@ static int op_get_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage 
     return 0;
 }
 
+/* A placement this kernel received under a new epoch, to tell the OMS
+ * (which may have died before committing it): sent on the tick until
+ * acknowledged. */
+struct cor_report {
+    cor_object_id_t id;
+    uint64_t epoch;
+    struct cor_report *next;
+};
+
+static void report_later(cor_runtime_t *rt, const cor_object_id_t *id, uint64_t epoch)
+{
+    if (rt->oms_address[0] == '\0')
+        return;
+    struct cor_report *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return;
+    r->id = *id;
+    r->epoch = epoch;
+    pthread_mutex_lock(&rt->report_lock);
+    r->next = rt->reports;
+    rt->reports = r;
+    pthread_mutex_unlock(&rt->report_lock);
+}
+
+static void send_reports(cor_runtime_t *rt)
+{
+    pthread_mutex_lock(&rt->report_lock);
+    struct cor_report *list = rt->reports;
+    rt->reports = NULL;
+    pthread_mutex_unlock(&rt->report_lock);
+    while (list != NULL) {
+        struct cor_report *r = list;
+        list = r->next;
+        Cor__PlacementReport rq = COR__PLACEMENT_REPORT__INIT;
+        rq.object_id.data = r->id.b;
+        rq.object_id.len = 16;
+        rq.node = rt->node_name;
+        rq.incarnation = atomic_load(&rt->incarnation);
+        rq.epoch = r->epoch;
+        ProtobufCMessage *m = NULL;
+        cor_error_t err;
+        int rc = cor_rpc_call(rt->client, rt->oms_address, COR_M_OMS_REPORT_PLACEMENT, &rq.base,
+                              &cor__placement_ack__descriptor, 1000, &m, &err);
+        if (m != NULL)
+            protobuf_c_message_free_unpacked(m, NULL);
+        if (rc == COR_EUNAVAIL || rc == COR_ETIMEDOUT) {
+            pthread_mutex_lock(&rt->report_lock); /* the OMS is away: next tick */
+            r->next = rt->reports;
+            rt->reports = r;
+            pthread_mutex_unlock(&rt->report_lock);
+        } else {
+            free(r);
+        }
+    }
+}
+
 static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
                             cor_arena_t *arena, cor_error_t *err)
 {
@@ -1345,8 +1404,11 @@ static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMess
         if (tomb)
             cor_runtime_delete_object(rt, &id, NULL);
     }
-    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len,
-                    r->dm_state, r->n_dm_state, err);
+    int rc = obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len,
+                      r->dm_state, r->n_dm_state, err);
+    if (rc == 0 && r->epoch > 1)
+        report_later(rt, &id, r->epoch);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1413,6 +1475,7 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
     rt->opts.oms_address = NULL; /* kept in rt->oms_address */
     atomic_init(&rt->calls_served, 0);
     atomic_init(&rt->incarnation, 0);
+    pthread_mutex_init(&rt->report_lock, NULL);
     cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
     int rc = cor_client_new(cor_method_paths, COR_M_COUNT, &copts, &rt->client, err);
     if (rc != 0) {
@@ -1528,6 +1591,12 @@ void cor_runtime_free(cor_runtime_t *rt)
     cor_client_free(rt->client);
     cor_idmap_each(&rt->objects, free_obj_cb, NULL);
     cor_idmap_close(&rt->objects);
+    while (rt->reports != NULL) {
+        struct cor_report *r = rt->reports;
+        rt->reports = r->next;
+        free(r);
+    }
+    pthread_mutex_destroy(&rt->report_lock);
     pthread_rwlock_destroy(&rt->lock);
     free(rt);
 }

@@ -91,6 +91,8 @@ struct cor_runtime {
     char unix_path[COR_ADDR_MAX];
     char oms_address[COR_ADDR_MAX]; /* "" when not in a cluster */
     char node_name[64];             /* set by cor-kernel: who sends checkpoints */
+    pthread_mutex_t report_lock;    /* placements to report to the OMS */
+    struct cor_report *reports;
     atomic_uint_fast64_t incarnation;
     atomic_uint_fast64_t calls_served;
 

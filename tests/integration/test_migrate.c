@@ -410,6 +410,62 @@ static void test_source_dies(void)
     cor_ref_free(r);
 }
 
+static void test_oms_misses_commit(void)
+{
+    /* What the OMS dying between the install and its commit leaves: the
+     * source has moved the object (tombstone), the target holds it at
+     * epoch+1, and the directory still says "source". Done here by asking
+     * the source kernel directly, without the OMS. */
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
+    char at[16], src_tcp[160], dst_tcp[160];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    where(r, src_tcp, sizeof(src_tcp));
+    /* The other region=a kernel's address, from the directory. */
+    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
+                                       &cor__list_nodes_reply__descriptor, 5000, &m, &err), 0);
+    Cor__ListNodesReply *nodes = (Cor__ListNodesReply *)m;
+    char other[16] = "";
+    for (size_t i = 0; i < nodes->n_nodes; i++)
+        if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
+            strcmp(nodes->nodes[i]->name, at) != 0) {
+            snprintf(other, sizeof(other), "%s", nodes->nodes[i]->name);
+            snprintf(dst_tcp, sizeof(dst_tcp), "%s", nodes->nodes[i]->tcp_address);
+        }
+    protobuf_c_message_free_unpacked(m, NULL);
+    CU_ASSERT_FATAL(other[0] != '\0');
+    Cor__MigrateOutRequest mo = COR__MIGRATE_OUT_REQUEST__INIT;
+    mo.object_id.data = (uint8_t *)cor_ref_id(r)->b;
+    mo.object_id.len = 16;
+    mo.target_tcp = dst_tcp;
+    mo.new_epoch = e0 + 1;
+    mo.dm_chain = (char *)"";
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, src_tcp, COR_M_MIGRATE_OUT, &mo.base,
+                                       &cor__migrate_out_reply__descriptor, 5000, &m, &err), 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+    /* The target reports on its next tick; the OMS adopts the placement. */
+    char now_at[16] = "";
+    uint64_t e1 = 0;
+    for (int i = 0; i < 50; i++) {
+        e1 = epoch_of(r, now_at, sizeof(now_at));
+        if (strcmp(now_at, other) == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    CU_ASSERT_STRING_EQUAL(now_at, other);
+    CU_ASSERT_EQUAL(e1, e0 + 1);
+    /* Callers (with the old location cached) follow: the tombstone says
+     * EMOVED, the OMS now knows. Nothing lost. */
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 4);
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -459,6 +515,7 @@ int main(void)
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
+        {"the OMS misses a commit: the target's report fixes it", test_oms_misses_commit},
         {"refusals leave the object untouched", test_refusals},
         {"target killed before the move: the object stays", test_target_dies},
         {"source killed before the move: restored from its checkpoint", test_source_dies},
