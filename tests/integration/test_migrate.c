@@ -466,6 +466,61 @@ static void test_oms_misses_commit(void)
     cor_ref_free(r);
 }
 
+typedef struct mover {
+    cor_ref_t *r;
+    int rc;
+    char msg[COR_ERROR_MSG_MAX];
+} mover_t;
+
+static void *move_thread(void *arg)
+{
+    mover_t *m = arg;
+    cor_error_t err;
+    m->rc = migrate(m->r, NULL, "region=a", NULL, &err);
+    snprintf(m->msg, sizeof(m->msg), "%s", err.msg);
+    return NULL;
+}
+
+static void *sleep_call(void *arg)
+{
+    Echo__SleepRequest req = ECHO__SLEEP_REQUEST__INIT;
+    req.ms = 600;
+    Echo__SleepReply *rep = NULL;
+    cor_error_t err;
+    if (echo_echo_sleep(arg, &req, &rep, &err) == 0)
+        echo__sleep_reply__free_unpacked(rep, NULL);
+    return NULL;
+}
+
+static void test_concurrent_moves(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    char at[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    /* A slow call holds the object's turn, so the first move waits in its
+     * freeze long enough for the second request to arrive meanwhile. */
+    pthread_t slow, t1, t2;
+    pthread_create(&slow, NULL, sleep_call, r);
+    usleep(100 * 1000);
+    mover_t m1 = {.r = r}, m2 = {.r = r};
+    pthread_create(&t1, NULL, move_thread, &m1);
+    usleep(100 * 1000);
+    pthread_create(&t2, NULL, move_thread, &m2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    pthread_join(slow, NULL);
+    CU_ASSERT_EQUAL(m1.rc, 0);
+    CU_ASSERT_EQUAL(m2.rc, COR_EABORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(m2.msg, "already being moved"));
+    char now_at[16];
+    CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0 + 1); /* moved once */
+    CU_ASSERT_STRING_NOT_EQUAL(now_at, at);
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -516,6 +571,7 @@ int main(void)
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"the OMS misses a commit: the target's report fixes it", test_oms_misses_commit},
+        {"two moves at once: one wins, one is refused", test_concurrent_moves},
         {"refusals leave the object untouched", test_refusals},
         {"target killed before the move: the object stays", test_target_dies},
         {"source killed before the move: restored from its checkpoint", test_source_dies},
