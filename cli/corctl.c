@@ -976,7 +976,7 @@ int main(int argc, char **argv)
         }
     if (fn == NULL)
         return usage_error(NULL, "unknown command '%s' (nodes, objects, create, describe, call, "
-                                 "delete, ping)",
+                                 "delete, migrate, ping)",
                            c.cmd);
 
     corctl_classes_init(&c.classes);

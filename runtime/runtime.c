@@ -4,8 +4,8 @@
  * use (cor_call / cor_call_async).
  *
  * Call path (DESIGN.md "Calls"):
- *   1. the client side of the DM chain (empty for now: call_client_chain
- *      is the hook the DM framework will fill);
+ *   1. the client parts of the object's DM chain, if it has any
+ *      (call_through_dm in call.c; they end in the same send path);
  *   2. co-located? If this runtime hosts the object, run the method
  *      directly: the caller's request message is passed as is, the reply is
  *      built in a per-call arena and deep-copied out (pack + unpack), so the
@@ -16,8 +16,9 @@
  *
  * Serving: Kernel.Invoke decodes the envelope into an arena, finds the
  * object and method, checks the interface fingerprint, unpacks the payload
- * into the same arena, runs the method (one at a time per object unless the
- * class is concurrent) and packs the reply the same way.
+ * into the same arena, runs the method (one at a time per object through the
+ * object's turn queue, unless the class is concurrent) and packs the reply
+ * the same way.
  */
 #include "runtime_int.h"
 

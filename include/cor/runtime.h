@@ -6,15 +6,15 @@
  * completion-queue threads for asynchronous calls) and, once it listens, a
  * host that serves the objects registered with it. A call goes:
  *
- *   generated proxy -> cor_call() -> client DM chain (empty until the DM
- *   framework lands) -> co-located object?  direct dispatch, no gRPC
- *                    -> same host?          gRPC over the host's unix socket
- *                    -> otherwise           gRPC over TCP
+ *   generated proxy -> cor_call() -> client DM parts of the object's chain
+ *   (if it has any) -> co-located object?  direct dispatch, no gRPC
+ *                   -> same host?          gRPC over the host's unix socket
+ *                   -> otherwise           gRPC over TCP
  *
  * Threads: every function here may be called from any thread unless it says
  * otherwise. Asynchronous callbacks run on a runtime completion thread (or,
- * for co-located targets, on the calling thread before cor_call_async
- * returns) and must not block.
+ * for co-located targets and for objects whose chain has client DM parts,
+ * on the calling thread before cor_call_async returns) and must not block.
  */
 #ifndef COR_RUNTIME_H
 #define COR_RUNTIME_H
@@ -184,8 +184,8 @@ typedef void (*cor_call_done_fn)(int rc, struct ProtobufCMessage *reply,
                                  const cor_error_t *err, cor_fn_t user_cb,
                                  void *user_arg);
 
-/* Starts a call and returns at once; done runs exactly once, also on
- * failure. req is packed before this returns and stays the caller's.
+/* Starts a call and returns at once (except through client DM parts, which
+ * run the call on this thread); done runs exactly once, also on failure. req is packed before this returns and stays the caller's.
  * Returns 0 when done will run; an error code (and done does not run) only
  * when the call could not start at all. */
 int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m,

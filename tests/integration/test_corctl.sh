@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_corctl.sh — corctl against real daemons on loopback: a cor-oms and
-# one cor-kernel (k1, built-in Echo class). Exercises every command (ping,
-# nodes, objects, create, describe, call, delete), --json, COR_OMS, and
+# one cor-kernel (k1, built-in Echo class; k2 joins for migrate). Exercises every command (ping,
+# nodes, objects, create, describe, call, migrate, delete), --json, COR_OMS, and
 # every kind of bad input, checking exit codes (0 ok, 1 call failed, 2 bad
 # usage or input) and the messages a user reads.
 #
@@ -340,6 +340,66 @@ set -e
 LAST=(--oms 127.0.0.1:1 ping)
 expect_rc 1
 expect_err 'corctl: OMS at 127.0.0.1:1: '
+
+# ---- migrate (a second kernel server, zone=b, joins) ----
+"$KERNEL_BIN" --oms "$OMS_ADDR" --name k2 --listen 127.0.0.1:0 --unix "$T/k2.sock" \
+    --label zone=b --builtin echo >"$T/k2.out" 2>"$T/k2.err" &
+PIDS+=($!)
+wait_ready "$T/k2.out" "${PIDS[2]}"
+
+run call e1 Add '{"delta": 0}'
+expect_rc 0
+BEFORE=$(sed -n 's/^ *"total": "\([0-9-]*\)".*/\1/p' "$T/out")
+
+run migrate e1 --to k2
+expect_rc 0
+expect_out '^moving e1: '
+expect_out '^moved e1 from k1 to k2: [0-9]+ bytes of state, calls frozen [0-9.]+ ms, [0-9.]+ ms in all, epoch [0-9]+$'
+
+run call e1 Add '{"delta": 0}'
+expect_rc 0
+expect_out "\"total\": \"$BEFORE\""
+
+run describe e1
+expect_rc 0
+expect_out '^k2 +127\.0\.0\.1:[0-9]+ +ALIVE +ACTIVE '
+
+run --json migrate e1 --selector zone=a
+expect_rc 0
+expect_json
+expect_out '"from": "k2"'
+expect_out '"to": "k1"'
+
+run migrate e1 --to k1
+expect_rc 1
+expect_err 'is already on k1'
+
+run migrate e1 --to nosuch
+expect_rc 1
+expect_err "no kernel server named 'nosuch'"
+
+run migrate e1
+expect_rc 2
+expect_err 'give --to NODE or --selector LABELS'
+
+run migrate e1 --to k2 --selector zone=b
+expect_rc 2
+expect_err 'give --to NODE or --selector LABELS'
+
+run migrate e1 --selector 'zone=='
+expect_rc 2
+expect_err "bad --selector 'zone=='"
+
+run migrate
+expect_rc 2
+expect_err 'migrate: which object?'
+
+# Every refusal left it where it was, with its state.
+run call e1 Add '{"delta": 0}'
+expect_rc 0
+expect_out "\"total\": \"$BEFORE\""
+run describe e1
+expect_out '^k1 +127\.0\.0\.1:[0-9]+ +ALIVE +ACTIVE '
 
 # ---- delete ----
 run delete e1
