@@ -112,8 +112,24 @@ struct oms_dir {
     cor_idmap_t objects;  /* id -> oms_obj_t* */
     cor_strmap_t names;   /* object name -> oms_obj_t* (or RESERVED) */
     cor_strmap_t classes; /* interned class names -> the key itself */
-    int repair_pending;   /* replicas lost or a repair left undone: look again */
+    int repair_pending;   /* replicas lost or a repair failed: look again next tick */
+    int repair_waiting;   /* a lost replica had nowhere to go: look again when a
+                           * node registers, comes back or frees capacity */
 };
+
+/* A node appeared, came back or has room again: replicas that had nowhere
+ * to go may have somewhere now. Called with the write lock held. */
+static void room_changed(oms_dir_t *d)
+{
+    if (d->repair_waiting) {
+        d->repair_waiting = 0;
+        d->repair_pending = 1;
+    }
+}
+
+/* Replicas of one object the OMS tracks at most (LoadBalancedFrontend's
+ * limit; the stored form keeps this many). */
+#define OMS_MAX_REPLICAS 8
 
 static char reserved_marker;
 #define RESERVED ((void *)&reserved_marker)
@@ -585,6 +601,7 @@ int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__Registe
     n->info = info;
     n->last_hb_mono = d->env.mono_ms(d->env.arg);
     cor__node_load__init(&n->load);
+    room_changed(d);
     pthread_rwlock_unlock(&d->lock);
 
     /* Replicas of older incarnations are gone with their process. */
@@ -619,6 +636,7 @@ int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__Heart
         cor_log_info("node %s is alive%s", n->info->name,
                      n->info->state == COR__NODE_STATE__NODE_DEAD ? " again" : "");
         n->info->state = COR__NODE_STATE__NODE_ALIVE;
+        room_changed(d);
     }
     pthread_rwlock_unlock(&d->lock);
     return 0;
@@ -1282,6 +1300,7 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
             r->node->placed--;
         snprintf(targets[i], sizeof(targets[i]), "%s", r->node->info->tcp_address);
     }
+    room_changed(d);
     pthread_rwlock_unlock(&d->lock);
 
     char s[COR_OBJECT_ID_STRLEN + 1];
@@ -1362,23 +1381,42 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
             live++;
         }
     }
+    /* A lost replica whose node is back under the same incarnation (a
+     * healed partition) never went away: take it back rather than make
+     * another, which that node would refuse as already hosted. */
+    for (int i = 0; i < o->n_replicas && live < want; i++) {
+        oms_replica_t *r = &o->replicas[i];
+        if (r->state == COR__REPLICA_STATE__REPLICA_LOST && !r->pending &&
+            r->node->info->state == COR__NODE_STATE__NODE_ALIVE &&
+            r->incarnation == r->node->info->incarnation) {
+            r->state = COR__REPLICA_STATE__REPLICA_ACTIVE;
+            r->node->placed++;
+            cor_error_t perr;
+            persist_obj(rc->d, o, &perr);
+            live++;
+        }
+    }
+    if (live >= want)
+        return;
+    /* New replicas go to nodes holding none of this object's, counting
+     * the ones chosen in this pass. */
+    oms_node_t *avoid[2 * OMS_MAX_REPLICAS];
+    int n_avoid = 0;
+    for (int j = 0; j < o->n_replicas && n_avoid < OMS_MAX_REPLICAS; j++)
+        if (o->replicas[j].state == COR__REPLICA_STATE__REPLICA_ACTIVE || o->replicas[j].pending)
+            avoid[n_avoid++] = o->replicas[j].node;
+    cor_selector_t sel;
+    if (cor_selector_parse(o->selector, &sel, NULL) != 0)
+        sel.n = 0;
     for (int i = 0; i < o->n_replicas && live < want; i++) {
         oms_replica_t *r = &o->replicas[i];
         if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE || r->pending)
             continue;
-        oms_node_t *avoid[8];
-        int n_avoid = 0;
-        for (int j = 0; j < o->n_replicas && n_avoid < 8; j++)
-            if (o->replicas[j].state == COR__REPLICA_STATE__REPLICA_ACTIVE || o->replicas[j].pending)
-                avoid[n_avoid++] = o->replicas[j].node;
-        cor_selector_t sel;
-        if (cor_selector_parse(o->selector, &sel, NULL) != 0)
-            sel.n = 0;
         pick_ctx_t pc = {.cls = o->class_name, .sel = &sel, .avoid = avoid, .n_avoid = n_avoid};
         cor_strmap_each(&rc->d->nodes, pick_node, &pc);
         repair_t *w = pc.best ? calloc(1, sizeof(*w)) : NULL;
         if (w == NULL) {
-            rc->d->repair_pending = 1; /* try again when a node appears */
+            rc->d->repair_waiting = 1; /* no node can take it: wait for one */
             return;
         }
         w->id = o->id;
@@ -1389,6 +1427,8 @@ static void plan_repair(void *arg, const cor_object_id_t *key, void *value)
         w->last_heard_ms = r->node->info->last_heartbeat_ms;
         snprintf(w->dead, sizeof(w->dead), "%s", r->node->info->name);
         w->node = pc.best;
+        if (n_avoid < 2 * OMS_MAX_REPLICAS)
+            avoid[n_avoid++] = pc.best;
         w->incarnation = pc.best->info->incarnation;
         pc.best->placed++;
         r->pending = 1;
@@ -1432,6 +1472,22 @@ static int kernel_restore(oms_dir_t *d, const repair_t *w, cor_error_t *err)
     return rc;
 }
 
+/* Creates a fresh replica for a repair. A node cut off while the object's
+ * replica there was replaced may still hold that old replica, which has
+ * drifted from the object's life since; it is dropped and made anew. */
+static int repair_create(oms_dir_t *d, const repair_t *w, cor_error_t *err)
+{
+    int rc = kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain, err);
+    if (rc != COR_EEXIST)
+        return rc;
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&w->id, s);
+    cor_log_warn("object %s: %s still held a replica the OMS had replaced; replacing it", s,
+                 w->node->info->name);
+    kernel_delete(d, w->target, &w->id);
+    return kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain, err);
+}
+
 /* For each object whose chain keeps several replicas and that had one on
  * a node just marked dead: create a replacement on another live node
  * (without the lock), then record it in the dead replica's slot. */
@@ -1439,7 +1495,8 @@ static void repair_replicas(oms_dir_t *d)
 {
     repair_ctx_t rc = {.d = d};
     pthread_rwlock_wrlock(&d->lock);
-    d->repair_pending = 0; /* set again by any plan that cannot be made */
+    d->repair_pending = 0; /* set again by any repair that fails, */
+    d->repair_waiting = 0; /* and this by any plan with no node to take it */
     cor_idmap_each(&d->objects, plan_repair, &rc);
     pthread_rwlock_unlock(&d->lock);
     while (rc.todo != NULL) {
@@ -1448,7 +1505,7 @@ static void repair_replicas(oms_dir_t *d)
         char s[COR_OBJECT_ID_STRLEN + 1];
         cor_object_id_format(&w->id, s);
         cor_error_t err;
-        int ok = (w->restore ? kernel_restore(d, w, &err) : kernel_create(d, w->target, &w->id, w->cls, w->args, w->args_len, w->chain, &err)) == 0;
+        int ok = (w->restore ? kernel_restore(d, w, &err) : repair_create(d, w, &err)) == 0;
         pthread_rwlock_wrlock(&d->lock);
         oms_obj_t *o = cor_idmap_get(&d->objects, &w->id);
         if (o != NULL && w->slot < o->n_replicas)

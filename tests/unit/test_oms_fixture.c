@@ -388,11 +388,51 @@ static void test_random_schedule(void)
     CU_ASSERT(checks > 1000);
 }
 
+/* A lost replica with no node to go to waits, without re-planning every
+ * tick, and is placed as soon as a node comes back. */
+static void test_waits_for_a_node(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        if (!kernels[i].up) {
+            kernels[i].up = 1;
+            register_node(&kernels[i]);
+        }
+        kernels[i].cut = 0;
+    }
+    step(1000, 500);
+    cor_object_id_t x = create("LoadBalancedFrontend(replicas=2)");
+    fake_kernel_t *holders[2];
+    int n = 0;
+    for (int i = 0; i < NODES; i++)
+        if (hosts(&kernels[i], &x) >= 0 && n < 2)
+            holders[n++] = &kernels[i];
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    /* One holder dies and every other node is cut off: nowhere to go. */
+    holders[1]->up = 0;
+    for (int i = 0; i < NODES; i++)
+        if (&kernels[i] != holders[0] && &kernels[i] != holders[1])
+            kernels[i].cut = 1;
+    step(3000, 100000);
+    CU_ASSERT_EQUAL(live_nodes(), 1);
+    /* A node that held none of x's replicas comes back (same incarnation,
+     * through its heartbeat): x and every other waiting object get their
+     * second replica on it, checked by the settled invariants. */
+    fake_kernel_t *back = NULL;
+    for (int i = 0; i < NODES && back == NULL; i++)
+        if (kernels[i].cut)
+            back = &kernels[i];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    back->cut = 0;
+    step(1500, 1000);
+    CU_ASSERT(hosts(back, &x) >= 0);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
         {"scripted: kill, restore, partition, restart", test_scripted},
         {"seeded random schedule", test_random_schedule},
+        {"a lost replica waits for a node", test_waits_for_a_node},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);
