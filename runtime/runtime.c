@@ -1226,18 +1226,30 @@ static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t
     return 0;
 }
 
+/* The object id and class a replica operation names; NULL with err set
+ * when either is malformed or the class is not hosted here. */
+static const cor_class_t *replica_args(cor_runtime_t *rt, const ProtobufCBinaryData *idb,
+                                       const char *class_name, cor_object_id_t *id,
+                                       cor_error_t *err)
+{
+    if (id_arg(idb, id, err) != 0)
+        return NULL;
+    const cor_class_t *cls = class_by_name(rt, class_name);
+    if (cls == NULL)
+        cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
+                      class_name);
+    return cls;
+}
+
 static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
                              cor_arena_t *arena, cor_error_t *err)
 {
     cor_runtime_t *rt = arg;
     const Cor__CreateReplicaRequest *r = (const Cor__CreateReplicaRequest *)in;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
-        return err->code;
-    const cor_class_t *cls = class_by_name(rt, r->class_name);
+    const cor_class_t *cls = replica_args(rt, &r->object_id, r->class_name, &id, err);
     if (cls == NULL)
-        return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
-                             r->class_name);
+        return err->code;
     return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, 0,
                     err);
 }
@@ -1390,12 +1402,9 @@ static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMess
     cor_runtime_t *rt = arg;
     const Cor__InstallStateRequest *r = (const Cor__InstallStateRequest *)in;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
-        return err->code;
-    const cor_class_t *cls = class_by_name(rt, r->class_name);
+    const cor_class_t *cls = replica_args(rt, &r->object_id, r->class_name, &id, err);
     if (cls == NULL)
-        return cor_error_set(err, COR_ENOTFOUND, "this kernel server hosts no class named '%.80s'",
-                             r->class_name);
+        return err->code;
     /* The object coming back to a kernel it left: its tombstone gives way
      * (calls that reach it meanwhile were answered EMOVED and follow). */
     cor_obj_t *old = cor_runtime_obj_get(rt, &id);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # test_corctl.sh — corctl against real daemons on loopback: a cor-oms and
 # one cor-kernel (k1, built-in Echo class; k2 joins for migrate). Exercises
-# every command (ping,
-# nodes, objects, create, describe, call, migrate, delete), --json, COR_OMS, and
-# every kind of bad input, checking exit codes (0 ok, 1 call failed, 2 bad
-# usage or input) and the messages a user reads.
+# every command (ping, nodes, objects, create, describe, call, migrate,
+# delete), --json, COR_OMS, and every kind of bad input, checking exit
+# codes (0 ok, 1 call failed, 2 bad usage or input) and the messages a user
+# reads.
 #
 #   test_corctl.sh PATH/cor-oms PATH/cor-kernel PATH/corctl
 set -euo pipefail
