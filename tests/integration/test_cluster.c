@@ -21,7 +21,7 @@
 
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
-#include "proc.h"
+#include "daemons.h"
 #include "rpc.h"
 #include "runtime_int.h"
 #include "testlib.h"
@@ -39,23 +39,12 @@ static cor_runtime_t *rt;
 /* Usable in suite init (no CUnit asserts there): returns 0 or -1. */
 static int start_oms(const char *listen)
 {
-    char *argv[] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)listen, (char *)"--data-dir",
-                    data_dir, (char *)"--heartbeat-interval-ms", (char *)"200",
-                    (char *)"--heartbeat-timeout-ms", (char *)"1000", (char *)"--sync",
-                    (char *)"never", NULL};
-    if (cor_proc_start(&oms, argv, 10000) != 0)
-        return -1;
-    return cor_proc_field(&oms, "listen", oms_addr, sizeof(oms_addr));
+    return cor_proc_start_oms(&oms, COR_OMS_BIN, listen, data_dir, oms_addr, sizeof(oms_addr));
 }
 
 static int start_kernel(cor_proc_t *p, const char *name, const char *label)
 {
-    char sock[200];
-    cor_test_tmp_path(sock, sizeof(sock), name);
-    char *argv[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--name",
-                    (char *)name, (char *)"--builtin", (char *)"echo", (char *)"--unix", sock,
-                    (char *)"--label", (char *)label, NULL};
-    return cor_proc_start(p, argv, 10000);
+    return cor_proc_start_kernel(p, COR_KERNEL_BIN, oms_addr, name, "echo", label);
 }
 
 static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)

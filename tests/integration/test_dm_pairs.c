@@ -16,7 +16,7 @@
 
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
-#include "proc.h"
+#include "daemons.h"
 #include "rpc.h"
 #include "runtime_int.h"
 #include "testlib.h"
@@ -63,22 +63,15 @@ static cor_runtime_t *rt;
 
 static int start_kernel(cor_proc_t *p, const char *name)
 {
-    char sock[200];
-    cor_test_tmp_path(sock, sizeof(sock), name);
-    char *argv[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--name",
-                    (char *)name, (char *)"--builtin", (char *)"echo", (char *)"--unix", sock,
-                    (char *)"--label", (char *)"region=eu", (char *)"--label",
-                    (char *)"device-class=cloud", NULL};
-    return cor_proc_start(p, argv, 10000);
+    return cor_proc_start_kernel(p, COR_KERNEL_BIN, oms_addr, name, "echo",
+                                 "region=eu,device-class=cloud");
 }
 
 static int setup(void)
 {
     cor_test_tmp_path(data_dir, sizeof(data_dir), "pairs-oms");
-    char *argv[] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
-                    (char *)"--data-dir", data_dir, (char *)"--sync", (char *)"never", NULL};
-    if (cor_proc_start(&oms, argv, 10000) != 0 ||
-        cor_proc_field(&oms, "listen", oms_addr, sizeof(oms_addr)) != 0 ||
+    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
+                           sizeof(oms_addr)) != 0 ||
         start_kernel(&k1, "k1") != 0 || start_kernel(&k2, "k2") != 0)
         return 1;
     cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};

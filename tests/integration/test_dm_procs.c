@@ -24,7 +24,7 @@
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
-#include "proc.h"
+#include "daemons.h"
 #include "rpc.h"
 #include "runtime_int.h"
 #include "testlib.h"
@@ -35,23 +35,16 @@ static cor_runtime_t *rt;
 
 static int start_kernel(int i)
 {
-    char name[16], sock[200];
+    char name[16];
     snprintf(name, sizeof(name), "p%d", i + 1);
-    cor_test_tmp_path(sock, sizeof(sock), name);
-    char *argv[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--name", name,
-                    (char *)"--builtin", (char *)"echo", (char *)"--unix", sock, NULL};
-    return cor_proc_start(&k[i], argv, 10000);
+    return cor_proc_start_kernel(&k[i], COR_KERNEL_BIN, oms_addr, name, "echo", NULL);
 }
 
 static int setup(void)
 {
     cor_test_tmp_path(data_dir, sizeof(data_dir), "procs-oms");
-    char *argv[] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
-                    (char *)"--data-dir", data_dir, (char *)"--heartbeat-interval-ms", (char *)"200",
-                    (char *)"--heartbeat-timeout-ms", (char *)"1000", (char *)"--sync",
-                    (char *)"never", NULL};
-    if (cor_proc_start(&oms, argv, 10000) != 0 ||
-        cor_proc_field(&oms, "listen", oms_addr, sizeof(oms_addr)) != 0 || start_kernel(0) != 0 ||
+    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
+                           sizeof(oms_addr)) != 0 || start_kernel(0) != 0 ||
         start_kernel(1) != 0)
         return 1;
     /* The caller hosts the Echo class too (for Immutable's local replica),
