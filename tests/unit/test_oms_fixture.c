@@ -351,6 +351,18 @@ static void test_scripted(void)
     (void)plain;
 }
 
+/* Restarts every dead kernel and ends every partition. */
+static void heal_all(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        if (!kernels[i].up) {
+            kernels[i].up = 1;
+            register_node(&kernels[i]);
+        }
+        kernels[i].cut = 0;
+    }
+}
+
 static void test_random_schedule(void)
 {
     const char *env_seed = getenv("COR_FIXTURE_SEED");
@@ -376,13 +388,7 @@ static void test_random_schedule(void)
         step(300, 10000); /* no settling claims mid-schedule */
     }
     /* Heal everything, let it settle, and check the strong invariants. */
-    for (int i = 0; i < NODES; i++) {
-        if (!kernels[i].up) {
-            kernels[i].up = 1;
-            register_node(&kernels[i]);
-        }
-        kernels[i].cut = 0;
-    }
+    heal_all();
     step(3000, 2000);
     printf("    %d replica checks\n", checks);
     CU_ASSERT(checks > 1000);
@@ -392,13 +398,7 @@ static void test_random_schedule(void)
  * tick, and is placed as soon as a node comes back. */
 static void test_waits_for_a_node(void)
 {
-    for (int i = 0; i < NODES; i++) {
-        if (!kernels[i].up) {
-            kernels[i].up = 1;
-            register_node(&kernels[i]);
-        }
-        kernels[i].cut = 0;
-    }
+    heal_all();
     step(1000, 500);
     cor_object_id_t x = create("LoadBalancedFrontend(replicas=2)");
     fake_kernel_t *holders[2];
