@@ -173,6 +173,7 @@ static cor_obj_t *obj_new(const cor_class_t *cls, const cor_object_id_t *id, uin
     if (o == NULL)
         return NULL;
     o->id = *id;
+    cor_object_id_format(id, o->idstr);
     o->cls = cls;
     o->epoch = epoch;
     atomic_init(&o->refs, 1);
@@ -641,15 +642,13 @@ static void members_fn(void *arg)
     m->obj->members = m->members;
     m->obj->n_members = m->n;
     cor_dm_stack_t *s = m->obj->dm;
-    char idstr[COR_OBJECT_ID_STRLEN + 1];
-    cor_object_id_format(&m->obj->id, idstr);
     cor_error_t err;
     cor_error_clear(&err);
     for (int i = 0; s != NULL && i < s->n; i++) {
         if (s->parts[i].ops->server_membership == NULL)
             continue;
-        cor_dm_call_t c = {.object = idstr, .err = &err, .stack = s, .pos = i + 1, .rt = m->rt,
-                           .obj = m->obj};
+        cor_dm_call_t c = {.object = m->obj->idstr, .err = &err, .stack = s, .pos = i + 1,
+                           .rt = m->rt, .obj = m->obj};
         s->parts[i].ops->server_membership(s->parts[i].state, &c);
     }
 }
@@ -702,11 +701,9 @@ typedef struct peer_ctx {
 static void peer_fn(void *arg)
 {
     peer_ctx_t *p = arg;
-    char idstr[COR_OBJECT_ID_STRLEN + 1];
-    cor_object_id_format(&p->obj->id, idstr);
     const cor_dm_inst_t *part = &p->obj->dm->parts[p->part];
-    cor_dm_call_t c = {.object = idstr, .err = p->err, .stack = p->obj->dm, .pos = p->part + 1,
-                       .rt = p->rt, .obj = p->obj};
+    cor_dm_call_t c = {.object = p->obj->idstr, .err = p->err, .stack = p->obj->dm,
+                       .pos = p->part + 1, .rt = p->rt, .obj = p->obj};
     p->rc = part->ops->server_peer(part->state, &c, p->req->payload.data, p->req->payload.len);
     p->reply = c.reply;
     p->reply_len = c.reply_len;
@@ -928,11 +925,9 @@ void cor_runtime_dm_tick(cor_runtime_t *rt)
         cor_obj_t *o = l.objs[i];
         enum cor_turn turn = cor_obj_try_enter(o);
         if (turn != COR_TURN_QUEUED) {
-            char idstr[COR_OBJECT_ID_STRLEN + 1];
-            cor_object_id_format(&o->id, idstr);
             cor_error_t err;
             cor_error_clear(&err);
-            cor_dm_call_t c = {.object = idstr, .err = &err, .stack = o->dm, .rt = rt, .obj = o};
+            cor_dm_call_t c = {.object = o->idstr, .err = &err, .stack = o->dm, .rt = rt, .obj = o};
             for (int j = 0; j < o->dm->n; j++)
                 if (o->dm->parts[j].ops->server_tick != NULL) {
                     c.pos = j + 1;
@@ -995,10 +990,8 @@ static int invoke_through_dm(cor_runtime_t *rt, cor_obj_t *o, const cor_method_d
                              cor_error_t *err)
 {
     static const unsigned char no_client[16];
-    char idstr[COR_OBJECT_ID_STRLEN + 1];
-    cor_object_id_format(&o->id, idstr);
     method_term_t term = {rt, o, arena};
-    cor_dm_call_t c = {.m = m, .object = idstr, .req = req->payload.data,
+    cor_dm_call_t c = {.m = m, .object = o->idstr, .req = req->payload.data,
                        .req_len = req->payload.len, .rt = rt, .obj = o,
                        .caller_node = req->caller_node,
                        .client_id = req->client_id.len == 16 ? req->client_id.data : no_client,

@@ -40,6 +40,7 @@ struct cor_obj_task {
  * per waiting caller, and other objects' calls keep flowing. */
 typedef struct cor_obj {
     cor_object_id_t id;
+    char idstr[COR_OBJECT_ID_STRLEN + 1]; /* id as hex, for DM calls and logs */
     const cor_class_t *cls;
     void *self;
     atomic_int refs;
