@@ -47,20 +47,6 @@
 static const char usage_line[] =
     "usage: corctl [--oms ADDR] [--json] [--timeout MS] [--module PATH.so]... COMMAND ...";
 
-static const struct {
-    const char *name;
-    const char *usage;
-} commands[] = {
-    {"nodes", "nodes"},
-    {"objects", "objects [--class CLASS] [--node NODE]"},
-    {"create", "create CLASS [--name NAME] [--dm CHAIN] [--selector k=v,...] "
-               "[--args JSON | --args-hex HEX]"},
-    {"describe", "describe OBJ"},
-    {"call", "call OBJ METHOD [JSON]"},
-    {"delete", "delete OBJ"},
-    {"migrate", "migrate OBJ (--to NODE | --selector k=v,...)"},
-    {"ping", "ping"},
-};
 
 typedef struct ctl {
     const char *oms;
@@ -73,6 +59,44 @@ typedef struct ctl {
     cor_runtime_t *rt;
     corctl_classes_t classes;
 } ctl_t;
+
+static int cmd_nodes(ctl_t *c);
+static int cmd_objects(ctl_t *c);
+static int cmd_create(ctl_t *c);
+static int cmd_describe(ctl_t *c);
+static int cmd_call(ctl_t *c);
+static int cmd_delete(ctl_t *c);
+static int cmd_migrate(ctl_t *c);
+static int cmd_ping(ctl_t *c);
+
+/* Every command: its name, its usage line and what runs it. */
+static const struct {
+    const char *name;
+    const char *usage;
+    int (*fn)(ctl_t *);
+} commands[] = {
+    {"nodes", "nodes", cmd_nodes},
+    {"objects", "objects [--class CLASS] [--node NODE]", cmd_objects},
+    {"create",
+     "create CLASS [--name NAME] [--dm CHAIN] [--selector k=v,...] "
+     "[--args JSON | --args-hex HEX]",
+     cmd_create},
+    {"describe", "describe OBJ", cmd_describe},
+    {"call", "call OBJ METHOD [JSON]", cmd_call},
+    {"delete", "delete OBJ", cmd_delete},
+    {"migrate", "migrate OBJ (--to NODE | --selector k=v,...)", cmd_migrate},
+    {"ping", "ping", cmd_ping},
+};
+
+/* "nodes, objects, ..." for messages; a static buffer. */
+static const char *command_names(void)
+{
+    static char buf[256];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && n < sizeof(buf); i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "", commands[i].name);
+    return buf;
+}
 
 static void print_help(FILE *f)
 {
@@ -958,26 +982,16 @@ int main(int argc, char **argv)
         c.argv[c.argc++] = a;
     }
     if (c.cmd == NULL)
-        return usage_error(NULL, "no command given (nodes, objects, create, describe, call, "
-                                 "delete, ping)");
+        return usage_error(NULL, "no command given (%s)", command_names());
 
     int (*fn)(ctl_t *) = NULL;
-    static const struct {
-        const char *name;
-        int (*fn)(ctl_t *);
-    } table[] = {{"nodes", cmd_nodes},   {"objects", cmd_objects}, {"create", cmd_create},
-                 {"describe", cmd_describe}, {"call", cmd_call}, {"delete", cmd_delete},
-                 {"migrate", cmd_migrate},
-                 {"ping", cmd_ping}};
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-        if (strcmp(table[i].name, c.cmd) == 0) {
-            fn = table[i].fn;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, c.cmd) == 0) {
+            fn = commands[i].fn;
             c.cmd_usage = commands[i].usage;
         }
     if (fn == NULL)
-        return usage_error(NULL, "unknown command '%s' (nodes, objects, create, describe, call, "
-                                 "delete, migrate, ping)",
-                           c.cmd);
+        return usage_error(NULL, "unknown command '%s' (%s)", c.cmd, command_names());
 
     corctl_classes_init(&c.classes);
     char emsg[512];

@@ -290,7 +290,7 @@ expect_err 'describe: which object?'
 
 run frobnicate
 expect_rc 2
-expect_err "unknown command 'frobnicate'"
+expect_err "unknown command 'frobnicate' (nodes, objects, create, describe, call, delete, migrate, ping)"
 expect_err 'usage: corctl'
 
 run --timeout soon ping
