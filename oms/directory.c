@@ -63,6 +63,13 @@ typedef struct oms_obj {
     size_t args_len;
     int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
     int migrating;         /* a move is under way (not persisted) */
+    struct {               /* its progress, for corctl (not persisted) */
+        char to[NODE_NAME_MAX + 1];
+        const char *phase; /* static: "precopy", "final" */
+        uint32_t round;
+        uint64_t copied, state;
+        int64_t elapsed_us; /* at the last step */
+    } move;
     Cor__Move *moves[8];   /* recent live migrations, oldest first (heap) */
     int n_moves;
 } oms_obj_t;
@@ -849,6 +856,19 @@ static Cor__ObjectInfo *obj_info(cor_arena_t *a, const oms_obj_t *o)
     m->created_ms = o->created_ms;
     m->epoch = o->epoch;
     m->checkpoint_ms = o->checkpoint_ms;
+    if (o->migrating && o->move.phase != NULL) {
+        Cor__MoveProgress *p = cor_arena_alloc(a, sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        cor__move_progress__init(p);
+        p->to_node = arena_str(a, o->move.to);
+        p->phase = arena_str(a, o->move.phase);
+        p->round = o->move.round;
+        p->bytes_copied = o->move.copied;
+        p->state_bytes = o->move.state;
+        p->elapsed_us = o->move.elapsed_us;
+        m->moving = p;
+    }
     if (o->n_moves > 0) {
         m->moves = cor_arena_alloc(a, sizeof(*m->moves) * (size_t)o->n_moves);
         if (m->moves == NULL)
@@ -1545,6 +1565,29 @@ static void repair_replicas(oms_dir_t *d)
 
 /* ---------------- live migration ---------------- */
 
+#define PRECOPY_DONE_BYTES (64u * 1024) /* a step this small: freeze next */
+#define PRECOPY_MAX_ROUNDS 8
+
+/* Records a move's progress for GetObject / corctl (takes the lock). */
+static void move_progress(oms_dir_t *d, const cor_object_id_t *id, const char *to,
+                          const char *phase, uint32_t round, uint64_t copied, uint64_t state,
+                          int64_t t0)
+{
+    int64_t now = d->env.mono_ms(d->env.arg);
+    pthread_rwlock_wrlock(&d->lock);
+    oms_obj_t *o = cor_idmap_get(&d->objects, id);
+    if (o != NULL && o->migrating) {
+        snprintf(o->move.to, sizeof(o->move.to), "%s", to);
+        o->move.phase = phase;
+        o->move.round = round;
+        o->move.copied = copied;
+        if (state > 0)
+            o->move.state = state;
+        o->move.elapsed_us = (now - t0) * 1000;
+    }
+    pthread_rwlock_unlock(&d->lock);
+}
+
 int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
                     Cor__MigrateReply *rep, cor_error_t *err)
 {
@@ -1628,6 +1671,7 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
         return rc;
     }
     o->migrating = 1;
+    memset(&o->move, 0, sizeof(o->move));
     dst->placed++;
     char src_tcp[160], dst_tcp[160], from[NODE_NAME_MAX + 1], to[NODE_NAME_MAX + 1],
         chain_text[DM_CHAIN_MAX + 1];
@@ -1646,8 +1690,43 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
     mo.target_tcp = dst_tcp;
     mo.new_epoch = new_epoch;
     mo.dm_chain = chain_text;
+    move_progress(d, &id, to, "precopy", 0, 0, 0, t0);
+    /* Pre-copy: copy while the object serves, again and again while what
+     * changed meanwhile shrinks; then the frozen final step. */
+    uint32_t rounds = 0;
+    uint64_t copied = 0, last_sent = UINT64_MAX;
     ProtobufCMessage *out = NULL;
-    rc = d->env.kernel_call(d->env.arg, src_tcp, COR_M_MIGRATE_OUT, &mo.base, &out, err);
+    for (;;) {
+        mo.phase = COR__MOVE_PHASE__MOVE_PRECOPY;
+        rc = d->env.kernel_call(d->env.arg, src_tcp, COR_M_MIGRATE_OUT, &mo.base, &out, err);
+        if (rc != 0)
+            break;
+        const Cor__MigrateOutReply *mr = (const Cor__MigrateOutReply *)out;
+        int skipped = mr == NULL || mr->skipped;
+        uint64_t sent = mr ? mr->sent_bytes : 0, state = mr ? mr->state_bytes : 0;
+        if (out != NULL)
+            protobuf_c_message_free_unpacked(out, NULL);
+        out = NULL;
+        if (skipped)
+            break;
+        rounds++;
+        copied += sent;
+        move_progress(d, &id, to, "precopy", rounds, copied, state, t0);
+        if (sent <= PRECOPY_DONE_BYTES || rounds >= PRECOPY_MAX_ROUNDS || sent >= last_sent)
+            break;
+        last_sent = sent;
+    }
+    if (rc == 0) {
+        move_progress(d, &id, to, "final", rounds, copied, 0, t0);
+        mo.phase = COR__MOVE_PHASE__MOVE_FINAL;
+        rc = d->env.kernel_call(d->env.arg, src_tcp, COR_M_MIGRATE_OUT, &mo.base, &out, err);
+    }
+    if (rc != 0 && rounds > 0) {
+        cor_error_t aerr; /* best effort: the source forgets the session */
+        Cor__MigrateOutRequest ab = mo;
+        ab.phase = COR__MOVE_PHASE__MOVE_ABORT;
+        d->env.kernel_call(d->env.arg, src_tcp, COR_M_MIGRATE_OUT, &ab.base, NULL, &aerr);
+    }
     if (rc != 0)
         cor_error_prefix(err, "moving object %s from %s to %s", s, from, to);
 
@@ -1685,6 +1764,8 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
         rep->state_bytes = m ? m->state_bytes : 0;
         rep->frozen_us = m ? m->frozen_us : 0;
         rep->total_us = (d->env.mono_ms(d->env.arg) - t0) * 1000;
+        rep->precopy_rounds = rounds;
+        rep->bytes_copied = copied + (m ? m->sent_bytes : 0);
         cor_log_info("object %s moved %s -> %s (epoch %llu, %llu bytes, frozen %lld us)", s, from,
                      to, (unsigned long long)new_epoch, (unsigned long long)rep->state_bytes,
                      (long long)rep->frozen_us);

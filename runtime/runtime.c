@@ -163,6 +163,7 @@ void cor_runtime_obj_put(cor_obj_t *o)
     o->cls->destroy(o->self);
     cor_dm_stack_free(o->dm);
     free(o->members);
+    cor_precopy_free(o->precopy);
     pthread_mutex_destroy(&o->qlock);
     free(o);
 }
@@ -325,6 +326,11 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
     if ((cls->save_state == NULL) != (cls->load_state == NULL))
         return cor_error_set(err, COR_EINVAL, "class %s: save_state and load_state come as a pair",
                              cls->name);
+    if ((cls->save_dirty == NULL) != (cls->apply_dirty == NULL) ||
+        (cls->save_dirty != NULL && cls->save_state == NULL))
+        return cor_error_set(err, COR_EINVAL,
+                             "class %s: save_dirty and apply_dirty come as a pair, with save_state",
+                             cls->name);
     int rc = 0;
     pthread_rwlock_wrlock(&rt->lock);
     if (find_class(rt, cls->name) != NULL)
@@ -337,21 +343,27 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
     return rc;
 }
 
-/* Makes an object of cls from constructor args (state == 0) or from saved
- * state (state == 1) and puts it in the table under id. */
-static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
-                    uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
-                    size_t len, Cor__DmHeader *const *dm_state, size_t n_dm_state,
-                    cor_error_t *err)
+/* Makes an object of cls from constructor args (from_state == 0), from
+ * saved state (from_state == 1) or from `made`, an instance already made
+ * by the class (from_state == 2; taken over even on failure), and puts it
+ * in the table under id. */
+int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                 uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
+                 size_t len, void *made, Cor__DmHeader *const *dm_state, size_t n_dm_state,
+                 cor_error_t *err)
 {
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(id, s);
-    if (from_state && cls->load_state == NULL)
+    if (from_state == 1 && cls->load_state == NULL)
         return cor_error_set(err, COR_EUNIMPL, "class %s cannot load state (no load_state)",
                              cls->name);
     cor_obj_t *o = obj_new(cls, id, epoch);
-    if (o == NULL)
+    if (o == NULL) {
+        if (made != NULL)
+            cls->destroy(made);
         return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    o->self = made;
     int drc = cor_dm_stack_new(dm_chain, 1, &o->dm, err);
     if (drc != 0) {
         obj_discard(o);
@@ -383,8 +395,9 @@ static int obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_
     cor_error_t cerr;
     cor_error_clear(&cerr);
     cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &o->id, .err = &cerr};
-    int rc = from_state ? cls->load_state(&ctx, bytes, len, &o->self)
-                        : cls->create(&ctx, bytes, len, &o->self);
+    int rc = from_state == 2   ? 0
+             : from_state == 1 ? cls->load_state(&ctx, bytes, len, &o->self)
+                               : cls->create(&ctx, bytes, len, &o->self);
     cor_arena_close(&arena);
     if (rc != 0) {
         o->self = NULL;
@@ -421,7 +434,7 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err)
 {
-    return obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, NULL, 0, err);
+    return cor_obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, NULL, NULL, 0, err);
 }
 
 int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
@@ -438,7 +451,8 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
     } else if (cor_object_id_is_nil(id)) {
         return cor_error_set(err, COR_EINVAL, "the nil object id names no object");
     }
-    int rc = obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, NULL, 0, err);
+    int rc = cor_obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, NULL, NULL, 0,
+                          err);
     if (rc != 0)
         return rc;
     if (ref != NULL) {
@@ -574,7 +588,6 @@ int cor_dm_request_move(cor_dm_call_t *c, const char *to_node)
 
 /* ---------------- DM support: membership and peer messages ---------------- */
 
-static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err);
 
 int cor_dm_call_peers(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
 {
@@ -659,7 +672,7 @@ static int op_set_members(void *arg, const ProtobufCMessage *in, ProtobufCMessag
     cor_runtime_t *rt = arg;
     const Cor__SetMembersRequest *r = (const Cor__SetMembersRequest *)in;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
     if (r->n_members > 64)
         return cor_error_set(err, COR_EINVAL, "%zu members, at most 64", r->n_members);
@@ -715,7 +728,7 @@ static int op_peer_message(void *arg, const ProtobufCMessage *in, ProtobufCMessa
     cor_runtime_t *rt = arg;
     const Cor__PeerMessageRequest *r = (const Cor__PeerMessageRequest *)in;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
     cor_obj_t *o = cor_runtime_obj_get(rt, &id);
     if (o == NULL)
@@ -746,146 +759,6 @@ static int op_peer_message(void *arg, const ProtobufCMessage *in, ProtobufCMessa
     return p.rc;
 }
 
-/* ---------------- live migration, source side ---------------- */
-
-static long long mono_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-typedef struct migrate_ctx {
-    cor_runtime_t *rt;
-    cor_obj_t *obj;
-    const Cor__MigrateOutRequest *req;
-    cor_error_t *err;
-    int rc;
-    uint64_t bytes;
-    int64_t frozen_us;
-} migrate_ctx_t;
-
-/* Runs holding the object's turn: calls that arrive meanwhile queue behind
- * it, and run (and are answered EMOVED) once the turn is released. */
-static void migrate_fn(void *arg)
-{
-    migrate_ctx_t *m = arg;
-    cor_obj_t *o = m->obj;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (o->moved) {
-        m->rc = cor_error_set(m->err, COR_EMOVED, "already moved to %s", o->moved_to);
-        return;
-    }
-    cor_arena_t arena;
-    cor_arena_init(&arena, 0);
-    cor_ctx_t ctx = {.rt = m->rt, .arena = &arena, .id = &o->id, .err = m->err};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    m->rc = o->cls->save_state(o->self, &ctx, &buf, &len);
-    cor_arena_close(&arena);
-    if (m->rc != 0)
-        return;
-    /* The server DM parts' own state moves too (a dedup table, ...). */
-    Cor__DmHeader dh[COR_DM_MAX_CHAIN], *dhp[COR_DM_MAX_CHAIN];
-    unsigned char *dbuf[COR_DM_MAX_CHAIN];
-    size_t n_dh = 0;
-    for (int i = 0; o->dm != NULL && i < o->dm->n && m->rc == 0; i++) {
-        const cor_dm_inst_t *part = &o->dm->parts[i];
-        if (part->ops->server_save == NULL)
-            continue;
-        size_t dl = 0;
-        dbuf[n_dh] = NULL;
-        if (part->ops->server_save(part->state, &dbuf[n_dh], &dl) != 0) {
-            m->rc = cor_error_set(m->err, COR_EINTERNAL, "%s could not save its state",
-                                  part->ops->name);
-            break;
-        }
-        cor__dm_header__init(&dh[n_dh]);
-        dh[n_dh].key = (char *)part->ops->name;
-        dh[n_dh].value.data = dbuf[n_dh];
-        dh[n_dh].value.len = dl;
-        dhp[n_dh] = &dh[n_dh];
-        n_dh++;
-    }
-    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
-    is.object_id.data = o->id.b;
-    is.object_id.len = 16;
-    is.class_name = (char *)o->cls->name;
-    is.state.data = buf;
-    is.state.len = len;
-    is.epoch = m->req->new_epoch;
-    is.dm_chain = m->req->dm_chain;
-    is.dm_state = dhp;
-    is.n_dm_state = n_dh;
-    ProtobufCMessage *out = NULL;
-    if (m->rc == 0)
-        m->rc = cor_rpc_call(m->rt->client, m->req->target_tcp, COR_M_INSTALL_STATE, &is.base,
-                             &cor__install_state_reply__descriptor, 10000, &out, m->err);
-    if (out != NULL)
-        protobuf_c_message_free_unpacked(out, NULL);
-    for (size_t i = 0; i < n_dh; i++)
-        free(dbuf[i]);
-    free(buf);
-    if (m->rc != 0) {
-        cor_error_prefix(m->err, "installing at %s", m->req->target_tcp);
-        return; /* the object stays here, unfrozen: nothing was lost */
-    }
-    o->moved = 1;
-    snprintf(o->moved_to, sizeof(o->moved_to), "%s", m->req->target_tcp);
-    o->moved_epoch = m->req->new_epoch;
-    o->moved_at_ms = mono_now_ms();
-    m->bytes = len;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    m->frozen_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-}
-
-static int op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
-                          cor_arena_t *arena, cor_error_t *err)
-{
-    cor_runtime_t *rt = arg;
-    const Cor__MigrateOutRequest *r = (const Cor__MigrateOutRequest *)in;
-    cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
-        return err->code;
-    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
-    if (o == NULL)
-        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
-    int rc = 0;
-    if (o->cls->flags & COR_CLASS_CONCURRENT)
-        rc = cor_error_set(err, COR_EUNIMPL,
-                           "class %s is concurrent: its calls cannot be frozen for a move yet",
-                           o->cls->name);
-    else if (o->cls->save_state == NULL)
-        rc = cor_error_set(err, COR_EUNIMPL, "class %s cannot save state", o->cls->name);
-    if (rc == 0) {
-        migrate_ctx_t m = {.rt = rt, .obj = o, .req = r, .err = err};
-        cor_obj_run_sync(o, migrate_fn, &m);
-        rc = m.rc;
-        ((Cor__MigrateOutReply *)out)->state_bytes = m.bytes;
-        ((Cor__MigrateOutReply *)out)->frozen_us = m.frozen_us;
-    }
-    cor_runtime_obj_put(o);
-    return rc;
-}
-
-/* Drops tombstones of objects that moved away more than 30 s ago. */
-static void sweep_tombstones(cor_runtime_t *rt)
-{
-    long long now = mono_now_ms();
-    cor_object_id_t old[64];
-    int n = 0;
-    pthread_rwlock_rdlock(&rt->lock);
-    for (size_t i = 0; i < rt->objects.cap && n < 64; i++) {
-        cor_obj_t *o = rt->objects.slots[i].value;
-        if (o != NULL && o->moved && now - o->moved_at_ms > 30000)
-            old[n++] = o->id;
-    }
-    pthread_rwlock_unlock(&rt->lock);
-    for (int i = 0; i < n; i++)
-        cor_runtime_delete_object(rt, &old[i], NULL);
-}
-
 static int has_tick(const cor_dm_stack_t *s)
 {
     for (int i = 0; s != NULL && i < s->n; i++)
@@ -913,7 +786,7 @@ static void send_reports(cor_runtime_t *rt);
 
 void cor_runtime_dm_tick(cor_runtime_t *rt)
 {
-    sweep_tombstones(rt);
+    cor_migrate_sweep(rt);
     send_reports(rt);
     pthread_rwlock_rdlock(&rt->lock);
     tick_list_t l = {.cap = rt->objects.len};
@@ -1211,7 +1084,7 @@ int cor_runtime_dispatch_bytes(cor_runtime_t *rt, const uint8_t *data, size_t le
 /* ------------------------------------------------------------------ */
 /* replica operations (Kernel.CreateReplica etc.)                      */
 
-static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err)
+int cor_id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err)
 {
     if (cor_object_id_from_bytes(b->data, b->len, id) != 0 || cor_object_id_is_nil(id))
         return cor_error_set(err, COR_EINVAL, "object id must be 16 bytes, not nil (got %zu)",
@@ -1221,11 +1094,11 @@ static int id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t
 
 /* The object id and class a replica operation names; NULL with err set
  * when either is malformed or the class is not hosted here. */
-static const cor_class_t *replica_args(cor_runtime_t *rt, const ProtobufCBinaryData *idb,
+const cor_class_t *cor_replica_args(cor_runtime_t *rt, const ProtobufCBinaryData *idb,
                                        const char *class_name, cor_object_id_t *id,
                                        cor_error_t *err)
 {
-    if (id_arg(idb, id, err) != 0)
+    if (cor_id_arg(idb, id, err) != 0)
         return NULL;
     const cor_class_t *cls = class_by_name(rt, class_name);
     if (cls == NULL)
@@ -1240,10 +1113,10 @@ static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     cor_runtime_t *rt = arg;
     const Cor__CreateReplicaRequest *r = (const Cor__CreateReplicaRequest *)in;
     cor_object_id_t id;
-    const cor_class_t *cls = replica_args(rt, &r->object_id, r->class_name, &id, err);
+    const cor_class_t *cls = cor_replica_args(rt, &r->object_id, r->class_name, &id, err);
     if (cls == NULL)
         return err->code;
-    return obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, 0,
+    return cor_obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, NULL, 0,
                     err);
 }
 
@@ -1252,7 +1125,7 @@ static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
 {
     const Cor__DeleteReplicaRequest *r = (const Cor__DeleteReplicaRequest *)in;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
     return cor_runtime_delete_object(arg, &id, err);
 }
@@ -1312,7 +1185,7 @@ static int op_get_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage 
     const Cor__GetStateRequest *r = (const Cor__GetStateRequest *)in;
     Cor__GetStateReply *rep = (Cor__GetStateReply *)out;
     cor_object_id_t id;
-    if (id_arg(&r->object_id, &id, err) != 0)
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
     const char *cname;
     uint8_t *buf;
@@ -1342,7 +1215,7 @@ struct cor_report {
     struct cor_report *next;
 };
 
-static void report_later(cor_runtime_t *rt, const cor_object_id_t *id, uint64_t epoch)
+void cor_report_later(cor_runtime_t *rt, const cor_object_id_t *id, uint64_t epoch)
 {
     if (rt->oms_address[0] == '\0')
         return;
@@ -1387,31 +1260,6 @@ static void send_reports(cor_runtime_t *rt)
             free(r);
         }
     }
-}
-
-static int op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
-                            cor_arena_t *arena, cor_error_t *err)
-{
-    cor_runtime_t *rt = arg;
-    const Cor__InstallStateRequest *r = (const Cor__InstallStateRequest *)in;
-    cor_object_id_t id;
-    const cor_class_t *cls = replica_args(rt, &r->object_id, r->class_name, &id, err);
-    if (cls == NULL)
-        return err->code;
-    /* The object coming back to a kernel it left: its tombstone gives way
-     * (calls that reach it meanwhile were answered EMOVED and follow). */
-    cor_obj_t *old = cor_runtime_obj_get(rt, &id);
-    if (old != NULL) {
-        int tomb = atomic_load(&old->moved);
-        cor_runtime_obj_put(old);
-        if (tomb)
-            cor_runtime_delete_object(rt, &id, NULL);
-    }
-    int rc = obj_make(rt, cls, &id, r->epoch, r->dm_chain, 1, r->state.data, r->state.len,
-                      r->dm_state, r->n_dm_state, err);
-    if (rc == 0 && r->epoch > 1)
-        report_later(rt, &id, r->epoch);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1479,6 +1327,7 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
     atomic_init(&rt->calls_served, 0);
     atomic_init(&rt->incarnation, 0);
     pthread_mutex_init(&rt->report_lock, NULL);
+    pthread_mutex_init(&rt->stage_lock, NULL);
     cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
     int rc = cor_client_new(cor_method_paths, COR_M_COUNT, &copts, &rt->client, err);
     if (rc != 0) {
@@ -1532,13 +1381,13 @@ int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix
         {COR_M_GET_STATE, &cor__get_state_request__descriptor, &cor__get_state_reply__descriptor,
          op_get_state, rt, 0},
         {COR_M_INSTALL_STATE, &cor__install_state_request__descriptor,
-         &cor__install_state_reply__descriptor, op_install_state, rt, 0},
+         &cor__install_state_reply__descriptor, cor_op_install_state, rt, 0},
         {COR_M_SET_MEMBERS, &cor__set_members_request__descriptor,
          &cor__set_members_reply__descriptor, op_set_members, rt, 1u << 20},
         {COR_M_PEER_MESSAGE, &cor__peer_message_request__descriptor,
          &cor__peer_message_reply__descriptor, op_peer_message, rt, 0},
         {COR_M_MIGRATE_OUT, &cor__migrate_out_request__descriptor,
-         &cor__migrate_out_reply__descriptor, op_migrate_out, rt, 1u << 16},
+         &cor__migrate_out_reply__descriptor, cor_op_migrate_out, rt, 1u << 16},
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         rc = cor_rpc_serve(s, &ops[i], err);
@@ -1600,6 +1449,22 @@ void cor_runtime_free(cor_runtime_t *rt)
         free(r);
     }
     pthread_mutex_destroy(&rt->report_lock);
+    cor_migrate_free_stages(rt);
+    pthread_mutex_destroy(&rt->stage_lock);
     pthread_rwlock_destroy(&rt->lock);
     free(rt);
+}
+
+long long cor_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long cor_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

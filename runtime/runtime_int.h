@@ -15,6 +15,8 @@
 #include "rpc.h"
 #include "transport.h"
 
+#include "cor/kernel.pb-c.h"
+
 struct cor_ctx {
     cor_runtime_t *rt;
     cor_arena_t *arena;
@@ -58,6 +60,7 @@ typedef struct cor_obj {
     char moved_to[128];
     uint64_t moved_epoch;
     long long moved_at_ms;
+    struct cor_precopy *precopy; /* a move's pre-copy session; in-turn */
 } cor_obj_t;
 
 enum cor_turn {
@@ -95,6 +98,8 @@ struct cor_runtime {
     pthread_mutex_t report_lock;    /* placements to report to the OMS */
     struct cor_report *reports;
     atomic_uint_fast64_t incarnation;
+    pthread_mutex_t stage_lock;     /* objects being moved here */
+    struct cor_stage *stages;
     atomic_uint_fast64_t calls_served;
 
     pthread_rwlock_t lock; /* classes and objects */
@@ -193,5 +198,52 @@ size_t cor_runtime_object_count(cor_runtime_t *rt);
  * payload are written once, with no intermediate copy. */
 grpc_slice cor_wire_pack(const ProtobufCMessage *env, unsigned field,
                          const ProtobufCMessage *payload);
+
+/* ---- shared by runtime.c and migrate.c ---- */
+
+/* Makes an object and puts it in the table (runtime.c has the details):
+ * from_state 0 = create from bytes as constructor arguments, 1 = load_state
+ * from bytes, 2 = adopt `made` (taken over even on failure). dm_state is
+ * moved server DM state to load into the chain's parts. */
+int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                 uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
+                 size_t len, void *made, Cor__DmHeader *const *dm_state, size_t n_dm_state,
+                 cor_error_t *err);
+
+/* An object id from a request's bytes: 0, or EINVAL naming what was wrong. */
+int cor_id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err);
+
+/* The object id and class a replica operation names; NULL with err set
+ * when either is malformed or the class is not hosted here. */
+const cor_class_t *cor_replica_args(cor_runtime_t *rt, const ProtobufCBinaryData *idb,
+                                    const char *class_name, cor_object_id_t *id,
+                                    cor_error_t *err);
+
+/* Queues a placement report (object now here at epoch) for the OMS, sent
+ * from the next tick. */
+void cor_report_later(cor_runtime_t *rt, const cor_object_id_t *id, uint64_t epoch);
+
+/* The monotonic clock in milliseconds and in microseconds. */
+long long cor_mono_ms(void);
+long long cor_mono_us(void);
+
+/* ---- live migration (migrate.c) ---- */
+
+/* Kernel.MigrateOut and Kernel.InstallState (handlers for cor_rpc_serve;
+ * arg is the runtime). */
+int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                       cor_arena_t *arena, cor_error_t *err);
+int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                         cor_arena_t *arena, cor_error_t *err);
+
+/* Drops tombstones and staged copies that outlived their grace period.
+ * From the tick. */
+void cor_migrate_sweep(cor_runtime_t *rt);
+
+/* Frees a source-side pre-copy session (NULL is fine). */
+void cor_precopy_free(struct cor_precopy *pc);
+
+/* Frees every staged copy (runtime shutdown). */
+void cor_migrate_free_stages(cor_runtime_t *rt);
 
 #endif

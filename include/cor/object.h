@@ -82,7 +82,8 @@ enum cor_class_flag {
     COR_CLASS_CONCURRENT = 1u << 0,
 };
 
-#define COR_CLASS_VERSION 1
+/* 2: save_dirty and apply_dirty added. */
+#define COR_CLASS_VERSION 2
 
 /* An application class: a service plus its implementation. Static data;
  * the runtime keeps a pointer, so it must outlive registration. */
@@ -107,6 +108,19 @@ typedef struct cor_class {
      * caller's). Optional, paired with save_state. */
     int (*load_state)(cor_ctx_t *ctx, const uint8_t *buf, size_t len,
                       void **self);
+    /* Optional pair, for objects with large state: live migration copies
+     * the state while the object keeps serving, then only what changed
+     * meanwhile inside the frozen window (docs/migration.md).
+     * save_dirty writes the changes since its previous call, in a form of
+     * the class's choosing, into a malloc'd *buf the runtime frees; with
+     * restart set it forgets what changed so far and writes nothing (the
+     * runtime has just taken save_state). It runs in the object's turn.
+     * apply_dirty applies such bytes to an object made by load_state (buf
+     * stays the caller's). Without the pair the runtime diffs successive
+     * save_state outputs itself: correct for any class, but the frozen
+     * window then holds one whole save_state and load_state. */
+    int (*save_dirty)(void *self, cor_ctx_t *ctx, int restart, uint8_t **buf, size_t *len);
+    int (*apply_dirty)(void *self, cor_ctx_t *ctx, const uint8_t *buf, size_t len);
 } cor_class_t;
 
 /* ---- The per-call context a method implementation receives. ----

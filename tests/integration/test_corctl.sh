@@ -354,8 +354,8 @@ BEFORE=$(sed -n 's/^ *"total": "\([0-9-]*\)".*/\1/p' "$T/out")
 
 run migrate e1 --to k2
 expect_rc 0
-expect_out '^moving e1: '
-expect_out '^moved e1 from k1 to k2: [0-9]+ bytes of state, calls frozen [0-9.]+ ms, [0-9.]+ ms in all, epoch [0-9]+$'
+expect_out '^moving e1 \.\.\.$'
+expect_out '^moved e1 from k1 to k2: [0-9]+ bytes of state, 0 pre-copy rounds, [0-9]+ bytes sent, calls frozen [0-9.]+ ms, [0-9.]+ ms in all, epoch [0-9]+$'
 
 run call e1 Add '{"delta": 0}'
 expect_rc 0
@@ -374,6 +374,21 @@ expect_out '"to": "k1"'
 run migrate e1 --to k1
 expect_rc 1
 expect_err 'is already on k1'
+
+# A large state is copied while the object serves, then what changed.
+run call e1 Fill '{"bytes": "16777216", "seed": 3}'
+expect_rc 0
+run call e1 Digest
+expect_rc 0
+DIGEST=$(sed -n 's/^ *"fnv1a": "\([0-9]*\)".*/\1/p' "$T/out")
+run migrate e1 --to k2
+expect_rc 0
+expect_out '^moved e1 from k1 to k2: 167772[0-9]+ bytes of state, [1-9][0-9]* pre-copy rounds, '
+run call e1 Digest
+expect_rc 0
+expect_out "\"fnv1a\": \"$DIGEST\""
+run migrate e1 --to k1
+expect_rc 0
 
 run migrate e1 --to nosuch
 expect_rc 1

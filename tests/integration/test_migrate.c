@@ -20,6 +20,7 @@
 #include "cor/kernel.pb-c.h"
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
+#include "kv/kv.cor.h"
 #include "daemons.h"
 #include "rpc.h"
 #include "runtime_int.h"
@@ -78,6 +79,14 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     return rc;
 }
 
+/* A new echo object in region a, or NULL with err set. */
+static cor_ref_t *new_echo(cor_error_t *err)
+{
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    return cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, err) == 0 ? r : NULL;
+}
+
 static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
 {
     Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
@@ -91,12 +100,36 @@ static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
     return t;
 }
 
+/* A client thread: adds 1 in a loop and, given a mirror, also overwrites
+ * 64 bytes of its own part [lo, hi) of the ballast each time, keeping the
+ * mirror equal to what the object must now hold. */
 typedef struct loader {
     cor_ref_t *ref;
     atomic_int *stop;
+    uint8_t *mirror; /* NULL: adds only */
+    size_t lo, hi;
+    unsigned seed;
     long ok, failed;
     char last_error[COR_ERROR_MSG_MAX];
 } loader_t;
+
+static int touch(loader_t *l, cor_error_t *err)
+{
+    uint8_t data[64];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)rand_r(&l->seed);
+    Echo__TouchRequest t = ECHO__TOUCH_REQUEST__INIT;
+    t.offset = l->lo + (size_t)rand_r(&l->seed) % (l->hi - l->lo - sizeof(data));
+    t.data.data = data;
+    t.data.len = sizeof(data);
+    Echo__TouchReply *tr = NULL;
+    int rc = echo_echo_touch(l->ref, &t, &tr, err);
+    if (rc == 0) {
+        echo__touch_reply__free_unpacked(tr, NULL);
+        memcpy(l->mirror + t.offset, data, sizeof(data));
+    }
+    return rc;
+}
 
 static void *load(void *arg)
 {
@@ -107,12 +140,29 @@ static void *load(void *arg)
         add(l->ref, 1, &rc, &err);
         if (rc == 0)
             l->ok++;
-        else {
+        if (rc == 0 && l->mirror != NULL)
+            rc = touch(l, &err);
+        if (rc != 0) {
             l->failed++;
             snprintf(l->last_error, sizeof(l->last_error), "%s", err.msg);
         }
     }
     return NULL;
+}
+
+/* Stops and joins n loaders; sums their acknowledged adds and failures. */
+static void stop_loaders(atomic_int *stop, pthread_t *t, loader_t *l, int n, long *ok,
+                         long *failed)
+{
+    atomic_store(stop, 1);
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        *ok += l[i].ok;
+        *failed += l[i].failed;
+        if (l[i].failed)
+            fprintf(stderr, "loader %d: %ld failed, last: %s\n", i, l[i].failed, l[i].last_error);
+        cor_ref_free(l[i].ref);
+    }
 }
 
 static void test_moves_under_load(void)
@@ -145,16 +195,8 @@ static void test_moves_under_load(void)
         }
         usleep(5 * 1000);
     }
-    atomic_store(&stop, 1);
     long acked = 0, failed = 0;
-    for (int i = 0; i < 2; i++) {
-        pthread_join(t[i], NULL);
-        acked += l[i].ok;
-        failed += l[i].failed;
-        if (l[i].failed)
-            fprintf(stderr, "loader %d: %ld failed, last: %s\n", i, l[i].failed, l[i].last_error);
-        cor_ref_free(l[i].ref);
-    }
+    stop_loaders(&stop, t, l, 2, &acked, &failed);
     int rc;
     int64_t total = add(r, 0, &rc, &err);
     printf("\n    %d moves under load, %ld acknowledged adds, counter %lld, longest freeze %lld us\n",
@@ -346,9 +388,8 @@ static void test_dynamic_migration(void)
 static void test_target_dies(void)
 {
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
     CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
     char at[16];
@@ -409,9 +450,8 @@ static void test_oms_misses_commit(void)
      * epoch+1, and the directory still says "source". Done here by asking
      * the source kernel directly, without the OMS. */
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
     CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
     char at[16], src_tcp[160], dst_tcp[160];
@@ -460,6 +500,7 @@ static void test_oms_misses_commit(void)
 
 typedef struct mover {
     cor_ref_t *r;
+    char to[16]; /* move_to_thread: the target node */
     int rc;
     char msg[COR_ERROR_MSG_MAX];
 } mover_t;
@@ -469,6 +510,16 @@ static void *move_thread(void *arg)
     mover_t *m = arg;
     cor_error_t err;
     m->rc = migrate(m->r, NULL, "region=a", NULL, &err);
+    snprintf(m->msg, sizeof(m->msg), "%s", err.msg);
+    return NULL;
+}
+
+/* Moves m->r to the node m->to. */
+static void *move_to_thread(void *arg)
+{
+    mover_t *m = arg;
+    cor_error_t err;
+    m->rc = migrate(m->r, m->to, NULL, NULL, &err);
     snprintf(m->msg, sizeof(m->msg), "%s", err.msg);
     return NULL;
 }
@@ -487,9 +538,8 @@ static void *sleep_call(void *arg)
 static void test_concurrent_moves(void)
 {
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     char at[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     /* A slow call holds the object's turn, so the first move waits in its
@@ -510,6 +560,277 @@ static void test_concurrent_moves(void)
     char now_at[16];
     CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0 + 1); /* moved once */
     CU_ASSERT_STRING_NOT_EQUAL(now_at, at);
+    cor_ref_free(r);
+}
+
+
+/* ---- large state: pre-copy ---- */
+
+#define BIG (8u << 20)
+
+/* The ballast Fill makes from seed, as echo_class.c makes it. */
+static void fill_like_echo(uint8_t *b, size_t len, uint32_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b[i] = (uint8_t)x;
+    }
+}
+
+static uint64_t fnv1a(const uint8_t *b, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int fill(cor_ref_t *r, uint64_t bytes, uint32_t seed)
+{
+    Echo__FillRequest req = ECHO__FILL_REQUEST__INIT;
+    req.bytes = bytes;
+    req.seed = seed;
+    Echo__FillReply *rep = NULL;
+    cor_error_t err;
+    int rc = echo_echo_fill(r, &req, &rep, &err);
+    if (rc == 0)
+        echo__fill_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* Asserts the object's counter is total and its ballast equals mirror. */
+static void check_digest(cor_ref_t *r, int64_t total, const uint8_t *mirror, size_t len)
+{
+    Echo__DigestRequest req = ECHO__DIGEST_REQUEST__INIT;
+    Echo__DigestReply *d = NULL;
+    cor_error_t err;
+    CU_ASSERT_EQUAL_FATAL(echo_echo_digest(r, &req, &d, &err), 0);
+    CU_ASSERT_EQUAL(d->total, total);
+    CU_ASSERT_EQUAL(d->bytes, len);
+    CU_ASSERT_EQUAL(d->fnv1a, fnv1a(mirror, len));
+    echo__digest_reply__free_unpacked(d, NULL);
+}
+
+static void test_large_state_precopy(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL_FATAL(fill(r, BIG, 7), 0);
+    uint8_t *mirror = malloc(BIG);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mirror);
+    fill_like_echo(mirror, BIG, 7);
+    atomic_int stop = 0;
+    loader_t w[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (loader_t){.ref = cor_ref_dup(r), .stop = &stop, .mirror = mirror,
+                          .lo = i * (BIG / 2), .hi = (i + 1) * (BIG / 2), .seed = 11u + i};
+        pthread_create(&t[i], NULL, load, &w[i]);
+    }
+    int moves = 0;
+    for (int i = 0; i < 6; i++) {
+        Cor__MigrateReply *rep = NULL;
+        int rc = migrate(r, NULL, "region=a", &rep, &err);
+        if (rc != 0)
+            fprintf(stderr, "big move %d: %s\n", i, err.msg);
+        CU_ASSERT_EQUAL(rc, 0);
+        if (rep == NULL)
+            continue;
+        moves++;
+        printf("\n    8 MiB move %d: %u pre-copy rounds, %llu bytes sent, frozen %lld us, "
+               "total %lld us", i, rep->precopy_rounds, (unsigned long long)rep->bytes_copied,
+               (long long)rep->frozen_us, (long long)rep->total_us);
+        CU_ASSERT(rep->precopy_rounds >= 1);
+        CU_ASSERT(rep->bytes_copied >= BIG);
+        CU_ASSERT(rep->state_bytes >= BIG);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    long adds = 0, failed = 0;
+    stop_loaders(&stop, t, w, 2, &adds, &failed);
+    printf("\n");
+    CU_ASSERT_EQUAL(moves, 6);
+    CU_ASSERT_EQUAL(failed, 0);
+    check_digest(r, adds, mirror, BIG); /* no add lost or doubled, every write kept */
+    free(mirror);
+    cor_ref_free(r);
+}
+
+/* kv has no save_dirty: the runtime diffs its save_state bytes. */
+static void test_large_state_runtime_diff(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "kv.KeyValueStore", NULL, 0, &o, &r, &err), 0);
+    enum { KEYS = 256, VLEN = 2048 };
+    static unsigned last[KEYS];
+    char key[16];
+    uint8_t val[VLEN];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        memset(val, i, sizeof(val));
+        Kv__PutRequest p = KV__PUT_REQUEST__INIT;
+        p.key = key;
+        p.value.data = val;
+        p.value.len = sizeof(val);
+        Kv__PutReply *pr = NULL;
+        CU_ASSERT_EQUAL_FATAL(kv_key_value_store_put(r, &p, &pr, &err), 0);
+        kv__put_reply__free_unpacked(pr, NULL);
+        last[i] = (unsigned)i;
+    }
+    unsigned seed = 5, gen = KEYS;
+    for (int m = 0; m < 4; m++) {
+        /* Writes between the moves, then one move; each pre-copy round
+         * sends only the 4 KiB blocks that changed. */
+        for (int w = 0; w < 20; w++) {
+            int i = rand_r(&seed) % KEYS;
+            snprintf(key, sizeof(key), "k%03d", i);
+            memset(val, (int)(gen & 0xff), sizeof(val));
+            Kv__PutRequest p = KV__PUT_REQUEST__INIT;
+            p.key = key;
+            p.value.data = val;
+            p.value.len = sizeof(val);
+            Kv__PutReply *pr = NULL;
+            CU_ASSERT_EQUAL(kv_key_value_store_put(r, &p, &pr, &err), 0);
+            if (pr != NULL)
+                kv__put_reply__free_unpacked(pr, NULL);
+            last[i] = gen++;
+        }
+        Cor__MigrateReply *rep = NULL;
+        CU_ASSERT_EQUAL(migrate(r, NULL, "region=a", &rep, &err), 0);
+        if (rep != NULL) {
+            CU_ASSERT(rep->precopy_rounds >= 1);
+            CU_ASSERT(rep->state_bytes >= KEYS * VLEN);
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+        }
+    }
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        Kv__GetRequest g = KV__GET_REQUEST__INIT;
+        g.key = key;
+        Kv__GetReply *gr = NULL;
+        CU_ASSERT_EQUAL_FATAL(kv_key_value_store_get(r, &g, &gr, &err), 0);
+        CU_ASSERT(gr->found && gr->value.len == VLEN && gr->value.data[0] == (last[i] & 0xff) &&
+                  gr->value.data[VLEN - 1] == (last[i] & 0xff));
+        kv__get_reply__free_unpacked(gr, NULL);
+    }
+    cor_ref_free(r);
+}
+
+/* Waits until the OMS shows the object's move in its pre-copy phase. */
+static int wait_precopy(cor_ref_t *r)
+{
+    for (int i = 0; i < 5000; i++) {
+        Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+        lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+        lq.id.len = 16;
+        ProtobufCMessage *m = NULL;
+        cor_error_t err;
+        int in = 0;
+        if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                         &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
+            const Cor__MoveProgress *p = ((Cor__LookupReply *)m)->object->moving;
+            in = p != NULL && strcmp(p->phase, "precopy") == 0;
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        if (in)
+            return 0;
+        usleep(1000);
+    }
+    return -1;
+}
+
+/* kill -9 during pre-copy: of the target, then of the OMS. Either way
+ * the move does not happen, the object serves on at its source with every
+ * acknowledged write, and a later move works. */
+static void test_kill_during_precopy(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL_FATAL(fill(r, 64u << 20, 3), 0);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
+    char at[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    int target = strcmp(at, "m1") == 0 ? 1 : 0;
+    char tname[8];
+    snprintf(tname, sizeof(tname), "m%d", target + 1);
+
+    /* The target. */
+    mover_t mv = {.r = r};
+    pthread_t t;
+    snprintf(mv.to, sizeof(mv.to), "%s", tname);
+    pthread_create(&t, NULL, move_to_thread, &mv);
+    CU_ASSERT_EQUAL(wait_precopy(r), 0);
+    cor_proc_kill(&k[target]);
+    pthread_join(t, NULL);
+    CU_ASSERT_NOT_EQUAL(mv.rc, 0);
+    char now_at[16];
+    CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
+    CU_ASSERT_STRING_EQUAL(now_at, at);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 6);
+    CU_ASSERT_EQUAL(start_kernel(target, "a"), 0);
+
+    /* The OMS: restarted on its address from its store, it knows of no
+     * move; the source kept serving throughout. */
+    mover_t mv2 = {.r = r};
+    snprintf(mv2.to, sizeof(mv2.to), "%s", tname);
+    pthread_create(&t, NULL, move_to_thread, &mv2);
+    int caught = wait_precopy(r) == 0;
+    cor_proc_kill(&oms);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 7); /* served by the source, OMS down */
+    char listen[64];
+    snprintf(listen, sizeof(listen), "%s", oms_addr);
+    CU_ASSERT_EQUAL_FATAL(cor_proc_start_oms(&oms, COR_OMS_BIN, listen, data_dir, oms_addr,
+                                             sizeof(oms_addr)), 0);
+    if (caught) {
+        CU_ASSERT_NOT_EQUAL(mv2.rc, 0);
+        CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
+        CU_ASSERT_STRING_EQUAL(now_at, at);
+    }
+    /* A move after all that: it completes, state whole. Kernels need a
+     * heartbeat or two to find the new OMS. */
+    Cor__MigrateReply *rep = NULL;
+    for (int i = 0; i < 50 && (rc = migrate(r, tname, NULL, &rep, &err)) != 0; i++)
+        usleep(100 * 1000);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rep != NULL)
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 8);
+    uint8_t *mirror = malloc(64u << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mirror);
+    fill_like_echo(mirror, 64u << 20, 3);
+    check_digest(r, 8, mirror, 64u << 20);
+    free(mirror);
+    cor_ref_free(r);
+}
+
+/* kill -9 of the source right after the commit: the target serves. */
+static void test_source_dies_after_commit(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 9, &rc, &err), 9);
+    char at[16];
+    epoch_of(r, at, sizeof(at));
+    int source = at[1] - '1';
+    CU_ASSERT_EQUAL_FATAL(migrate(r, NULL, "region=a", NULL, &err), 0);
+    cor_proc_kill(&k[source]);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 10);
+    usleep(1500 * 1000); /* past the OMS's death timeout */
+    char now_at[16];
+    epoch_of(r, now_at, sizeof(now_at));
+    CU_ASSERT_STRING_NOT_EQUAL(now_at, at);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 11);
+    CU_ASSERT_EQUAL(start_kernel(source, "a"), 0);
     cor_ref_free(r);
 }
 
@@ -567,6 +888,10 @@ int main(void)
         {"refusals leave the object untouched", test_refusals},
         {"target killed before the move: the object stays", test_target_dies},
         {"source killed before the move: restored from its checkpoint", test_source_dies},
+        {"8 MiB under writes: pre-copy, every write kept", test_large_state_precopy},
+        {"kv without save_dirty: the runtime diffs its state", test_large_state_runtime_diff},
+        {"kill -9 of the target, then the OMS, during pre-copy", test_kill_during_precopy},
+        {"kill -9 of the source after the commit: the target serves", test_source_dies_after_commit},
         {NULL, NULL},
     };
     return cor_test_main("migrate", tests, setup, teardown);

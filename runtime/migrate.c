@@ -1,0 +1,859 @@
+/*
+ * migrate.c — live migration between kernel servers, both ends.
+ *
+ * Source (Kernel.MigrateOut). The OMS drives a move in steps:
+ *   PRECOPY, repeated: copy the state to the target while the object keeps
+ *     serving. The first step sends it all; each later one sends only what
+ *     changed since the step before: the class's own save_dirty bytes when
+ *     it has them, else the runtime diffs successive save_state outputs in
+ *     4 KiB blocks. The source remembers, per object, the session (target,
+ *     epoch, the bytes the target now holds).
+ *   FINAL: in the object's turn (calls queue meanwhile) send what changed
+ *     since the last step plus the server DM parts' state, have the target
+ *     go live, and leave a tombstone that answers EMOVED. Without a
+ *     session (small states, or no pre-copy asked) the whole state goes in
+ *     this one step. If the target refuses or cannot be reached, the turn
+ *     is released and the object serves on: nothing was lost.
+ *   ABORT: forget the session.
+ *
+ * Target (Kernel.InstallState): WHOLE installs and serves at once; STAGE
+ * starts a staged copy, PATCH applies a step to it, COMMIT applies the
+ * last one and makes the object live under the move's epoch. Staged
+ * copies nobody commits are dropped after STAGE_TTL_MS. A staged copy of
+ * a class with apply_dirty is loaded (load_state) once whole, so later
+ * steps are the class's own deltas.
+ *
+ * The OMS side is oms_dir_migrate in oms/directory.c; docs/migration.md
+ * tells the protocol and what each fault leaves behind.
+ */
+#include "runtime_int.h"
+
+#include <cor/log.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRECOPY_MIN_BYTES (64u * 1024)       /* smaller states move in one step */
+#define DELTA_BLOCK 4096u                    /* the runtime's diff granularity */
+#define CHUNK_BYTES (4u << 20)               /* state bytes per InstallState */
+#define CLASS_DELTA_MAX (12u << 20)          /* a class delta travels whole */
+#define STAGE_MAX_BYTES ((uint64_t)1 << 30)  /* the largest state a target stages */
+#define STAGE_TTL_MS 30000
+#define TOMBSTONE_TTL_MS 30000
+#define STEP_DEADLINE_MS 10000
+
+/* The source's side of a move under way; touched only in the object's
+ * turn. */
+struct cor_precopy {
+    uint64_t epoch;
+    char target[COR_ADDR_MAX];
+    uint8_t *base;   /* runtime diff: the bytes the target holds (owned) */
+    size_t base_len;
+    size_t state_len; /* the state's size at the last step */
+    int class_delta; /* the class's save_dirty tracks what changed */
+    int sending;     /* a step is sending outside the turn */
+};
+
+void cor_precopy_free(struct cor_precopy *pc)
+{
+    if (pc == NULL)
+        return;
+    free(pc->base);
+    free(pc);
+}
+
+/* A staged copy at the target. */
+typedef struct cor_stage {
+    struct cor_stage *next;
+    cor_object_id_t id;
+    uint64_t epoch;
+    const cor_class_t *cls;
+    uint8_t *bytes; /* the state so far (owned); NULL once loaded */
+    size_t len;
+    void *self;     /* loaded instance (classes with apply_dirty) */
+    long long touched_ms;
+} cor_stage_t;
+
+static void stage_free(cor_stage_t *s)
+{
+    if (s->self != NULL)
+        s->cls->destroy(s->self);
+    free(s->bytes);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* deltas: runs of bytes that differ                                   */
+
+typedef struct delta {
+    Cor__DeltaRun *runs; /* data points into the new bytes (not owned) */
+    size_t n, cap;
+    uint64_t bytes;      /* sum of the runs' lengths */
+} delta_t;
+
+static int delta_add(delta_t *d, uint64_t off, const uint8_t *p, size_t len)
+{
+    if (d->n > 0) {
+        Cor__DeltaRun *last = &d->runs[d->n - 1];
+        if (last->offset + last->data.len == off && last->data.data + last->data.len == p) {
+            last->data.len += len;
+            d->bytes += len;
+            return 0;
+        }
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        Cor__DeltaRun *r = realloc(d->runs, cap * sizeof(*r));
+        if (r == NULL)
+            return COR_ENOMEM;
+        d->runs = r;
+        d->cap = cap;
+    }
+    Cor__DeltaRun *r = &d->runs[d->n++];
+    cor__delta_run__init(r);
+    r->offset = off;
+    r->data.data = (uint8_t *)p;
+    r->data.len = len;
+    d->bytes += len;
+    return 0;
+}
+
+/* The blocks of cur that differ from old (all of cur when old is NULL). */
+static int delta_diff(delta_t *d, const uint8_t *old, size_t old_len, const uint8_t *cur,
+                      size_t cur_len)
+{
+    for (size_t off = 0; off < cur_len; off += DELTA_BLOCK) {
+        size_t n = cur_len - off < DELTA_BLOCK ? cur_len - off : DELTA_BLOCK;
+        if (old != NULL && off + n <= old_len && memcmp(old + off, cur + off, n) == 0)
+            continue;
+        if (delta_add(d, off, cur + off, n) != 0)
+            return COR_ENOMEM;
+    }
+    return 0;
+}
+
+/* Applies a packed StateDelta to a staged copy's bytes. */
+static int delta_apply(cor_stage_t *s, const ProtobufCBinaryData *packed, cor_error_t *err)
+{
+    Cor__StateDelta *d = cor__state_delta__unpack(NULL, packed->len, packed->data);
+    if (d == NULL)
+        return cor_error_set(err, COR_EINVAL, "install: delta is not a cor.StateDelta");
+    int rc = 0;
+    if (d->length > STAGE_MAX_BYTES) {
+        rc = cor_error_set(err, COR_ETOOBIG, "install: state of %llu bytes is over the %llu limit",
+                           (unsigned long long)d->length, (unsigned long long)STAGE_MAX_BYTES);
+        goto out;
+    }
+    if (d->length != s->len) {
+        uint8_t *b = realloc(s->bytes, d->length ? d->length : 1);
+        if (b == NULL) {
+            rc = cor_error_set(err, COR_ENOMEM, "install: no memory for %llu bytes",
+                               (unsigned long long)d->length);
+            goto out;
+        }
+        if (d->length > s->len)
+            memset(b + s->len, 0, d->length - s->len);
+        s->bytes = b;
+        s->len = d->length;
+    }
+    for (size_t i = 0; i < d->n_runs; i++) {
+        const Cor__DeltaRun *r = d->runs[i];
+        if (r->offset > s->len || r->data.len > s->len - r->offset) {
+            rc = cor_error_set(err, COR_EINVAL,
+                               "install: run %zu (%zu bytes at %llu) lies outside the %zu-byte state",
+                               i, r->data.len, (unsigned long long)r->offset, s->len);
+            goto out;
+        }
+        memcpy(s->bytes + r->offset, r->data.data, r->data.len);
+    }
+out:
+    cor__state_delta__free_unpacked(d, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* source: sending steps                                               */
+
+typedef struct move {
+    cor_runtime_t *rt;
+    cor_obj_t *obj;
+    const Cor__MigrateOutRequest *req;
+    cor_error_t *err;
+    uint64_t sent; /* state bytes sent so far by this MigrateOut */
+} move_t;
+
+static int send_step(move_t *mv, Cor__InstallStateRequest *is)
+{
+    is->object_id.data = mv->obj->id.b;
+    is->object_id.len = 16;
+    is->class_name = (char *)mv->obj->cls->name;
+    is->epoch = mv->req->new_epoch;
+    is->dm_chain = mv->req->dm_chain;
+    ProtobufCMessage *out = NULL;
+    int rc = cor_rpc_call(mv->rt->client, mv->req->target_tcp, COR_M_INSTALL_STATE, &is->base,
+                          &cor__install_state_reply__descriptor, STEP_DEADLINE_MS, &out, mv->err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
+}
+
+/* Sends d's runs (the state now `length` bytes) in steps of at most
+ * CHUNK_BYTES: the first with mode `first`, the rest PATCH. With commit
+ * the last step is (or, after a STAGE, is followed by) a COMMIT carrying
+ * the DM state. `load` goes on the last non-COMMIT step. */
+static int send_runs(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
+                     int commit, int load, Cor__DmHeader **dm, size_t n_dm)
+{
+    Cor__DeltaRun pieces[64], *pp[64];
+    size_t ri = 0, roff = 0; /* the next byte to send: run ri, offset roff */
+    int step = 0, rc = 0;
+    do {
+        size_t n = 0, room = CHUNK_BYTES;
+        while (ri < d->n && room > 0 && n < 64) {
+            const Cor__DeltaRun *r = &d->runs[ri];
+            size_t take = r->data.len - roff < room ? r->data.len - roff : room;
+            cor__delta_run__init(&pieces[n]);
+            pieces[n].offset = r->offset + roff;
+            pieces[n].data.data = r->data.data + roff;
+            pieces[n].data.len = take;
+            pp[n] = &pieces[n];
+            n++;
+            room -= take;
+            roff += take;
+            if (roff == r->data.len) {
+                ri++;
+                roff = 0;
+            }
+        }
+        int last = ri == d->n;
+        Cor__StateDelta sd = COR__STATE_DELTA__INIT;
+        sd.length = length;
+        sd.runs = pp;
+        sd.n_runs = n;
+        size_t plen = cor__state_delta__get_packed_size(&sd);
+        uint8_t *packed = malloc(plen ? plen : 1);
+        if (packed == NULL)
+            return cor_error_set(mv->err, COR_ENOMEM, "out of memory packing %zu bytes", plen);
+        cor__state_delta__pack(&sd, packed);
+        Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+        is.mode = step == 0 ? first : COR__INSTALL_MODE__INSTALL_PATCH;
+        is.delta.data = packed;
+        is.delta.len = plen;
+        if (last && commit && is.mode == COR__INSTALL_MODE__INSTALL_PATCH) {
+            is.mode = COR__INSTALL_MODE__INSTALL_COMMIT;
+            is.dm_state = dm;
+            is.n_dm_state = n_dm;
+        } else if (last) {
+            is.load = load;
+        }
+        rc = send_step(mv, &is);
+        free(packed);
+        if (rc != 0)
+            return rc;
+        mv->sent += CHUNK_BYTES - room;
+        step++;
+        if (last && commit && is.mode != COR__INSTALL_MODE__INSTALL_COMMIT) {
+            Cor__StateDelta empty = COR__STATE_DELTA__INIT;
+            empty.length = length;
+            uint8_t eb[16];
+            Cor__InstallStateRequest c = COR__INSTALL_STATE_REQUEST__INIT;
+            c.mode = COR__INSTALL_MODE__INSTALL_COMMIT;
+            c.delta.data = eb;
+            c.delta.len = cor__state_delta__pack(&empty, eb);
+            c.dm_state = dm;
+            c.n_dm_state = n_dm;
+            return send_step(mv, &c);
+        }
+        if (last)
+            return 0;
+    } while (1);
+}
+
+/* Sends the class's own delta bytes as one step. */
+static int send_class_delta(move_t *mv, const uint8_t *buf, size_t len, int commit,
+                            Cor__DmHeader **dm, size_t n_dm)
+{
+    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+    is.mode = commit ? COR__INSTALL_MODE__INSTALL_COMMIT : COR__INSTALL_MODE__INSTALL_PATCH;
+    is.class_delta = 1;
+    is.delta.data = (uint8_t *)buf;
+    is.delta.len = len;
+    if (commit) {
+        is.dm_state = dm;
+        is.n_dm_state = n_dm;
+    }
+    int rc = send_step(mv, &is);
+    if (rc == 0)
+        mv->sent += len;
+    return rc;
+}
+
+static int save_state(move_t *mv, uint8_t **buf, size_t *len)
+{
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = mv->rt, .arena = &arena, .id = &mv->obj->id, .err = mv->err};
+    *buf = NULL;
+    *len = 0;
+    int rc = mv->obj->cls->save_state(mv->obj->self, &ctx, buf, len);
+    cor_arena_close(&arena);
+    return rc;
+}
+
+static int save_dirty(move_t *mv, int restart, uint8_t **buf, size_t *len)
+{
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = mv->rt, .arena = &arena, .id = &mv->obj->id, .err = mv->err};
+    *buf = NULL;
+    *len = 0;
+    int rc = mv->obj->cls->save_dirty(mv->obj->self, &ctx, restart, buf, len);
+    cor_arena_close(&arena);
+    if (rc == 0 && restart) {
+        free(*buf);
+        *buf = NULL;
+        *len = 0;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* source: the steps                                                   */
+
+/* What a PRECOPY step sends, decided in the turn and sent after it. */
+typedef struct precopy_step {
+    move_t mv;
+    int rc;
+    int skipped;
+    size_t state_len;
+    delta_t d;        /* runtime runs (into `bytes`) */
+    uint8_t *bytes;   /* what the runs point into */
+    int free_bytes;   /* bytes is ours to free (else it is the session's base) */
+    uint8_t *old;     /* the session's previous base, freed after sending */
+    uint8_t *cbuf;    /* class delta, owned */
+    size_t clen;
+    Cor__InstallMode mode;
+    int load;
+} precopy_step_t;
+
+static void session_drop(cor_obj_t *o)
+{
+    cor_precopy_free(o->precopy);
+    o->precopy = NULL;
+}
+
+/* The session for this request, or NULL; drops one for another move. */
+static struct cor_precopy *session_for(cor_obj_t *o, const Cor__MigrateOutRequest *r)
+{
+    struct cor_precopy *pc = o->precopy;
+    if (pc != NULL && !pc->sending &&
+        (pc->epoch != r->new_epoch || strcmp(pc->target, r->target_tcp) != 0)) {
+        session_drop(o);
+        pc = NULL;
+    }
+    return pc;
+}
+
+/* Starts (or restarts) a session: the whole state, as a STAGE. */
+static int precopy_start(precopy_step_t *p)
+{
+    cor_obj_t *o = p->mv.obj;
+    size_t len;
+    int rc = save_state(&p->mv, &p->bytes, &len);
+    if (rc != 0)
+        return rc;
+    p->state_len = len;
+    struct cor_precopy *pc = o->precopy;
+    if (pc != NULL)
+        pc->state_len = len;
+    if (pc == NULL) {
+        if (len < PRECOPY_MIN_BYTES) {
+            p->skipped = 1;
+            free(p->bytes);
+            p->bytes = NULL;
+            return 0;
+        }
+        pc = calloc(1, sizeof(*pc));
+        if (pc == NULL)
+            return cor_error_set(p->mv.err, COR_ENOMEM, "out of memory");
+        pc->epoch = p->mv.req->new_epoch;
+        pc->state_len = len;
+        snprintf(pc->target, sizeof(pc->target), "%s", p->mv.req->target_tcp);
+        o->precopy = pc;
+    }
+    pc->class_delta = o->cls->save_dirty != NULL;
+    if (pc->class_delta) {
+        uint8_t *none;
+        size_t nl;
+        rc = save_dirty(&p->mv, 1, &none, &nl);
+        p->free_bytes = 1;
+        p->load = 1;
+    } else {
+        p->old = pc->base;
+        pc->base = p->bytes;
+        pc->base_len = len;
+    }
+    p->mode = COR__INSTALL_MODE__INSTALL_STAGE;
+    if (rc == 0)
+        rc = delta_add(&p->d, 0, p->bytes, len);
+    return rc;
+}
+
+static void precopy_take_fn(void *arg)
+{
+    precopy_step_t *p = arg;
+    cor_obj_t *o = p->mv.obj;
+    if (atomic_load(&o->moved)) {
+        p->rc = cor_error_set(p->mv.err, COR_EMOVED, "already moved to %s", o->moved_to);
+        return;
+    }
+    struct cor_precopy *pc = session_for(o, p->mv.req);
+    if (pc != NULL && pc->sending) {
+        p->rc = cor_error_set(p->mv.err, COR_EABORTED, "a step of another move is still sending");
+        return;
+    }
+    if (pc == NULL) {
+        p->rc = precopy_start(p);
+    } else if (pc->class_delta) {
+        p->rc = save_dirty(&p->mv, 0, &p->cbuf, &p->clen);
+        p->mode = COR__INSTALL_MODE__INSTALL_PATCH;
+        if (p->rc == 0 && p->clen > CLASS_DELTA_MAX) {
+            free(p->cbuf); /* more changed than one step carries: start over */
+            p->cbuf = NULL;
+            p->rc = precopy_start(p);
+        }
+    } else {
+        size_t len;
+        p->rc = save_state(&p->mv, &p->bytes, &len);
+        if (p->rc == 0)
+            p->rc = delta_diff(&p->d, pc->base, pc->base_len, p->bytes, len);
+        if (p->rc == 0) {
+            p->state_len = len;
+            pc->state_len = len;
+            p->old = pc->base;
+            pc->base = p->bytes;
+            pc->base_len = len;
+            p->mode = COR__INSTALL_MODE__INSTALL_PATCH;
+        } else {
+            free(p->bytes);
+            p->bytes = NULL;
+        }
+    }
+    if (p->rc != 0) {
+        session_drop(o);
+        return;
+    }
+    if (!p->skipped)
+        o->precopy->sending = 1;
+}
+
+static void precopy_done_fn(void *arg)
+{
+    precopy_step_t *p = arg;
+    if (p->mv.obj->precopy == NULL)
+        return;
+    p->mv.obj->precopy->sending = 0;
+    if (p->rc != 0)
+        session_drop(p->mv.obj); /* the target's copy is now unknown */
+}
+
+static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRequest *r,
+                        Cor__MigrateOutReply *rep, cor_error_t *err)
+{
+    precopy_step_t p = {.mv = {.rt = rt, .obj = o, .req = r, .err = err}};
+    cor_obj_run_sync(o, precopy_take_fn, &p);
+    if (p.rc == 0 && !p.skipped) {
+        if (p.cbuf != NULL)
+            p.rc = send_class_delta(&p.mv, p.cbuf, p.clen, 0, NULL, 0);
+        else
+            p.rc = send_runs(&p.mv, &p.d, p.state_len, p.mode, 0, p.load, NULL, 0);
+        if (p.rc != 0)
+            cor_error_prefix(err, "pre-copy to %s", r->target_tcp);
+        cor_obj_run_sync(o, precopy_done_fn, &p);
+    }
+    free(p.d.runs);
+    free(p.cbuf);
+    free(p.old);
+    if (p.free_bytes)
+        free(p.bytes);
+    rep->sent_bytes = p.mv.sent;
+    rep->state_bytes = p.state_len;
+    rep->skipped = p.skipped;
+    return p.rc;
+}
+
+typedef struct final_step {
+    move_t mv;
+    int rc;
+    uint64_t bytes;
+    int64_t frozen_us;
+} final_step_t;
+
+/* The server DM parts' own state (a dedup table, ...), to move with the
+ * object. Fills dh/dhp/dbuf; returns how many, or -1 with err set. */
+static int save_dm_state(final_step_t *f, Cor__DmHeader *dh, Cor__DmHeader **dhp,
+                         unsigned char **dbuf)
+{
+    cor_obj_t *o = f->mv.obj;
+    int n = 0;
+    for (int i = 0; o->dm != NULL && i < o->dm->n; i++) {
+        const cor_dm_inst_t *part = &o->dm->parts[i];
+        if (part->ops->server_save == NULL)
+            continue;
+        size_t dl = 0;
+        dbuf[n] = NULL;
+        if (part->ops->server_save(part->state, &dbuf[n], &dl) != 0) {
+            cor_error_set(f->mv.err, COR_EINTERNAL, "%s could not save its state",
+                          part->ops->name);
+            for (int k = 0; k <= n; k++)
+                free(dbuf[k]);
+            return -1;
+        }
+        cor__dm_header__init(&dh[n]);
+        dh[n].key = (char *)part->ops->name;
+        dh[n].value.data = dbuf[n];
+        dh[n].value.len = dl;
+        dhp[n] = &dh[n];
+        n++;
+    }
+    return n;
+}
+
+/* Sends the last step: what changed since the session's last step, or
+ * the whole state when there is no session. */
+static int final_send(final_step_t *f, Cor__DmHeader **dm, size_t n_dm)
+{
+    move_t *mv = &f->mv;
+    cor_obj_t *o = mv->obj;
+    struct cor_precopy *pc = session_for(o, mv->req);
+    if (pc != NULL && pc->sending)
+        return cor_error_set(mv->err, COR_EABORTED, "a step of another move is still sending");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (pc != NULL && pc->class_delta) {
+        rc = save_dirty(mv, 0, &buf, &len);
+        if (rc == 0 && len <= CLASS_DELTA_MAX) {
+            rc = send_class_delta(mv, buf, len, 1, dm, n_dm);
+            free(buf);
+            return rc;
+        }
+        free(buf);
+        if (rc != 0)
+            return rc;
+        pc = NULL; /* too much changed: send it all */
+    }
+    rc = save_state(mv, &buf, &len);
+    if (rc != 0)
+        return rc;
+    f->bytes = len;
+    delta_t d = {0};
+    if (pc != NULL) {
+        rc = delta_diff(&d, pc->base, pc->base_len, buf, len);
+        if (rc == 0)
+            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_PATCH, 1, 0, dm, n_dm);
+    } else if (len <= CHUNK_BYTES) {
+        Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+        is.state.data = buf;
+        is.state.len = len;
+        is.dm_state = dm;
+        is.n_dm_state = n_dm;
+        rc = send_step(mv, &is);
+        if (rc == 0)
+            mv->sent += len;
+    } else {
+        rc = delta_add(&d, 0, buf, len);
+        if (rc == 0)
+            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_STAGE, 1, 0, dm, n_dm);
+    }
+    free(d.runs);
+    free(buf);
+    return rc;
+}
+
+/* Runs holding the object's turn: calls that arrive meanwhile queue behind
+ * it, and run (and are answered EMOVED) once the turn is released. */
+static void final_fn(void *arg)
+{
+    final_step_t *f = arg;
+    cor_obj_t *o = f->mv.obj;
+    long long t0 = cor_mono_us();
+    if (atomic_load(&o->moved)) {
+        f->rc = cor_error_set(f->mv.err, COR_EMOVED, "already moved to %s", o->moved_to);
+        return;
+    }
+    Cor__DmHeader dh[COR_DM_MAX_CHAIN], *dhp[COR_DM_MAX_CHAIN];
+    unsigned char *dbuf[COR_DM_MAX_CHAIN];
+    int n_dm = save_dm_state(f, dh, dhp, dbuf);
+    if (n_dm < 0) {
+        f->rc = f->mv.err->code;
+        return;
+    }
+    if (o->precopy != NULL)
+        f->bytes = o->precopy->state_len; /* save_state below updates it */
+    f->rc = final_send(f, dhp, (size_t)n_dm);
+    for (int i = 0; i < n_dm; i++)
+        free(dbuf[i]);
+    if (o->precopy == NULL || !o->precopy->sending)
+        session_drop(o);
+    if (f->rc != 0) {
+        cor_error_prefix(f->mv.err, "installing at %s", f->mv.req->target_tcp);
+        return; /* the object stays here, unfrozen: nothing was lost */
+    }
+    atomic_store(&o->moved, 1);
+    snprintf(o->moved_to, sizeof(o->moved_to), "%s", f->mv.req->target_tcp);
+    o->moved_epoch = f->mv.req->new_epoch;
+    o->moved_at_ms = cor_mono_ms();
+    f->frozen_us = cor_mono_us() - t0;
+}
+
+static void abort_fn(void *arg)
+{
+    cor_obj_t *o = arg;
+    if (o->precopy != NULL && !o->precopy->sending)
+        session_drop(o);
+}
+
+int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                       cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__MigrateOutRequest *r = (const Cor__MigrateOutRequest *)in;
+    Cor__MigrateOutReply *rep = (Cor__MigrateOutReply *)out;
+    (void)arena;
+    cor_object_id_t id;
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    if (r->phase != COR__MOVE_PHASE__MOVE_ABORT &&
+        (r->target_tcp[0] == '\0' || r->new_epoch == 0))
+        return cor_error_set(err, COR_EINVAL, "migrate: a target address and a new epoch are needed");
+    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    int rc = 0;
+    if (o->cls->flags & COR_CLASS_CONCURRENT)
+        rc = cor_error_set(err, COR_EUNIMPL,
+                           "class %s is concurrent: its calls cannot be frozen for a move yet",
+                           o->cls->name);
+    else if (o->cls->save_state == NULL)
+        rc = cor_error_set(err, COR_EUNIMPL, "class %s cannot save state", o->cls->name);
+    else if (r->phase == COR__MOVE_PHASE__MOVE_ABORT)
+        cor_obj_run_sync(o, abort_fn, o);
+    else if (r->phase == COR__MOVE_PHASE__MOVE_PRECOPY)
+        rc = precopy_step(rt, o, r, rep, err);
+    else if (r->phase == COR__MOVE_PHASE__MOVE_FINAL) {
+        final_step_t f = {.mv = {.rt = rt, .obj = o, .req = r, .err = err}};
+        cor_obj_run_sync(o, final_fn, &f);
+        rc = f.rc;
+        rep->state_bytes = f.bytes;
+        rep->sent_bytes = f.mv.sent;
+        rep->frozen_us = f.frozen_us;
+    } else
+        rc = cor_error_set(err, COR_EINVAL, "migrate: unknown phase %d", (int)r->phase);
+    cor_runtime_obj_put(o);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* target                                                              */
+
+/* Takes the staged copy of id out of the list (NULL: none). */
+static cor_stage_t *stage_take(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    pthread_mutex_lock(&rt->stage_lock);
+    cor_stage_t **pp = &rt->stages, *s = NULL;
+    while (*pp != NULL && !cor_object_id_equal(&(*pp)->id, id))
+        pp = &(*pp)->next;
+    if (*pp != NULL) {
+        s = *pp;
+        *pp = s->next;
+        s->next = NULL;
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    return s;
+}
+
+static void stage_put(cor_runtime_t *rt, cor_stage_t *s)
+{
+    s->touched_ms = cor_mono_ms();
+    pthread_mutex_lock(&rt->stage_lock);
+    s->next = rt->stages;
+    rt->stages = s;
+    pthread_mutex_unlock(&rt->stage_lock);
+}
+
+/* Installs an object that moved here; its tombstone from an earlier stay
+ * gives way (calls that reach it meanwhile were answered EMOVED and
+ * follow). Consumes made. */
+static int install_live(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
+                        const Cor__InstallStateRequest *r, const uint8_t *bytes, size_t len,
+                        void *made, cor_error_t *err)
+{
+    cor_obj_t *old = cor_runtime_obj_get(rt, id);
+    if (old != NULL) {
+        int tomb = atomic_load(&old->moved);
+        cor_runtime_obj_put(old);
+        if (tomb)
+            cor_runtime_delete_object(rt, id, NULL);
+    }
+    int rc = cor_obj_make(rt, cls, id, r->epoch, r->dm_chain, made != NULL ? 2 : 1, bytes, len,
+                          made, r->dm_state, r->n_dm_state, err);
+    if (rc == 0 && r->epoch > 1)
+        cor_report_later(rt, id, r->epoch);
+    return rc;
+}
+
+static int stage_load(cor_runtime_t *rt, cor_stage_t *s, cor_error_t *err)
+{
+    if (s->cls->apply_dirty == NULL)
+        return cor_error_set(err, COR_EINVAL, "install: class %s takes no deltas of its own",
+                             s->cls->name);
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_error_t cerr;
+    cor_error_clear(&cerr);
+    cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &s->id, .err = &cerr};
+    int rc = s->cls->load_state(&ctx, s->bytes, s->len, &s->self);
+    cor_arena_close(&arena);
+    if (rc != 0) {
+        s->self = NULL;
+        return cor_error_set(err, rc, "install: class %s refused the staged state: %s",
+                             s->cls->name, cerr.msg[0] ? cerr.msg : cor_strerror(rc));
+    }
+    free(s->bytes);
+    s->bytes = NULL;
+    s->len = 0;
+    return 0;
+}
+
+static int stage_class_delta(cor_runtime_t *rt, cor_stage_t *s, const ProtobufCBinaryData *b,
+                             cor_error_t *err)
+{
+    if (s->self == NULL)
+        return cor_error_set(err, COR_EINVAL, "install: a class delta came before the state");
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_error_t cerr;
+    cor_error_clear(&cerr);
+    cor_ctx_t ctx = {.rt = rt, .arena = &arena, .id = &s->id, .err = &cerr};
+    int rc = s->cls->apply_dirty(s->self, &ctx, b->data, b->len);
+    cor_arena_close(&arena);
+    if (rc != 0)
+        return cor_error_set(err, rc, "install: class %s refused a delta: %s", s->cls->name,
+                             cerr.msg[0] ? cerr.msg : cor_strerror(rc));
+    return 0;
+}
+
+int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                         cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__InstallStateRequest *r = (const Cor__InstallStateRequest *)in;
+    (void)out;
+    (void)arena;
+    cor_object_id_t id;
+    const cor_class_t *cls = cor_replica_args(rt, &r->object_id, r->class_name, &id, err);
+    if (cls == NULL)
+        return err->code;
+    if (r->mode == COR__INSTALL_MODE__INSTALL_WHOLE)
+        return install_live(rt, cls, &id, r, r->state.data, r->state.len, NULL, err);
+    if (r->mode != COR__INSTALL_MODE__INSTALL_STAGE && r->mode != COR__INSTALL_MODE__INSTALL_PATCH &&
+        r->mode != COR__INSTALL_MODE__INSTALL_COMMIT)
+        return cor_error_set(err, COR_EINVAL, "install: unknown mode %d", (int)r->mode);
+    if (cls->load_state == NULL)
+        return cor_error_set(err, COR_EUNIMPL, "class %s cannot load state", cls->name);
+    if (r->class_delta && r->mode == COR__INSTALL_MODE__INSTALL_STAGE)
+        return cor_error_set(err, COR_EINVAL, "install: a STAGE carries bytes, not a class delta");
+    cor_stage_t *s = stage_take(rt, &id);
+    if (r->mode == COR__INSTALL_MODE__INSTALL_STAGE) {
+        if (s != NULL)
+            stage_free(s); /* an earlier attempt's leftovers */
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return cor_error_set(err, COR_ENOMEM, "out of memory");
+        s->id = id;
+        s->epoch = r->epoch;
+        s->cls = cls;
+    } else if (s == NULL || s->epoch != r->epoch || s->cls != cls) {
+        int rc = cor_error_set(err, COR_ESTATE,
+                               "install: no staged copy of this object at epoch %llu (a step "
+                               "was lost or the copy expired): start the move again",
+                               (unsigned long long)r->epoch);
+        if (s != NULL)
+            stage_put(rt, s);
+        return rc;
+    }
+    int rc;
+    if (r->class_delta)
+        rc = stage_class_delta(rt, s, &r->delta, err);
+    else if (s->self != NULL)
+        rc = cor_error_set(err, COR_EINVAL, "install: byte runs for a copy already loaded");
+    else
+        rc = delta_apply(s, &r->delta, err);
+    if (rc == 0 && r->load && s->self == NULL)
+        rc = stage_load(rt, s, err);
+    if (rc != 0) {
+        stage_free(s); /* the move fails; its source serves on */
+        return rc;
+    }
+    if (r->mode != COR__INSTALL_MODE__INSTALL_COMMIT) {
+        stage_put(rt, s);
+        return 0;
+    }
+    void *made = s->self;
+    s->self = NULL;
+    rc = install_live(rt, cls, &id, r, s->bytes, s->len, made, err);
+    stage_free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* sweeping                                                            */
+
+void cor_migrate_sweep(cor_runtime_t *rt)
+{
+    long long now = cor_mono_ms();
+    cor_object_id_t old[64];
+    int n = 0;
+    pthread_rwlock_rdlock(&rt->lock);
+    for (size_t i = 0; i < rt->objects.cap && n < 64; i++) {
+        cor_obj_t *o = rt->objects.slots[i].value;
+        if (o != NULL && atomic_load(&o->moved) && now - o->moved_at_ms > TOMBSTONE_TTL_MS)
+            old[n++] = o->id;
+    }
+    pthread_rwlock_unlock(&rt->lock);
+    for (int i = 0; i < n; i++)
+        cor_runtime_delete_object(rt, &old[i], NULL);
+
+    cor_stage_t *expired = NULL;
+    pthread_mutex_lock(&rt->stage_lock);
+    for (cor_stage_t **pp = &rt->stages; *pp != NULL;) {
+        cor_stage_t *s = *pp;
+        if (now - s->touched_ms > STAGE_TTL_MS) {
+            *pp = s->next;
+            s->next = expired;
+            expired = s;
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    while (expired != NULL) {
+        cor_stage_t *s = expired;
+        expired = s->next;
+        char sid[COR_OBJECT_ID_STRLEN + 1];
+        cor_object_id_format(&s->id, sid);
+        cor_log_warn("object %s: a staged copy for a move nobody finished was dropped", sid);
+        stage_free(s);
+    }
+}
+
+void cor_migrate_free_stages(cor_runtime_t *rt)
+{
+    while (rt->stages != NULL) {
+        cor_stage_t *s = rt->stages;
+        rt->stages = s->next;
+        stage_free(s);
+    }
+}
