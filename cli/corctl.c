@@ -21,6 +21,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,6 +693,9 @@ static int cmd_describe(ctl_t *c)
     if (rc == 0)
         corctl_table_print(t, stdout);
     corctl_table_free(t);
+    if (rc == 0 && o->moving != NULL)
+        printf("\nmoving to %s: %s, round %u, %.1f MiB copied\n", o->moving->to_node,
+               o->moving->phase, o->moving->round, o->moving->bytes_copied / 1048576.0);
     if (rc == 0 && o->n_moves > 0) {
         printf("\nmoves (most recent last):\n");
         for (size_t i = 0; i < o->n_moves; i++) {
@@ -844,6 +850,65 @@ static int cmd_delete(ctl_t *c)
     return 0;
 }
 
+typedef struct mig_call {
+    ctl_t *c;
+    const Cor__MigrateRequest *req;
+    int rc;
+    cor_error_t err;
+    ProtobufCMessage *reply;
+    atomic_int done;
+} mig_call_t;
+
+/* A large state takes a while to copy: a minute at least, or --timeout. */
+static void *mig_call(void *arg)
+{
+    mig_call_t *mc = arg;
+    int deadline = mc->c->timeout_ms > 60000 ? mc->c->timeout_ms : 60000;
+    mc->reply = NULL;
+    mc->rc = cor_rpc_call(mc->c->rt->client, mc->c->oms, COR_M_OMS_MIGRATE, &mc->req->base,
+                          &cor__migrate_reply__descriptor, deadline, &mc->reply, &mc->err);
+    atomic_store(&mc->done, 1);
+    return NULL;
+}
+
+/* Prints the move's progress as the OMS reports it, every 50 ms, until
+ * done; one line per new step. */
+static void mig_watch(ctl_t *c, const Cor__MigrateRequest *req, atomic_int *done)
+{
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id = req->id;
+    lq.name = req->name;
+    char last[160] = "";
+    while (!atomic_load(done)) {
+        usleep(50 * 1000);
+        ProtobufCMessage *m = NULL;
+        cor_error_t err;
+        if (cor_rpc_call(c->rt->client, c->oms, COR_M_OMS_LOOKUP, &lq.base,
+                         &cor__lookup_reply__descriptor, 1000, &m, &err) != 0)
+            continue;
+        const Cor__MoveProgress *p = ((Cor__LookupReply *)m)->object->moving;
+        char line[160] = "";
+        if (p != NULL && strcmp(p->phase, "precopy") == 0 && p->round == 0)
+            snprintf(line, sizeof(line), "  pre-copy to %s: copying the whole state, calls flowing",
+                     p->to_node);
+        else if (p != NULL && strcmp(p->phase, "precopy") == 0)
+            snprintf(line, sizeof(line),
+                     "  pre-copy round %u to %s: %.1f of %.1f MiB copied, calls flowing (%.0f ms)",
+                     p->round, p->to_node, p->bytes_copied / 1048576.0,
+                     p->state_bytes / 1048576.0, p->elapsed_us / 1000.0);
+        else if (p != NULL && strcmp(p->phase, "final") == 0)
+            snprintf(line, sizeof(line),
+                     "  final step to %s: calls frozen, sending what changed (%.0f ms)",
+                     p->to_node, p->elapsed_us / 1000.0);
+        protobuf_c_message_free_unpacked(m, NULL);
+        if (line[0] != '\0' && strcmp(line, last) != 0) {
+            printf("%s\n", line);
+            fflush(stdout);
+            snprintf(last, sizeof(last), "%s", line);
+        }
+    }
+}
+
 static int cmd_migrate(ctl_t *c)
 {
     static const char *const opts[] = {"--to", "--selector"};
@@ -878,12 +943,22 @@ static int cmd_migrate(ctl_t *c)
     req.to_node = (char *)(vals[0] ? vals[0] : "");
     req.selector = (char *)(vals[1] ? vals[1] : "");
     if (!c->json) {
-        printf("moving %s: freeze, copy state, install, commit ...\n", pos[0]);
+        printf("moving %s ...\n", pos[0]);
         fflush(stdout);
     }
-    ProtobufCMessage *m;
-    if (oms_call(c, COR_M_OMS_MIGRATE, &req.base, &cor__migrate_reply__descriptor, &m, &err) != 0)
-        return call_error(&err);
+    /* The move runs on a thread; this one polls the OMS for its progress
+     * and prints each new step (people only: --json prints the result). */
+    mig_call_t mc = {.c = c, .req = &req};
+    atomic_init(&mc.done, 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, mig_call, &mc) != 0)
+        return call_error(&(cor_error_t){COR_ENOMEM, "cannot start a thread"});
+    if (!c->json)
+        mig_watch(c, &req, &mc.done);
+    pthread_join(t, NULL);
+    if (mc.rc != 0)
+        return call_error(&mc.err);
+    ProtobufCMessage *m = mc.reply;
     Cor__MigrateReply *r = (Cor__MigrateReply *)m;
     if (c->json) {
         json_object *j = json_object_new_object();
@@ -892,16 +967,18 @@ static int cmd_migrate(ctl_t *c)
         json_object_object_add(j, "stateBytes", json_object_new_int64((int64_t)r->state_bytes));
         json_object_object_add(j, "frozenUs", json_object_new_int64(r->frozen_us));
         json_object_object_add(j, "totalUs", json_object_new_int64(r->total_us));
+        json_object_object_add(j, "precopyRounds", json_object_new_int64(r->precopy_rounds));
+        json_object_object_add(j, "bytesCopied", json_object_new_int64((int64_t)r->bytes_copied));
         if (r->object != NULL)
             json_object_object_add(j, "object", object_json(r->object));
         print_json(j);
         json_object_put(j);
     } else {
-        printf("moved %s from %s to %s: %llu bytes of state, calls frozen %.2f ms, %.2f ms in all, "
-               "epoch %llu\n",
+        printf("moved %s from %s to %s: %llu bytes of state, %u pre-copy rounds, %llu bytes "
+               "sent, calls frozen %.2f ms, %.2f ms in all, epoch %llu\n",
                pos[0], r->from_node, r->to_node, (unsigned long long)r->state_bytes,
-               r->frozen_us / 1000.0, r->total_us / 1000.0,
-               (unsigned long long)(r->object ? r->object->epoch : 0));
+               r->precopy_rounds, (unsigned long long)r->bytes_copied, r->frozen_us / 1000.0,
+               r->total_us / 1000.0, (unsigned long long)(r->object ? r->object->epoch : 0));
     }
     protobuf_c_message_free_unpacked(m, NULL);
     return 0;
