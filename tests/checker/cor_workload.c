@@ -478,8 +478,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "cor-workload: cannot write %s\n", out_path);
         goto out;
     }
-    fprintf(f, "# cor-workload model=%s object=%s clients=%lld duration-ms=%lld seed=%lld keys=%lld "
-               "deadline-ms=%lld\n",
+    fprintf(f,
+            "# cor-workload model=%s object=%s clients=%lld duration-ms=%lld seed=%lld "
+            "keys=%lld deadline-ms=%lld\n",
             model_name, objname, clients, duration, seed, keys, deadline);
     long long n = 0, by_out[3] = {0};
     int oom = 0;
