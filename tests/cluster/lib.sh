@@ -171,8 +171,9 @@ cl_start_oms() {
 }
 
 # cl_start_kernel KERNEL_BIN PROXY_BIN NAME IDX DELAY_MS: host NAME running
-# cor-kernel --name NAME --label host=NAME --builtin echo, registered with
-# CL_OMS. DELAY_MS "" or 0: no proxy; else one-way delay of the host's proxy.
+# cor-kernel --name NAME --label host=NAME --builtin $CL_BUILTIN (default
+# echo) plus the words of $CL_KERNEL_EXTRA, registered with CL_OMS.
+# DELAY_MS "" or 0: no proxy; else one-way delay of the host's proxy.
 cl_start_kernel() {
     local kbin=$1 pbin=$2 name=$3 idx=$4 delay=${5:-0}
     cl_host "$name" "$idx"
@@ -187,10 +188,11 @@ cl_start_kernel() {
         cl_wait_ready "$CL_DIR/$name-proxy.log" 1 "$CL_LAST_PID" || cl_fatal "$name's proxy did not start"
         cl_daemon "$name" "$kbin" --oms "$CL_OMS" --name "$name" --no-unix \
             --listen "127.0.0.1:$CL_INNER_PORT" --advertise "$addr:$CL_PORT" \
-            --label "host=$name" --builtin echo
+            --label "host=$name" --builtin "${CL_BUILTIN:-echo}" ${CL_KERNEL_EXTRA:-}
     else
         cl_daemon "$name" "$kbin" --oms "$CL_OMS" --name "$name" --no-unix \
-            --listen "$addr:$CL_PORT" --label "host=$name" --builtin echo
+            --listen "$addr:$CL_PORT" --label "host=$name" --builtin "${CL_BUILTIN:-echo}" \
+            ${CL_KERNEL_EXTRA:-}
     fi
 }
 
