@@ -81,8 +81,8 @@ cl_init() {
     CL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cor-cluster-$n-XXXXXX")
     CL_LOG=$CL_DIR/run.log
     trap 'cl_teardown' EXIT
-    trap 'cl_teardown; exit 130' INT
-    trap 'cl_teardown; exit 143' TERM
+    trap 'CL_KEEP=1 cl_teardown; exit 130' INT
+    trap 'CL_KEEP=1 cl_teardown; exit 143' TERM
     if ! err=$(ip netns add "$CL_NS-br" 2>&1); then
         CL_ID=""
         rm -rf "$CL_DIR"
@@ -103,7 +103,7 @@ cl_host() {
     CL_HOSTS+=("$name")
     ip link add eth0 netns "$ns" type veth peer name "$name" netns "$CL_NS-br" ||
         cl_fatal "cannot make the veth pair for $name"
-    ip -n "$CL_NS-br" link set "$name" master br0 up
+    ip -n "$CL_NS-br" link set dev "$name" master br0 up
     ip -n "$ns" addr add "$CL_NET.$idx/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
@@ -240,13 +240,13 @@ cl_resume() {
 
 cl_cut() {
     cl_log "fault: cut $1's link"
-    ip -n "$CL_NS-br" link set "$1" down || cl_fatal "cannot cut $1"
+    ip -n "$CL_NS-br" link set dev "$1" down || cl_fatal "cannot cut $1"
     CL_CUT[$1]=1
 }
 
 cl_heal() {
     cl_log "heal: $1's link up"
-    ip -n "$CL_NS-br" link set "$1" up || cl_fatal "cannot heal $1"
+    ip -n "$CL_NS-br" link set dev "$1" up || cl_fatal "cannot heal $1"
     CL_CUT[$1]=0
 }
 
