@@ -1,7 +1,8 @@
 /*
  * main.c — cor-kernel, the per-node daemon that hosts objects.
  *
- *   cor-kernel --oms ADDR [--name NAME] [--listen 127.0.0.1:0] [--unix PATH | --no-unix]
+ *   cor-kernel --oms ADDR [--name NAME] [--listen 127.0.0.1:0] [--advertise HOST:PORT]
+ *              [--unix PATH | --no-unix]
  *              [--label key=value]... [--capacity N] [--threads N]
  *              [--module PATH.so]... [--builtin echo|kv|social|all]... [--config FILE]
  *
@@ -21,6 +22,11 @@
  * lost its data), every hosted replica is dropped — the OMS has already
  * written them off — and the kernel registers again. SIGTERM/SIGINT drain
  * and exit 0.
+ *
+ * The TCP address registered with the OMS (and so handed to every caller)
+ * is the one it listens on, unless --advertise names another: the address
+ * of a proxy or NAT in front of it (tests/cluster puts a delay proxy
+ * there). The ready line then ends with listen=ADDR, the address bound.
  */
 #include <cor/cor.h>
 
@@ -47,6 +53,7 @@ typedef struct kernel_cfg {
     char oms[COR_ADDR_MAX];
     char name[64];
     char listen[COR_ADDR_MAX];
+    char advertise[COR_ADDR_MAX]; /* "" : advertise what we listen on */
     char unix_path[COR_ADDR_MAX];
     int no_unix;
     cor_label_t labels[MAX_LABELS];
@@ -73,15 +80,16 @@ typedef struct kernel {
     int printed_ready;
     int hb_interval_ms;
     int oms_down; /* logged once per outage */
+    char bound[COR_ADDR_MAX]; /* with --advertise: the address really bound */
 } kernel_t;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cor-kernel --oms ADDR [--name NAME] [--listen ADDR] [--unix PATH | --no-unix]\n"
-            "                  [--label key=value]... [--capacity N] [--threads N]\n"
-            "                  [--module PATH.so]... [--builtin echo|kv|social|all]...\n"
-            "                  [--config FILE]\n");
+            "usage: cor-kernel --oms ADDR [--name NAME] [--listen ADDR] [--advertise HOST:PORT]\n"
+            "                  [--unix PATH | --no-unix] [--label key=value]...\n"
+            "                  [--capacity N] [--threads N] [--module PATH.so]...\n"
+            "                  [--builtin echo|kv|social|all]... [--config FILE]\n");
 }
 
 /* ---------------- settings ---------------- */
@@ -164,6 +172,29 @@ static int copy_str(const char *key, const char *v, char *dst, size_t cap, char 
     return 0;
 }
 
+/* HOST:PORT with a non-empty host and a port in 1..65535: other hosts dial
+ * it, so port 0 ("pick one") means nothing here. */
+static int set_advertise(kernel_cfg_t *c, const char *key, const char *v, char *msg, size_t mlen)
+{
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    long port = -1;
+    if (colon != NULL && colon[1] != '\0') {
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0')
+            port = -1;
+    }
+    if (colon == NULL || colon == v || port < 1 || port > 65535 || strpbrk(v, " \t/") != NULL) {
+        snprintf(msg, mlen,
+                 "%s must be HOST:PORT with a port in 1..65535 (the address callers dial), "
+                 "not '%s'",
+                 key, v);
+        return -1;
+    }
+    return copy_str(key, v, c->advertise, sizeof(c->advertise), msg, mlen);
+}
+
 static int apply_setting(kernel_cfg_t *c, const char *key, const char *v, char *msg, size_t mlen)
 {
     if (strcmp(key, "oms") == 0)
@@ -172,6 +203,8 @@ static int apply_setting(kernel_cfg_t *c, const char *key, const char *v, char *
         return copy_str(key, v, c->name, sizeof(c->name), msg, mlen);
     if (strcmp(key, "listen") == 0)
         return copy_str(key, v, c->listen, sizeof(c->listen), msg, mlen);
+    if (strcmp(key, "advertise") == 0)
+        return set_advertise(c, key, v, msg, mlen);
     if (strcmp(key, "unix") == 0) {
         c->no_unix = 0;
         if (strlen(v) >= 100) {
@@ -371,9 +404,10 @@ static void on_timer(void *arg)
         cor_log_info("registered with the OMS at %s as %s, incarnation %llu", k->cfg.oms,
                      k->cfg.name, (unsigned long long)k->incarnation);
         if (!k->printed_ready) {
-            printf("ready name=%s tcp=%s unix=%s incarnation=%llu\n", k->cfg.name,
+            printf("ready name=%s tcp=%s unix=%s incarnation=%llu%s%s\n", k->cfg.name,
                    cor_runtime_tcp_address(k->rt), cor_runtime_unix_path(k->rt),
-                   (unsigned long long)k->incarnation);
+                   (unsigned long long)k->incarnation, k->bound[0] ? " listen=" : "",
+                   k->bound);
             fflush(stdout);
             k->printed_ready = 1;
         }
@@ -506,6 +540,15 @@ int main(int argc, char **argv)
     if (cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
     snprintf(k.rt->node_name, sizeof(k.rt->node_name), "%s", k.cfg.name);
+    if (k.cfg.advertise[0] != '\0') {
+        /* The runtime's TCP address is what it registers, hands out in refs
+         * and compares with DM members to find itself, so the advertised
+         * one replaces the bound one everywhere. Nothing reads it yet: no
+         * object can be placed here before the first registration. */
+        snprintf(k.bound, sizeof(k.bound), "%s", k.rt->tcp_addr);
+        snprintf(k.rt->tcp_addr, sizeof(k.rt->tcp_addr), "%s", k.cfg.advertise);
+        cor_log_info("listening on %s, advertising %s", k.bound, k.cfg.advertise);
+    }
     if (cor_loop_new(&k.loop, &err) != 0 ||
         cor_loop_on_signal(k.loop, SIGTERM, on_signal, &k, &err) != 0 ||
         cor_loop_on_signal(k.loop, SIGINT, on_signal, &k, &err) != 0)

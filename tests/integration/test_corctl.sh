@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # test_corctl.sh — corctl against real daemons on loopback: a cor-oms and
-# one cor-kernel (k1, built-in Echo class; k2 joins for migrate). Exercises
-# every command (ping, nodes, objects, create, describe, call, migrate,
-# delete), --json, COR_OMS, and every kind of bad input, checking exit
-# codes (0 ok, 1 call failed, 2 bad usage or input) and the messages a user
-# reads.
+# one cor-kernel (k1, built-in Echo class; k2 joins for migrate, k3 for
+# --advertise). Exercises every command (ping, nodes, objects, create,
+# describe, call, migrate, delete), --json, COR_OMS, and every kind of bad
+# input (corctl's, and cor-kernel's --advertise), checking exit codes
+# (0 ok, 1 call failed, 2 bad usage or input) and the messages a user reads.
 #
 #   test_corctl.sh PATH/cor-oms PATH/cor-kernel PATH/corctl
 set -euo pipefail
@@ -446,6 +446,40 @@ expect_rc 0
 expect_no_out ' e1 '
 expect_no_out ' e2 '
 expect_out ' e3 '
+
+# ---- cor-kernel: --advertise ----
+# Bad values are refused at start, naming the setting, exit 2.
+run_kernel() {
+    LAST=("(cor-kernel)" "$@")
+    set +e
+    "$KERNEL_BIN" --oms "$OMS_ADDR" --builtin echo --no-unix "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+    set -e
+}
+for bad in nohost 127.0.0.1:0 127.0.0.1:65536 :7801 127.0.0.1: '127.0.0.1:80x'; do
+    run_kernel --advertise "$bad"
+    expect_rc 2
+    expect_err "cor-kernel: advertise must be HOST:PORT with a port in 1..65535"
+    expect_err "not '$bad'"
+done
+printf 'advertise = 127.0.0.1:0\n' >"$T/bad.conf"
+run_kernel --config "$T/bad.conf"
+expect_rc 2
+expect_err "config $T/bad.conf:1: advertise must be HOST:PORT"
+
+# A good one is what the OMS records and hands out; the kernel still
+# listens where --listen says and says so. (Last: objects placed on k3
+# would be unreachable, nothing listens at its advertised address.)
+"$KERNEL_BIN" --oms "$OMS_ADDR" --name k3 --listen 127.0.0.1:0 --no-unix \
+    --advertise 127.0.0.1:9 --label zone=c --builtin echo >"$T/k3.out" 2>"$T/k3.err" &
+PIDS+=($!)
+wait_ready "$T/k3.out" "${PIDS[3]}"
+CHECKS=$((CHECKS + 1))
+grep -qE '^ready name=k3 tcp=127\.0\.0\.1:9 .* listen=127\.0\.0\.1:[0-9]+$' "$T/k3.out" ||
+    { RC=0; cp "$T/k3.out" "$T/out"; : >"$T/err"; LAST=("(k3's ready line)"); fail "k3's ready line"; }
+run nodes
+expect_rc 0
+expect_out '^k3 +ALIVE +1 +127\.0\.0\.1:9 +zone=c '
 
 if [ "$FAILS" -ne 0 ]; then
     echo "test_corctl: $FAILS of $CHECKS checks failed" >&2

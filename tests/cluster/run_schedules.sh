@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# run_schedules.sh — correctness under faults, one seed at a time: for each
+# seed, bring up the namespace cluster (lib.sh: cor-oms, k1 direct, k2 edge
+# 10 ms RTT, k3 mobile 80 ms RTT), run cor-workload from a client host while
+# cl_schedule injects that seed's faults, then give the recorded history to
+# cor-check. Prints per seed
+#
+#   seed=N ok (history kept at PATH)
+#   seed=N FAIL (history kept at PATH)        followed by the reason
+#
+# and exits 0 if every seed passed, 1 if any failed. A failing seed is
+# replayed with --seeds N..N (same faults in the same order; see
+# docs/cluster-tests.md). Needs root; needs cor-workload and cor-check
+# (tests/checker or tests/workload in the build): without them, SKIPPED, 77.
+#
+#   run_schedules.sh BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]
+#                    [--clients N] [--out DIR]
+set -uo pipefail
+usage() {
+    echo "usage: $0 BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]" >&2
+    echo "                    [--clients N] [--out DIR]" >&2
+    exit 2
+}
+[ $# -ge 1 ] || usage
+B=$(cd "$1" && pwd) || usage
+shift
+FIRST=1 LAST=5 DURATION=20 MODEL=register CLIENTS=4 OUT="" ONE=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --seeds)
+        [[ ${2:-} =~ ^([0-9]+)\.\.([0-9]+)$ ]] || { echo "--seeds wants A..B, e.g. 1..10" >&2; usage; }
+        FIRST=${BASH_REMATCH[1]} LAST=${BASH_REMATCH[2]}
+        shift 2 ;;
+    --duration)
+        [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "--duration wants whole seconds" >&2; usage; }
+        DURATION=$2; shift 2 ;;
+    --model)
+        [[ ${2:-} =~ ^(register|counter|set)$ ]] || { echo "--model: register, counter or set" >&2; usage; }
+        MODEL=$2; shift 2 ;;
+    --clients)
+        [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "--clients wants a number" >&2; usage; }
+        CLIENTS=$2; shift 2 ;;
+    --out) [ -n "${2:-}" ] || usage; OUT=$2; shift 2 ;;
+    --one-seed) ONE=${2:-}; shift 2 ;; # internal: run one seed in this process
+    *) usage ;;
+    esac
+done
+
+find_tool() {
+    local d
+    for d in tests/checker tests/workload; do
+        [ -x "$B/$d/$1" ] && { echo "$B/$d/$1"; return 0; }
+    done
+    return 1
+}
+WORKLOAD=$(find_tool cor-workload) || { echo "SKIPPED: no cor-workload in $B/tests/checker or $B/tests/workload"; exit 77; }
+CHECK=$(find_tool cor-check) || { echo "SKIPPED: no cor-check in $B/tests/checker or $B/tests/workload"; exit 77; }
+for t in oms/cor-oms kernel-server/cor-kernel tests/cluster/cor-delayproxy; do
+    [ -x "$B/$t" ] || { echo "$0: $B/$t is missing: build first" >&2; exit 2; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "SKIPPED: cluster schedules need root for network namespaces"; exit 77; }
+
+# ---- one seed, in a process of its own (lib.sh's state and traps are per run) ----
+if [ -n "$ONE" ]; then
+    . "$(dirname "$0")/lib.sh"
+    export GRPC_DNS_RESOLVER=native COR_LOG=warn
+    CL_BUILTIN=all
+    hist=$OUT/seed-$ONE.history
+    cl_init
+    cl_start_oms "$B/oms/cor-oms"
+    cl_start_kernel "$B/kernel-server/cor-kernel" "$B/tests/cluster/cor-delayproxy" k1 11 0
+    cl_start_kernel "$B/kernel-server/cor-kernel" "$B/tests/cluster/cor-delayproxy" k2 12 5
+    cl_start_kernel "$B/kernel-server/cor-kernel" "$B/tests/cluster/cor-delayproxy" k3 13 40
+    cl_host client 100
+    # The workload outlasts the schedule by a few seconds so that it also
+    # runs on the healed cluster.
+    cl_bg client "$OUT/seed-$ONE.workload.log" "$WORKLOAD" --oms "$CL_OMS" --model "$MODEL" \
+        --clients "$CLIENTS" --duration-ms $(((DURATION + 3) * 1000)) --out "$hist" \
+        --seed "$ONE" --name "s$ONE"
+    wl=$CL_LAST_PID
+    cl_schedule "$ONE" "$DURATION"
+    srv=$?
+    wait "$wl"
+    wrc=$?
+    cp "$CL_LOG" "$OUT/seed-$ONE.log"
+    if [ $srv -ne 0 ]; then
+        echo "reason: the schedule could not restart a kernel (see $OUT/seed-$ONE.log)"
+        exit 1
+    fi
+    if [ $wrc -ne 0 ]; then
+        echo "reason: cor-workload exited $wrc (see $OUT/seed-$ONE.workload.log)"
+        exit 1
+    fi
+    "$CHECK" --model "$MODEL" "$hist" >"$OUT/seed-$ONE.check" 2>&1
+    crc=$?
+    case $crc in
+    0) exit 0 ;;
+    1) echo "reason: cor-check found a violation (see $OUT/seed-$ONE.check)" ;;
+    2) echo "reason: cor-check could not read the history (see $OUT/seed-$ONE.check)" ;;
+    3) echo "reason: cor-check could not decide (see $OUT/seed-$ONE.check)" ;;
+    *) echo "reason: cor-check exited $crc (see $OUT/seed-$ONE.check)" ;;
+    esac
+    exit 1
+fi
+
+# ---- every seed ----
+[ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/cor-schedules-XXXXXX")
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+fails=0 passes=0
+for seed in $(seq "$FIRST" "$LAST"); do
+    "$0" "$B" --one-seed "$seed" --duration "$DURATION" --model "$MODEL" --clients "$CLIENTS" \
+        --out "$OUT" >"$OUT/seed-$seed.run" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        passes=$((passes + 1))
+        echo "seed=$seed ok (history kept at $OUT/seed-$seed.history)"
+    else
+        fails=$((fails + 1))
+        echo "seed=$seed FAIL (history kept at $OUT/seed-$seed.history)"
+        grep '^reason: ' "$OUT/seed-$seed.run" | sed 's/^/  /' || true
+        [ $rc -eq 77 ] && sed 's/^/  /' "$OUT/seed-$seed.run"
+        echo "  replay: $0 $B --seeds $seed..$seed --duration $DURATION --model $MODEL --clients $CLIENTS"
+    fi
+done
+echo "run_schedules: $passes passed, $fails failed (model $MODEL, ${DURATION}s each, logs in $OUT)"
+[ $fails -eq 0 ]
