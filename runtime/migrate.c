@@ -483,6 +483,16 @@ static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRe
     return p.rc;
 }
 
+/* A deliberately broken build for the fault harness (docs/cluster-tests.md):
+ * with COR_TEST_BREAK=keep-source a moved object's source keeps serving
+ * instead of leaving a tombstone, so two copies take writes. The history
+ * checker must catch it; that is how we know it can fail. */
+static int broken_keep_source(void)
+{
+    const char *b = getenv("COR_TEST_BREAK");
+    return b != NULL && strcmp(b, "keep-source") == 0;
+}
+
 typedef struct final_step {
     move_t mv;
     int rc;
@@ -601,11 +611,16 @@ static void final_fn(void *arg)
         cor_error_prefix(f->mv.err, "installing at %s", f->mv.req->target_tcp);
         return; /* the object stays here, unfrozen: nothing was lost */
     }
+    f->frozen_us = cor_mono_us() - t0;
+    if (broken_keep_source()) {
+        cor_log_warn("object %s moved, but COR_TEST_BREAK=keep-source: this copy serves on",
+                     o->idstr);
+        return;
+    }
     atomic_store(&o->moved, 1);
     snprintf(o->moved_to, sizeof(o->moved_to), "%s", f->mv.req->target_tcp);
     o->moved_epoch = f->mv.req->new_epoch;
     o->moved_at_ms = cor_mono_ms();
-    f->frozen_us = cor_mono_us() - t0;
 }
 
 static void abort_fn(void *arg)

@@ -465,9 +465,20 @@ int main(int argc, char **argv)
         goto out;
 
     /* The final reads, as one more process that starts after every client
-     * has finished. */
+     * has finished, with a reference fresh from the OMS (where the
+     * directory says the object is now, not where a client last found it). */
     client_t *fin = &cs[clients];
     fin->process = atomic_fetch_add(&w.next_process, 1);
+    cor_ref_t *fresh = NULL;
+    cor_error_t ferr;
+    if (cor_object_lookup_name(rt, objname, &fresh, &ferr) == 0) {
+        cor_ref_set_deadline(fresh, (int)deadline);
+        cor_ref_free(fin->ref);
+        fin->ref = fresh;
+    } else {
+        fprintf(stderr, "cor-workload: final lookup of %s: %s (reading through the old reference)\n",
+                objname, ferr.msg);
+    }
     if (model == M_COUNTER)
         run_op(fin, COR_HOP_READ, -1);
     for (int k = 0; model != M_COUNTER && k < keys; k++)

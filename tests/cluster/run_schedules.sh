@@ -13,18 +13,25 @@
 # docs/cluster-tests.md). Needs root; needs cor-workload and cor-check
 # (tests/checker or tests/workload in the build): without them, SKIPPED, 77.
 #
+# While the faults run, a mover moves the workload's object to a random
+# kernel every 0.3-1 s (corctl migrate, seeded too); --no-moves turns it
+# off. --break keep-source runs kernels built to fail (COR_TEST_BREAK: a
+# moved object's source serves on), to show the checker catches it.
+#
 #   run_schedules.sh BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]
-#                    [--clients N] [--out DIR]
+#                    [--clients N] [--out DIR] [--no-moves] [--no-faults]
+#                    [--break keep-source]
 set -uo pipefail
 usage() {
     echo "usage: $0 BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]" >&2
-    echo "                    [--clients N] [--out DIR]" >&2
+    echo "                    [--clients N] [--out DIR] [--no-moves] [--no-faults]" >&2
+    echo "                    [--break keep-source]" >&2
     exit 2
 }
 [ $# -ge 1 ] || usage
 B=$(cd "$1" && pwd) || usage
 shift
-FIRST=1 LAST=5 DURATION=20 MODEL=register CLIENTS=4 OUT="" ONE=""
+FIRST=1 LAST=5 DURATION=20 MODEL=register CLIENTS=4 OUT="" ONE="" MOVES=1 FAULTS=1 BREAK=""
 while [ $# -gt 0 ]; do
     case $1 in
     --seeds)
@@ -41,6 +48,11 @@ while [ $# -gt 0 ]; do
         [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "--clients wants a number" >&2; usage; }
         CLIENTS=$2; shift 2 ;;
     --out) [ -n "${2:-}" ] || usage; OUT=$2; shift 2 ;;
+    --no-moves) MOVES=0; shift ;;
+    --no-faults) FAULTS=0; shift ;;
+    --break)
+        [ "${2:-}" = keep-source ] || { echo "--break: only keep-source" >&2; usage; }
+        BREAK=$2; shift 2 ;;
     --one-seed) ONE=${2:-}; shift 2 ;; # internal: run one seed in this process
     *) usage ;;
     esac
@@ -55,15 +67,34 @@ find_tool() {
 }
 WORKLOAD=$(find_tool cor-workload) || { echo "SKIPPED: no cor-workload in $B/tests/checker or $B/tests/workload"; exit 77; }
 CHECK=$(find_tool cor-check) || { echo "SKIPPED: no cor-check in $B/tests/checker or $B/tests/workload"; exit 77; }
-for t in oms/cor-oms kernel-server/cor-kernel tests/cluster/cor-delayproxy; do
+for t in oms/cor-oms kernel-server/cor-kernel tests/cluster/cor-delayproxy cli/corctl; do
     [ -x "$B/$t" ] || { echo "$0: $B/$t is missing: build first" >&2; exit 2; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "SKIPPED: cluster schedules need root for network namespaces"; exit 77; }
+
+# mover OBJ SECS SEED: moves OBJ to a random kernel every 0.3-1 s for SECS
+# seconds from the client host; prints each attempt and a last line
+# "moves: OK of N succeeded". Failures (the target or source is down,
+# paused or cut) are expected and harmless.
+mover() {
+    local obj=$1 secs=$2 start=$SECONDS n=0 ok=0 to
+    RANDOM=$3
+    while [ $((SECONDS - start)) -lt "$secs" ]; do
+        sleep "0.$((RANDOM % 8 + 3))"
+        to=k$((RANDOM % 3 + 1))
+        n=$((n + 1))
+        if cl_exec client "$B/cli/corctl" --oms "$CL_OMS" --timeout 5000 migrate "$obj" --to "$to"; then
+            ok=$((ok + 1))
+        fi
+    done
+    echo "moves: $ok of $n succeeded"
+}
 
 # ---- one seed, in a process of its own (lib.sh's state and traps are per run) ----
 if [ -n "$ONE" ]; then
     . "$(dirname "$0")/lib.sh"
     export GRPC_DNS_RESOLVER=native COR_LOG=warn
+    [ -n "$BREAK" ] && export COR_TEST_BREAK=$BREAK
     CL_BUILTIN=all
     hist=$OUT/seed-$ONE.history
     cl_init
@@ -78,10 +109,24 @@ if [ -n "$ONE" ]; then
         --clients "$CLIENTS" --duration-ms $(((DURATION + 3) * 1000)) --out "$hist" \
         --seed "$ONE" --name "s$ONE"
     wl=$CL_LAST_PID
-    cl_schedule "$ONE" "$DURATION"
-    srv=$?
+    if [ "$MOVES" -eq 1 ]; then
+        case $MODEL in register) obj=s$ONE-kv ;; counter) obj=s$ONE-echo ;; set) obj=s$ONE-set ;; esac
+        mover "$obj" $((DURATION + 2)) $((ONE * 7919 + 1)) >"$OUT/seed-$ONE.moves" 2>&1 &
+        mv_pid=$!
+    fi
+    if [ "$FAULTS" -eq 1 ]; then
+        cl_schedule "$ONE" "$DURATION"
+        srv=$?
+    else
+        sleep "$DURATION"
+        srv=0
+    fi
     wait "$wl"
     wrc=$?
+    if [ "$MOVES" -eq 1 ]; then
+        wait "$mv_pid"
+        tail -1 "$OUT/seed-$ONE.moves"
+    fi
     cp "$CL_LOG" "$OUT/seed-$ONE.log"
     if [ $srv -ne 0 ]; then
         echo "reason: the schedule could not restart a kernel (see $OUT/seed-$ONE.log)"
@@ -109,18 +154,23 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 fails=0 passes=0
 for seed in $(seq "$FIRST" "$LAST"); do
+    extra=()
+    [ "$MOVES" -eq 0 ] && extra+=(--no-moves)
+    [ "$FAULTS" -eq 0 ] && extra+=(--no-faults)
+    [ -n "$BREAK" ] && extra+=(--break "$BREAK")
     "$0" "$B" --one-seed "$seed" --duration "$DURATION" --model "$MODEL" --clients "$CLIENTS" \
-        --out "$OUT" >"$OUT/seed-$seed.run" 2>&1
+        --out "$OUT" "${extra[@]}" >"$OUT/seed-$seed.run" 2>&1
     rc=$?
+    moves=$(sed -n 's/^moves: \([0-9]*\) of.*/\1/p' "$OUT/seed-$seed.run")
     if [ $rc -eq 0 ]; then
         passes=$((passes + 1))
-        echo "seed=$seed ok (history kept at $OUT/seed-$seed.history)"
+        echo "seed=$seed ok${moves:+, $moves moves} (history kept at $OUT/seed-$seed.history)"
     else
         fails=$((fails + 1))
-        echo "seed=$seed FAIL (history kept at $OUT/seed-$seed.history)"
+        echo "seed=$seed FAIL${moves:+, $moves moves} (history kept at $OUT/seed-$seed.history)"
         grep '^reason: ' "$OUT/seed-$seed.run" | sed 's/^/  /' || true
         [ $rc -eq 77 ] && sed 's/^/  /' "$OUT/seed-$seed.run"
-        echo "  replay: $0 $B --seeds $seed..$seed --duration $DURATION --model $MODEL --clients $CLIENTS"
+        echo "  replay: $0 $B --seeds $seed..$seed --duration $DURATION --model $MODEL --clients $CLIENTS ${extra[*]}"
     fi
 done
 echo "run_schedules: $passes passed, $fails failed (model $MODEL, ${DURATION}s each, logs in $OUT)"
