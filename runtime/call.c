@@ -366,6 +366,21 @@ static uint64_t call_fingerprint(const cor_method_desc_t *m)
     return m->service != NULL ? m->service->fingerprint : 0;
 }
 
+/* Points ref where an EMOVED redirect in err says the object went, if that
+ * is newer than what ref knows. Returns 1 when it did, else 0. */
+static int follow_redirect(cor_ref_t *ref, const cor_error_t *err)
+{
+    char addr[COR_ADDR_MAX];
+    uint64_t epoch;
+    if (err == NULL || cor_moved_parse(err->msg, addr, sizeof(addr), &epoch) != 0)
+        return 0;
+    pthread_mutex_lock(&ref->lock);
+    int news = epoch > ref->epoch;
+    pthread_mutex_unlock(&ref->lock);
+    cor_error_t serr;
+    return news && cor_ref_set_location(ref, addr, NULL, NULL, epoch, &serr) == 0;
+}
+
 /* Sends one invoke to the object's place: locates the ref through the OMS
  * if it never was, and when the kernel server says the object is not there
  * or cannot be reached, asks the OMS and retries once if the object moved
@@ -395,9 +410,13 @@ static int send_invoke(cor_ref_t *ref, const cor_method_desc_t *m, const Protobu
         if (rc == 0)
             return 0;
         /* EMOVED: the old place did not run it (a tombstone answered), so
-         * any call may follow the object; the OMS may take a moment to
-         * commit the new place, hence a few short waits. */
+         * any call may follow the object: straight to the place the
+         * tombstone names when it is news, else as the OMS says (it may
+         * take a moment to commit the new place, hence a few short
+         * waits). */
         int moved = rc == COR_EMOVED;
+        if (moved && attempt < 8 && follow_redirect(ref, err) == 1 && (p = ref_peer(ref)) != NULL)
+            continue;
         if ((attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) ||
             (moved && attempt < 8)) {
             cor_error_t rerr;

@@ -823,6 +823,23 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
     return rc;
 }
 
+int cor_moved_parse(const char *msg, char *addr, size_t len, uint64_t *epoch)
+{
+    const char *p = strstr(msg, "object moved to ");
+    if (p == NULL)
+        return -1;
+    p += strlen("object moved to ");
+    const char *sp = strchr(p, ' ');
+    unsigned long long e;
+    if (sp == NULL || sp == p || (size_t)(sp - p) >= len || sscanf(sp, " (epoch %llu)", &e) != 1 ||
+        e == 0)
+        return -1;
+    memcpy(addr, p, (size_t)(sp - p));
+    addr[sp - p] = '\0';
+    *epoch = e;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* sweeping                                                            */
 

@@ -888,7 +888,7 @@ static int invoke_exec(cor_runtime_t *rt, cor_obj_t *o, const Cor__InvokeRequest
                        cor_arena_t *arena, grpc_slice *out, cor_error_t *err)
 {
     if (o->moved) /* not run here: the caller follows the object */
-        return cor_error_set(err, COR_EMOVED, "object moved to %s (epoch %llu)", o->moved_to,
+        return cor_error_set(err, COR_EMOVED, COR_MOVED_FMT, o->moved_to,
                              (unsigned long long)o->moved_epoch);
     /* A caller that knows a newer placement than this replica's is talking
      * to a stale copy (say, a node back from the dead whose object was

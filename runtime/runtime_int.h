@@ -229,6 +229,14 @@ long long cor_mono_us(void);
 
 /* ---- live migration (migrate.c) ---- */
 
+/* The EMOVED answer of a tombstone is a redirect: its message reads
+ * "object moved to ADDR (epoch N)", which callers parse back (anywhere in
+ * a prefixed message) to follow the object without asking the OMS.
+ * cor_moved_parse returns 0 and fills addr (len bytes) and *epoch, or -1
+ * when msg holds no such redirect (then ask the OMS). */
+#define COR_MOVED_FMT "object moved to %s (epoch %llu)"
+int cor_moved_parse(const char *msg, char *addr, size_t len, uint64_t *epoch);
+
 /* Kernel.MigrateOut and Kernel.InstallState (handlers for cor_rpc_serve;
  * arg is the runtime). */
 int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,

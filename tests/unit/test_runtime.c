@@ -572,6 +572,26 @@ static void test_replica_ops(void)
     pair_close(&p);
 }
 
+static void test_moved_parse(void)
+{
+    char addr[32], msg[200];
+    uint64_t e = 0;
+    snprintf(msg, sizeof(msg), "Echo.Add on object 00ff at 10.0.0.1:7801: " COR_MOVED_FMT,
+             "10.0.0.2:7801", 7ULL);
+    CU_ASSERT_EQUAL(cor_moved_parse(msg, addr, sizeof(addr), &e), 0);
+    CU_ASSERT_STRING_EQUAL(addr, "10.0.0.2:7801");
+    CU_ASSERT_EQUAL(e, 7);
+    CU_ASSERT_EQUAL(cor_moved_parse("object moved to x", addr, sizeof(addr), &e), -1);
+    CU_ASSERT_EQUAL(cor_moved_parse("object moved to x (epoch 0)", addr, sizeof(addr), &e), -1);
+    CU_ASSERT_EQUAL(cor_moved_parse("object moved to  (epoch 3)", addr, sizeof(addr), &e), -1);
+    CU_ASSERT_EQUAL(cor_moved_parse("this replica is at epoch 2, the caller knows epoch 3: stale",
+                                    addr, sizeof(addr), &e), -1);
+    memset(msg, 'a', sizeof(msg));
+    memcpy(msg, "object moved to ", 16);
+    snprintf(msg + 150, 50, " (epoch 4)");
+    CU_ASSERT_EQUAL(cor_moved_parse(msg, addr, sizeof(addr), &e), -1); /* address too long */
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -585,6 +605,7 @@ int main(void)
         {"malformed invoke requests", test_malformed_invoke},
         {"a slow object does not hold up others", test_slow_object_does_not_block_others},
         {"replica operations", test_replica_ops},
+        {"EMOVED redirects parse back, bad ones do not", test_moved_parse},
         {NULL, NULL},
     };
     return cor_test_main("runtime", tests, NULL, NULL);
