@@ -40,6 +40,7 @@ cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id, const char 
         return NULL;
     }
     pthread_mutex_init(&r->lock, NULL);
+    atomic_init(&r->holds, 1);
     return r;
 }
 
@@ -141,7 +142,9 @@ int cor_ref_set_chain(cor_ref_t *ref, const char *chain, cor_error_t *err)
 
 void cor_ref_free(cor_ref_t *ref)
 {
-    if (ref == NULL)
+    /* An async call in flight keeps the ref (to follow a move) until it
+     * completes; the last of the holders frees it. */
+    if (ref == NULL || atomic_fetch_sub(&ref->holds, 1) != 1)
         return;
     free(ref->dm_chain);
     cor_dm_stack_free(ref->dm);
@@ -367,8 +370,10 @@ static uint64_t call_fingerprint(const cor_method_desc_t *m)
 }
 
 /* Points ref where an EMOVED redirect in err says the object went, if that
- * is newer than what ref knows. Returns 1 when it did, else 0. */
-static int follow_redirect(cor_ref_t *ref, const cor_error_t *err)
+ * is newer than what ref knows. Returns 1 when the call should be resent
+ * to ref's place: ref now points there, or another call already moved it
+ * on from `answered_by` (the target that said EMOVED). Else 0. */
+static int follow_redirect(cor_ref_t *ref, const cor_error_t *err, const char *answered_by)
 {
     char addr[COR_ADDR_MAX];
     uint64_t epoch;
@@ -376,9 +381,12 @@ static int follow_redirect(cor_ref_t *ref, const cor_error_t *err)
         return 0;
     pthread_mutex_lock(&ref->lock);
     int news = epoch > ref->epoch;
+    int moved_on = !news && ref->tcp_addr != NULL && strcmp(ref->tcp_addr, answered_by) != 0;
     pthread_mutex_unlock(&ref->lock);
     cor_error_t serr;
-    return news && cor_ref_set_location(ref, addr, NULL, NULL, epoch, &serr) == 0;
+    if (news)
+        return cor_ref_set_location(ref, addr, NULL, NULL, epoch, &serr) == 0;
+    return moved_on;
 }
 
 /* Sends one invoke to the object's place: locates the ref through the OMS
@@ -415,7 +423,8 @@ static int send_invoke(cor_ref_t *ref, const cor_method_desc_t *m, const Protobu
          * take a moment to commit the new place, hence a few short
          * waits). */
         int moved = rc == COR_EMOVED;
-        if (moved && attempt < 8 && follow_redirect(ref, err) == 1 && (p = ref_peer(ref)) != NULL)
+        if (moved && attempt < 8 && follow_redirect(ref, err, cor_peer_target(p)) == 1 &&
+            (p = ref_peer(ref)) != NULL)
             continue;
         if ((attempt == 0 && (rc == COR_ENOTFOUND || rc == COR_EUNAVAIL)) ||
             (moved && attempt < 8)) {
@@ -631,19 +640,54 @@ fail:
 }
 
 typedef struct async_call {
+    cor_ref_t *ref; /* held (holds + 1) until done */
     const cor_method_desc_t *m;
     cor_call_done_fn done;
     cor_fn_t user_cb;
     void *user_arg;
-    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    grpc_slice req;   /* the packed request, kept to resend after a move */
+    int hops;
     char target[COR_ADDR_MAX + 8];
 } async_call_t;
+
+static void async_done(void *arg, int code, const char *msg, const uint8_t *data, size_t len);
+
+/* Sends (or resends) a's request to the ref's place. 0, or the code of
+ * an immediate failure (then async_done will not run). */
+static int async_send(async_call_t *a, cor_peer_t *p)
+{
+    cor_ref_t *ref = a->ref;
+    snprintf(a->target, sizeof(a->target), "%s", cor_peer_target(p));
+    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : ref->rt->opts.default_deadline_ms;
+    return cor_client_call_async(ref->rt->client, p, COR_M_INVOKE, grpc_slice_ref(a->req),
+                                 deadline, async_done, a);
+}
+
+static void async_free(async_call_t *a)
+{
+    grpc_slice_unref(a->req);
+    cor_ref_free(a->ref);
+    free(a);
+}
 
 static void async_done(void *arg, int code, const char *msg, const uint8_t *data, size_t len)
 {
     async_call_t *a = arg;
     cor_error_t err;
     cor_error_clear(&err);
+    if (code == COR_EMOVED && a->hops < 8) {
+        /* A tombstone's redirect: resend to the new place (it did not run
+         * here). Without a location there is no OMS lookup on this thread:
+         * the error goes to the caller. */
+        cor_error_set(&err, code, "%s", msg);
+        cor_peer_t *p = NULL;
+        if (follow_redirect(a->ref, &err, a->target) == 1 && (p = ref_peer(a->ref)) != NULL) {
+            a->hops++;
+            if (async_send(a, p) == 0)
+                return;
+        }
+        cor_error_clear(&err);
+    }
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
     ProtobufCMessage *reply = NULL;
@@ -656,11 +700,11 @@ static void async_done(void *arg, int code, const char *msg, const uint8_t *data
         reply = NULL;
         cor_error_prefix(&err, "%s.%s on object %s at %s",
                          a->m->service != NULL ? a->m->service->name : "?", a->m->name,
-                         a->idstr, a->target);
+                         a->ref->idstr, a->target);
     }
     a->done(rc, reply, &err, a->user_cb, a->user_arg);
     cor_arena_close(&arena);
-    free(a);
+    async_free(a);
 }
 
 int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
@@ -707,19 +751,14 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
     async_call_t *a = malloc(sizeof(*a));
     if (a == NULL)
         return COR_ENOMEM;
-    a->m = m;
-    a->done = done;
-    a->user_cb = user_cb;
-    a->user_arg = user_arg;
-    memcpy(a->idstr, ref->idstr, sizeof(a->idstr));
-    snprintf(a->target, sizeof(a->target), "%s", cor_peer_target(p));
-    int deadline = ref->deadline_ms > 0 ? ref->deadline_ms : rt->opts.default_deadline_ms;
-    rc = cor_client_call_async(rt->client, p, COR_M_INVOKE,
-                               pack_request(ref, m, req, NULL, 0, call_fingerprint(m),
-                                            atomic_fetch_add(&rt->seq, 1) + 1),
-                               deadline, async_done, a);
+    atomic_fetch_add(&ref->holds, 1);
+    *a = (async_call_t){.ref = ref, .m = m, .done = done, .user_cb = user_cb,
+                        .user_arg = user_arg,
+                        .req = pack_request(ref, m, req, NULL, 0, call_fingerprint(m),
+                                            atomic_fetch_add(&rt->seq, 1) + 1)};
+    rc = async_send(a, p);
     if (rc != 0)
-        free(a);
+        async_free(a);
     return rc;
 }
 

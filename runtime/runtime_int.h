@@ -110,6 +110,7 @@ struct cor_runtime {
 
 struct cor_ref {
     cor_runtime_t *rt;
+    atomic_int holds; /* the user's, plus one per async call in flight */
     cor_object_id_t id;
     char idstr[COR_OBJECT_ID_STRLEN + 1];
     char *class_name;

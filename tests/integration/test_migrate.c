@@ -834,6 +834,92 @@ static void test_source_dies_after_commit(void)
     cor_ref_free(r);
 }
 
+/* Async adds, up to 16 in flight, while the object moves: every one
+ * completes without error (a tombstone's redirect is followed on the
+ * completion thread) and the counter equals them. */
+typedef struct async_load {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_flight;
+    long ok, failed;
+    char last_error[COR_ERROR_MSG_MAX];
+} async_load_t;
+
+static void async_add_done(int rc, Echo__AddReply *reply, const cor_error_t *err, void *arg)
+{
+    async_load_t *l = arg;
+    (void)reply;
+    pthread_mutex_lock(&l->mu);
+    if (rc == 0)
+        l->ok++;
+    else {
+        l->failed++;
+        snprintf(l->last_error, sizeof(l->last_error), "%s", err->msg);
+    }
+    l->in_flight--;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+typedef struct async_driver {
+    cor_ref_t *ref;
+    atomic_int *stop;
+    async_load_t *l;
+} async_driver_t;
+
+static void *async_drive(void *arg)
+{
+    async_driver_t *d = arg;
+    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
+    req.delta = 1;
+    while (!atomic_load(d->stop)) {
+        pthread_mutex_lock(&d->l->mu);
+        while (d->l->in_flight >= 16)
+            pthread_cond_wait(&d->l->cv, &d->l->mu);
+        d->l->in_flight++;
+        pthread_mutex_unlock(&d->l->mu);
+        if (echo_echo_add_async(d->ref, &req, async_add_done, d->l) != 0) {
+            pthread_mutex_lock(&d->l->mu);
+            d->l->in_flight--;
+            d->l->failed++;
+            pthread_mutex_unlock(&d->l->mu);
+        }
+    }
+    pthread_mutex_lock(&d->l->mu);
+    while (d->l->in_flight > 0)
+        pthread_cond_wait(&d->l->cv, &d->l->mu);
+    pthread_mutex_unlock(&d->l->mu);
+    return NULL;
+}
+
+static void test_async_calls_follow(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    async_load_t l = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    atomic_int stop = 0;
+    async_driver_t d = {.ref = cor_ref_dup(r), .stop = &stop, .l = &l};
+    pthread_t t;
+    pthread_create(&t, NULL, async_drive, &d);
+    int moves = 0;
+    for (int i = 0; i < 20; i++) {
+        usleep(20 * 1000);
+        moves += migrate(r, NULL, "region=a", NULL, &err) == 0;
+    }
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    cor_ref_free(d.ref);
+    if (l.failed)
+        fprintf(stderr, "async: %ld failed, last: %s\n", l.failed, l.last_error);
+    CU_ASSERT_EQUAL(moves, 20);
+    CU_ASSERT_EQUAL(l.failed, 0);
+    CU_ASSERT(l.ok > 100);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), l.ok);
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -880,6 +966,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     static const cor_test_t tests[] = {
         {"100 moves under continuous load", test_moves_under_load},
+        {"async calls follow the object as it moves", test_async_calls_follow},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
