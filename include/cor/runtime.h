@@ -93,7 +93,8 @@ int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id,
 
 /* A new reference to object id of class_name, not yet located. The class
  * name is informational (calls are checked by interface fingerprint). The
- * caller frees it with cor_ref_free. NULL only when out of memory. */
+ * caller frees it with cor_ref_free; asynchronous calls still in flight
+ * keep it alive until they complete. NULL only when out of memory. */
 cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id,
                        const char *class_name);
 
