@@ -86,12 +86,16 @@ static int check_str(const char *who, const char *what, const char *s, size_t mi
                              who, sep, what, s, max);
     if (n < min)
         return cor_error_set(err, COR_EINVAL, "%s%s%s is empty", who, sep, what);
+    size_t printable = 0; /* shown in a message: up to the first unprintable byte */
+    while (printable < n && allowed(CS_PRINT, (unsigned char)s[printable]))
+        printable++;
     for (size_t i = 0; i < n; i++)
         if (!allowed(cs, (unsigned char)s[i]))
             return cor_error_set(err, COR_EINVAL,
-                                 "%s%s%s '%.60s': byte %zu (0x%02x) is not allowed (%s)", who, sep,
-                                 what, allowed(CS_PRINT, (unsigned char)s[i]) ? s : "(unprintable)",
-                                 i, (unsigned char)s[i], charset_text(cs));
+                                 "%s%s%s '%.*s%s': byte %zu (0x%02x) is not allowed (%s)", who,
+                                 sep, what, (int)(printable < 60 ? printable : 60), s,
+                                 printable < n ? "..." : "", i, (unsigned char)s[i],
+                                 charset_text(cs));
     return 0;
 }
 
@@ -268,8 +272,9 @@ int cor_kernel_check_module(const cor_module_t *m, cor_error_t *err)
             return rc;
         for (int j = 0; j < i; j++)
             if (strcmp(m->classes[j]->name, m->classes[i]->name) == 0)
-                return cor_error_set(err, COR_EINVAL, "class %d (%.80s): name already used by class %d",
-                                     i, m->classes[i]->name, j);
+                return cor_error_set(err, COR_EINVAL,
+                                     "class %d (%.80s): name already used by class %d", i,
+                                     m->classes[i]->name, j);
     }
     return 0;
 }
