@@ -42,6 +42,7 @@
 #include "builtins.h"
 #include "cor/oms.pb-c.h"
 #include "labels.h"
+#include "module_check.h"
 #include "rpc.h"
 #include "runtime_int.h"
 
@@ -267,11 +268,15 @@ static int apply_setting(kernel_cfg_t *c, const char *key, const char *v, char *
 
 /* ---------------- classes ---------------- */
 
+/* Registers cls, checked first with the same code as a module's classes
+ * (module_check.h) so that nothing the OMS would refuse is reported to it. */
 static int add_class(kernel_t *k, const cor_class_t *cls, const char *from, cor_error_t *err)
 {
     if (k->n_classes == MAX_CLASSES)
         return cor_error_set(err, COR_ENOMEM, "more than %d classes", MAX_CLASSES);
-    int rc = cor_runtime_register_class(k->rt, cls, err);
+    int rc = cor_kernel_check_class(cls, err);
+    if (rc == 0)
+        rc = cor_runtime_register_class(k->rt, cls, err);
     if (rc != 0) {
         cor_error_prefix(err, "%s", from);
         return rc;
@@ -281,6 +286,9 @@ static int add_class(kernel_t *k, const cor_class_t *cls, const char *from, cor_
     return 0;
 }
 
+/* Loads a module and registers its classes. The record is checked as a
+ * whole (cor_kernel_check_module: ABI, strings, every class, duplicate
+ * names) before any class is registered, so a bad module adds nothing. */
 static int load_module(kernel_t *k, const char *path, cor_error_t *err)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -291,22 +299,16 @@ static int load_module(kernel_t *k, const char *path, cor_error_t *err)
     if (m == NULL)
         return cor_error_set(err, COR_EINVAL, "module %s: no %s symbol (not a Corundum module)",
                              path, COR_MODULE_SYMBOL);
-    if (m->abi != COR_MODULE_ABI)
-        return cor_error_set(err, COR_EINVAL, "module %s: ABI %u, this kernel speaks %u", path,
-                             m->abi, COR_MODULE_ABI);
-    if (m->classes == NULL || m->classes[0] == NULL)
-        return cor_error_set(err, COR_EINVAL, "module %s: no classes", path);
-    char from[256];
-    snprintf(from, sizeof(from), "module %s (%.40s %.20s)", path, m->name ? m->name : "?",
-             m->version ? m->version : "?");
-    for (int i = 0; m->classes[i] != NULL; i++) {
-        if (i == MAX_CLASSES)
-            return cor_error_set(err, COR_EINVAL, "module %s: more than %d classes", path,
-                                 MAX_CLASSES);
-        int rc = add_class(k, m->classes[i], from, err);
-        if (rc != 0)
-            return rc;
+    int rc = cor_kernel_check_module(m, err);
+    if (rc != 0) {
+        cor_error_prefix(err, "module %s", path);
+        return rc;
     }
+    char from[256];
+    snprintf(from, sizeof(from), "module %s (%s %s)", path, m->name, m->version);
+    for (int i = 0; m->classes[i] != NULL; i++)
+        if ((rc = add_class(k, m->classes[i], from, err)) != 0)
+            return rc;
     return 0;
 }
 

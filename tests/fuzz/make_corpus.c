@@ -3,8 +3,9 @@
  * DIR/<target>/ (DIR is normally tests/fuzz/corpus): well-formed requests
  * built with the real protobuf-c types, malformed ones, and the protobuf-c
  * parser regression inputs (CVE-2022-48468, CVE-2022-33070; see
- * docs/fuzzing.md). Files are small and named for what they hold. The
- * stubs corpus is captured from protoc instead (capture_stubs_corpus.sh).
+ * docs/fuzzing.md), and for `module` records in fuzz_module.c's own byte
+ * format. Files are small and named for what they hold. The stubs corpus
+ * is captured from protoc instead (capture_stubs_corpus.sh).
  *
  *   fuzz_make_corpus tests/fuzz/corpus
  *
@@ -803,6 +804,280 @@ static int strip_request(const char *in, const char *out)
     return 0;
 }
 
+/* ---------------- module ---------------- */
+
+/* The byte format is fuzz_module.c's (its file comment). */
+enum {
+    M_NULL = 0xff,         /* string: NULL */
+    M_UNTERMINATED = 0xfe, /* string: bound + 1 bytes, no NUL */
+    M_OVER = 0xfd,         /* string: bound + 1 bytes, terminated */
+    M_AT_BOUND = 0xfc,     /* string: exactly the bound */
+};
+
+static void m_byte(bytes_t *b, uint8_t x)
+{
+    b_raw(b, &x, 1);
+}
+
+static void m_str(bytes_t *b, const char *s)
+{
+    if (s == NULL) {
+        m_byte(b, M_NULL);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n >= 0xf0)
+        exit(1);
+    m_byte(b, (uint8_t)n);
+    b_raw(b, s, n);
+}
+
+/* abi 0: the current one. */
+static void m_module(bytes_t *b, uint8_t abi, const char *name, const char *version,
+                     uint8_t count)
+{
+    m_byte(b, abi);
+    m_str(b, name);
+    m_str(b, version);
+    m_byte(b, count);
+}
+
+/* version 0: the current one; hooks as in fuzz_module.c (0: ops, create,
+ * destroy, no state hooks, a service follows). */
+static void m_class(bytes_t *b, uint8_t version, const char *name, uint8_t flags, uint8_t hooks)
+{
+    m_byte(b, version);
+    m_str(b, name);
+    m_byte(b, flags);
+    m_byte(b, hooks);
+}
+
+static void m_service(bytes_t *b, uint8_t version, const char *name, const char *chain,
+                      uint8_t mcount)
+{
+    m_byte(b, version);
+    m_str(b, name);
+    m_str(b, "app/app.proto");
+    m_str(b, chain);
+    m_byte(b, 7); /* fingerprint seed */
+    m_byte(b, mcount);
+}
+
+static void m_method(bytes_t *b, uint8_t f, uint8_t hints, const char *name, const char *shard)
+{
+    m_byte(b, f);
+    m_byte(b, hints);
+    m_str(b, name);
+    m_str(b, shard);
+}
+
+/* A valid class named name, its service svc with chain and Say/Add
+ * (hooks: see m_class). */
+static void m_good_class(bytes_t *b, const char *name, const char *svc, uint8_t flags,
+                         uint8_t hooks, const char *chain)
+{
+    m_class(b, 0, name, flags, hooks);
+    m_service(b, 0, svc, chain, 2);
+    m_method(b, 0x00, 1 /* READ_ONLY */, "Say", NULL);
+    m_method(b, 0x3c /* Add's descriptors */, 2 | 4 /* MUTATING|IDEMPOTENT */, "Add", "a");
+}
+
+/* One module whose single class has a service with one method described by
+ * f, hints, name, shard. */
+static void m_one_method(const char *file, uint8_t f, uint8_t hints, const char *name,
+                         const char *shard)
+{
+    bytes_t b = {.n = 0};
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, 0, "app.Svc", 0, 0);
+    m_service(&b, 0, "app.Svc", "", 1);
+    m_method(&b, f, hints, name, shard);
+    write_b("module", file, &b);
+}
+
+/* One module with one class: version, name, flags, hooks; then (unless
+ * hooks has bit 7) a service with version, name and chain and Say. */
+static void m_one_class(const char *file, uint8_t version, const char *name, uint8_t flags,
+                        uint8_t hooks, uint8_t svc_version, const char *svc_name,
+                        const char *chain)
+{
+    bytes_t b = {.n = 0};
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, version, name, flags, hooks);
+    if ((hooks & 0x80) == 0) {
+        m_service(&b, svc_version, svc_name, chain, 1);
+        m_method(&b, 0, 0, "Say", NULL);
+    }
+    write_b("module", file, &b);
+}
+
+static void module_seeds(void)
+{
+    bytes_t b = {.n = 0};
+
+    /* ---- accepted ---- */
+    m_module(&b, 0, "echo", "0.1", 1);
+    m_good_class(&b, "echo.Echo", "echo.Echo", 0, 0, "");
+    write_b("module", "ok-one-class", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "kv", "0.1 (built 2026-11-23)", 3);
+    m_good_class(&b, "kv.KeyValueStore", "kv.KeyValueStore", 1 /* CONCURRENT */,
+                 0x18 /* save/load */, "SerializableRPC");
+    m_good_class(&b, "kv.Replicated", "kv.Replicated", 0, 0x78 /* save/load, dirty pair */,
+                 "AtLeastOnceRPC(retries=2), SerializableRPC");
+    m_good_class(&b, "kv/Checkpointed:v2", "kv.Checkpointed_v2", 0, 0x18,
+                 "PeriodicCheckpoint(interval=5s)");
+    write_b("module", "ok-three-classes-chains", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "empty", "1", 1);
+    m_class(&b, 0, "app.NoMethods", 0, 0);
+    m_service(&b, 0, "app.NoMethods", NULL, 0);
+    write_b("module", "ok-no-methods-null-chain", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "many", "1", 0xf2); /* 1 + 63 fillers: 64 classes */
+    m_good_class(&b, "app.First", "app.First", 0, 0, "");
+    write_b("module", "ok-64-classes", &b);
+
+    b.n = 0;
+    m_byte(&b, 0);
+    m_byte(&b, M_AT_BOUND); /* module name of 63 bytes */
+    m_byte(&b, M_AT_BOUND); /* version of 63 bytes */
+    m_byte(&b, 1);
+    m_byte(&b, 0);
+    m_byte(&b, M_AT_BOUND); /* class name of 255 bytes */
+    m_byte(&b, 0);
+    m_byte(&b, 0);
+    m_byte(&b, 0);
+    m_byte(&b, M_AT_BOUND); /* service name */
+    m_byte(&b, M_AT_BOUND); /* proto_file */
+    m_str(&b, "");
+    m_byte(&b, 0);
+    m_byte(&b, 1);
+    m_byte(&b, 0);
+    m_byte(&b, 0);
+    m_byte(&b, M_AT_BOUND); /* method name */
+    m_byte(&b, M_AT_BOUND); /* shard_key */
+    write_b("module", "ok-strings-at-bound", &b);
+
+    /* ---- the module record ---- */
+    b.n = 0;
+    m_module(&b, 2, "app", "1.0", 1);
+    m_good_class(&b, "app.Svc", "app.Svc", 0, 0, "");
+    write_b("module", "bad-abi-2", &b);
+
+    b.n = 0;
+    m_module(&b, 0, NULL, "1.0", 1);
+    write_b("module", "bad-name-null", &b);
+
+    b.n = 0;
+    m_byte(&b, 0);
+    m_byte(&b, M_UNTERMINATED);
+    write_b("module", "bad-name-unterminated", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "my app", "1.0", 1);
+    write_b("module", "bad-name-space", &b);
+
+    b.n = 0;
+    m_byte(&b, 0);
+    m_str(&b, "app");
+    m_byte(&b, M_OVER);
+    write_b("module", "bad-version-64-bytes", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0\n", 1);
+    write_b("module", "bad-version-newline", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 0);
+    write_b("module", "bad-no-classes", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 0xff);
+    write_b("module", "bad-classes-null", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 0xf3); /* 65 */
+    m_good_class(&b, "app.First", "app.First", 0, 0, "");
+    write_b("module", "bad-65-classes", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 2);
+    m_good_class(&b, "app.Svc", "app.Svc", 0, 0, "");
+    m_good_class(&b, "app.Svc", "app.Svc", 0, 0, "");
+    write_b("module", "bad-duplicate-class-name", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 2);
+    m_good_class(&b, "app.Svc", "app.Svc", 0, 0, "");
+    m_byte(&b, 0x80); /* the same class again */
+    write_b("module", "bad-duplicate-class-pointer", &b);
+
+    /* ---- a class ---- */
+    m_one_class("bad-class-version-1", 1, "app.Svc", 0, 0, 0, "app.Svc", "");
+    m_one_class("bad-class-name-empty", 0, "", 0, 0, 0, "app.Svc", "");
+    m_one_class("bad-class-name-space", 0, "app Svc", 0, 0, 0, "app.Svc", "");
+    m_one_class("bad-class-flags", 0, "app.Svc", 2, 0, 0, "app.Svc", "");
+    m_one_class("bad-ops-null", 0, "app.Svc", 0, 0x01, 0, "app.Svc", "");
+    m_one_class("bad-create-null", 0, "app.Svc", 0, 0x02, 0, "app.Svc", "");
+    m_one_class("bad-save-without-load", 0, "app.Svc", 0, 0x08, 0, "app.Svc", "");
+    m_one_class("bad-dirty-without-apply", 0, "app.Svc", 0, 0x38, 0, "app.Svc", "");
+    m_one_class("bad-dirty-without-state", 0, "app.Svc", 0, 0x60, 0, "app.Svc", "");
+    m_one_class("bad-service-null", 0, "app.Svc", 0, 0x80, 0, NULL, NULL);
+    m_one_class("bad-service-version-2", 0, "app.Svc", 0, 0, 2, "app.Svc", "");
+    m_one_class("bad-service-name-null", 0, "app.Svc", 0, 0, 0, NULL, "");
+    m_one_class("bad-service-name-slash", 0, "app.Svc", 0, 0, 0, "app/Svc", "");
+    m_one_class("bad-chain-syntax", 0, "app.Svc", 0, 0, 0, "app.Svc", "Foo(a=1");
+    m_one_class("bad-chain-unknown-dm", 0, "app.Svc", 0, 0, 0, "app.Svc", "NoSuchDM");
+    m_one_class("bad-chain-missing-param", 0, "app.Svc", 0, 0, 0, "app.Svc",
+                "LoadBalancedFrontend");
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, 0, "app.Svc", 0, 0);
+    m_byte(&b, 0);
+    m_str(&b, "app.Svc");
+    m_str(&b, "app/app.proto");
+    m_byte(&b, M_UNTERMINATED); /* dm_chain: 1025 bytes, no NUL */
+    write_b("module", "bad-chain-unterminated", &b);
+
+    /* ---- the method table ---- */
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, 0, "app.Svc", 0, 0);
+    m_service(&b, 0, "app.Svc", "", 0x7f);
+    write_b("module", "bad-methods-over-bound", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, 0, "app.Svc", 0, 0);
+    m_service(&b, 0, "app.Svc", "", 0x82);
+    write_b("module", "bad-methods-table-null", &b);
+
+    b.n = 0;
+    m_module(&b, 0, "app", "1.0", 1);
+    m_class(&b, 0, "app.Svc", 0, 0);
+    m_service(&b, 0, "app.Svc", "", 2);
+    m_method(&b, 0, 0, "Say", NULL);
+    m_method(&b, 0, 0, "Say", NULL);
+    write_b("module", "bad-method-duplicate-name", &b);
+
+    m_one_method("bad-method-name-null", 0, 0, NULL, NULL);
+    m_one_method("bad-method-name-dot", 0, 0, "app.Say", NULL);
+    m_one_method("bad-method-service-elsewhere", 0x01, 0, "Say", NULL);
+    m_one_method("bad-method-index", 0x02, 0, "Say", NULL);
+    m_one_method("bad-method-input-null", 0x04, 0, "Say", NULL);
+    m_one_method("bad-method-output-magic", 0x20, 0, "Say", NULL);
+    m_one_method("bad-method-invoke-null", 0x40, 0, "Say", NULL);
+    m_one_method("bad-method-hints-unknown", 0, 8, "Say", NULL);
+    m_one_method("bad-method-hints-ro-and-mutating", 0, 3, "Say", NULL);
+    m_one_method("bad-method-shard-key-empty", 0, 0, "Say", "");
+    m_one_method("bad-method-shard-key-space", 0, 0, "Say", "a b");
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--strip-request") == 0)
@@ -819,5 +1094,6 @@ int main(int argc, char **argv)
     oms_seeds();
     labels_seeds();
     json_seeds();
+    module_seeds();
     return 0;
 }
