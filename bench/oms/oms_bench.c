@@ -83,6 +83,7 @@
 
 #include <cor/cor.h>
 
+#include "bench_daemon.h"
 #include "bench_util.h"
 #include "cor/oms.pb-c.h"
 #include "directory.h"
@@ -267,80 +268,34 @@ static int raw_child_reap(raw_child_t *ch)
 
 /* ------------------------------------------------------------ daemons */
 
-typedef struct daemon {
-    char what[96];   /* "cor-oms (oms-never)", for messages */
-    cor_proc_t p;
-    int up;
-    char addr[64];   /* cor-oms: listen address */
-    char log[256];   /* its stderr */
-} daemon_t;
+typedef bench_daemon_t daemon_t;
 
-/* Starts argv with stderr appended to d->log; waits for the ready line. */
 static int daemon_start(daemon_t *d, const char *what, char *const argv[], int timeout_ms)
 {
-    snprintf(d->what, sizeof(d->what), "%s", what);
-    d->up = 0;
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (saved < 0 || fd < 0) {
-        fprintf(stderr, "cor-bench-oms: cannot open %s: %s\n", d->log, strerror(errno));
-        if (saved >= 0)
-            close(saved);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-    int rc = cor_proc_start(&d->p, argv, timeout_ms);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    if (rc != 0) {
-        fprintf(stderr, "cor-bench-oms: %s did not start; its log: %s\n", what, d->log);
-        return -1;
-    }
-    d->up = 1;
-    return 0;
+    return bench_daemon_start(d, what, argv, timeout_ms);
 }
 
-/* Stops with SIGTERM; a daemon that does not exit 0 is an error. */
+/* A daemon that does not exit 0 is an error. */
 static void daemon_stop(daemon_t *d)
 {
-    if (!d->up)
-        return;
-    d->up = 0;
-    int st = cor_proc_stop(&d->p, SIGTERM, 20000);
-    if (st != 0) {
-        fprintf(stderr, "cor-bench-oms: %s ended with status %d; its log: %s\n", d->what, st,
-                d->log);
+    if (bench_daemon_stop(d) != 0)
         error_count(1);
-    }
 }
 
 static int oms_start(daemon_t *d, const cfg_t *cfg, const char *tag, const char *sync,
                      int timeout_ms)
 {
-    char data[256], threads[16], what[96];
+    char data[256], threads[16];
     snprintf(data, sizeof(data), "%s/%s-data", tmp_dir, tag);
     snprintf(d->log, sizeof(d->log), "%s/%s.log", tmp_dir, tag);
     snprintf(threads, sizeof(threads), "%d", cfg->oms_threads);
-    snprintf(what, sizeof(what), "cor-oms (%s)", tag);
-    char *argv[12] = {(char *)COR_OMS_BIN, (char *)"--listen", (char *)"127.0.0.1:0",
-                      (char *)"--data-dir", data, (char *)"--sync", (char *)sync};
-    int n = 7;
+    snprintf(d->what, sizeof(d->what), "cor-oms (%s)", tag);
+    char *extra[5] = {(char *)"--sync", (char *)sync};
     if (cfg->oms_threads > 0) {
-        argv[n++] = (char *)"--threads";
-        argv[n++] = threads;
+        extra[2] = (char *)"--threads";
+        extra[3] = threads;
     }
-    argv[n] = NULL;
-    if (daemon_start(d, what, argv, timeout_ms) != 0)
-        return -1;
-    if (cor_proc_field(&d->p, "listen", d->addr, sizeof(d->addr)) != 0) {
-        fprintf(stderr, "cor-bench-oms: %s: no listen= in '%s'\n", what, d->p.ready);
-        return -1;
-    }
-    return 0;
+    return bench_daemon_oms(d, COR_OMS_BIN, data, extra, timeout_ms);
 }
 
 static int kernel_start(daemon_t *d, const char *tag, const char *oms_addr)
