@@ -330,14 +330,24 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
 }
 
 /* Creates the object named name of class cls, or looks it up when the
- * name is taken. *ref is the caller's on success. */
+ * name is taken. A fault schedule may have just killed the kernel the OMS
+ * picks, so a creation that fails for want of a live kernel is tried again
+ * for up to 20 s (an ambiguous one that did create the object then finds
+ * the name taken, and looks it up). *ref is the caller's on success. */
 static int open_object(cor_runtime_t *rt, const char *cls, const char *name, cor_ref_t **ref,
                        cor_error_t *err)
 {
     cor_create_opts_t co = {.name = name};
-    int rc = cor_object_create(rt, cls, NULL, 0, &co, ref, err);
-    if (rc == COR_EEXIST)
-        rc = cor_object_lookup_name(rt, name, ref, err);
+    int rc = COR_EUNAVAIL;
+    for (int attempt = 0; attempt < 40; attempt++) {
+        if (attempt > 0)
+            usleep(500 * 1000);
+        rc = cor_object_create(rt, cls, NULL, 0, &co, ref, err);
+        if (rc == COR_EEXIST)
+            rc = cor_object_lookup_name(rt, name, ref, err);
+        if (rc != COR_EUNAVAIL && rc != COR_ETIMEDOUT)
+            break;
+    }
     return rc;
 }
 
