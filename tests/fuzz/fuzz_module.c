@@ -378,7 +378,8 @@ static void host_module(const cor_module_t *m)
     for (int i = 0; i < n; i++) {
         cor_object_id_t id;
         memset(&id, 0, sizeof(id));
-        snprintf((char *)id.b, sizeof(id.b), "fuzz-module-%d", i);
+        id.b[0] = 0xf0; /* any id but nil, one per class */
+        id.b[15] = (uint8_t)(i + 1);
         cor_error_clear(&err);
         if (cor_runtime_create_object(fuzz_rt, m->classes[i]->name, NULL, 0, &id, NULL, &err) !=
             0) {
