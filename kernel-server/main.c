@@ -539,9 +539,11 @@ int main(int argc, char **argv)
                          tmp && tmp[0] ? tmp : "/tmp", k.cfg.name);
         (void)n; /* both parts are bounded: at most 99 bytes */
     }
+    /* Before listening: the server threads read it, and starting them is
+     * what orders this write before their reads. */
+    snprintf(k.rt->node_name, sizeof(k.rt->node_name), "%s", k.cfg.name);
     if (cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
-    snprintf(k.rt->node_name, sizeof(k.rt->node_name), "%s", k.cfg.name);
     if (k.cfg.advertise[0] != '\0') {
         /* The runtime's TCP address is what it registers, hands out in refs
          * and compares with DM members to find itself, so the advertised

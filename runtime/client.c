@@ -375,7 +375,9 @@ int cor_client_call_async(cor_client_t *c, cor_peer_t *p, unsigned method, grpc_
 
     grpc_op ops[6];
     size_t n = unary_ops(k, ops);
-    if (grpc_call_start_batch(k->call, ops, n, k, NULL) != GRPC_CALL_OK) {
+    grpc_call *call = k->call; /* read before k is given away */
+    COR_TSAN_GIVE(k);
+    if (grpc_call_start_batch(call, ops, n, k, NULL) != GRPC_CALL_OK) {
         inflight_remove(c, k);
         return COR_EINTERNAL;
     }
@@ -392,6 +394,7 @@ static void *cq_thread(void *arg)
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         cli_call_t *k = ev.tag;
+        COR_TSAN_TAKE(k);
         grpc_slice reply = grpc_empty_slice();
         char msg[COR_ERROR_MSG_MAX];
         int rc = call_result(k, ev.success, &reply, msg, sizeof(msg));

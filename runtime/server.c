@@ -111,12 +111,14 @@ static int call_post(cor_srv_call_t *c)
     if (c->method == NULL) {
         grpc_call_details_destroy(&c->details_in);
         grpc_call_details_init(&c->details_in);
+        COR_TSAN_GIVE(c);
         e = grpc_server_request_call(s->server, &c->call, &c->details_in, &c->request_md,
                                      s->cq, s->cq, c);
     } else {
-        e = grpc_server_request_registered_call(s->server, c->method->handle, &c->call,
-                                                &c->deadline, &c->request_md, &c->payload,
-                                                s->cq, s->cq, c);
+        void *handle = c->method->handle; /* read before c is given away */
+        COR_TSAN_GIVE(c);
+        e = grpc_server_request_registered_call(s->server, handle, &c->call, &c->deadline,
+                                                &c->request_md, &c->payload, s->cq, s->cq, c);
     }
     if (e != GRPC_CALL_OK) {
         call_free(c);
@@ -191,7 +193,9 @@ static void send_batch(cor_srv_call_t *c, grpc_status_code status,
     ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
     n++;
     c->state = CALL_REPLYING;
-    if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
+    grpc_call *call = c->call; /* read before c is given away */
+    COR_TSAN_GIVE(c);
+    if (grpc_call_start_batch(call, ops, n, c, NULL) != GRPC_CALL_OK) {
         /* Only a programming error gets here; finish the call locally. */
         call_recycle(c);
     }
@@ -259,6 +263,7 @@ static void *cq_thread(void *arg)
             continue;
         }
         cor_srv_call_t *c = ev.tag;
+        COR_TSAN_TAKE(c);
         switch (c->state) {
         case CALL_POSTED:
             if (!ev.success) {

@@ -135,6 +135,30 @@ int cor_client_call_async(cor_client_t *c, cor_peer_t *p, unsigned method,
 
 /* ---------------- shared ---------------- */
 
+/* ThreadSanitizer cannot see the synchronization inside gRPC (Debian's
+ * build is not instrumented), so a tag handed to gRPC on one thread and
+ * taken back from a completion queue on another looks like a race. These
+ * tell it what gRPC guarantees: everything written before a tag goes to
+ * gRPC (COR_TSAN_GIVE) happens before the thread that gets it back from the
+ * queue (COR_TSAN_TAKE) reads it. No-ops in other builds. */
+#if defined(__SANITIZE_THREAD__)
+#define COR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COR_TSAN 1
+#endif
+#endif
+#ifdef COR_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define COR_TSAN_GIVE(tag) __tsan_release(tag)
+#define COR_TSAN_TAKE(tag) __tsan_acquire(tag)
+#else
+#define COR_TSAN_GIVE(tag) ((void)(tag))
+#define COR_TSAN_TAKE(tag) ((void)(tag))
+#endif
+
+
 /* Takes one reference on gRPC for the process (grpc_init) and gives it
  * back; the last release calls grpc_shutdown_blocking. Thread-safe. */
 void cor_grpc_acquire(void);
