@@ -462,7 +462,10 @@ static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRe
                         Cor__MigrateOutReply *rep, cor_error_t *err)
 {
     precopy_step_t p = {.mv = {.rt = rt, .obj = o, .req = r, .err = err}};
-    cor_obj_run_sync(o, precopy_take_fn, &p);
+    /* Exclusive for a concurrent class too: the session is in-turn state,
+     * and such a class's save_state holds its own lock against calls
+     * anyway. The copy itself runs after, with calls flowing. */
+    cor_obj_run_exclusive(o, precopy_take_fn, &p);
     if (p.rc == 0 && !p.skipped) {
         if (p.cbuf != NULL)
             p.rc = send_class_delta(&p.mv, p.cbuf, p.clen, 0, NULL, 0);
@@ -470,7 +473,7 @@ static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRe
             p.rc = send_runs(&p.mv, &p.d, p.state_len, p.mode, 0, p.load, NULL, 0);
         if (p.rc != 0)
             cor_error_prefix(err, "pre-copy to %s", r->target_tcp);
-        cor_obj_run_sync(o, precopy_done_fn, &p);
+        cor_obj_run_exclusive(o, precopy_done_fn, &p);
     }
     free(p.d.runs);
     free(p.cbuf);
@@ -617,10 +620,12 @@ static void final_fn(void *arg)
                      o->idstr);
         return;
     }
-    atomic_store(&o->moved, 1);
+    /* The tombstone's fields first, then the flag that publishes them to
+     * readers outside the turn (the sweep, callers choosing a route). */
     snprintf(o->moved_to, sizeof(o->moved_to), "%s", f->mv.req->target_tcp);
     o->moved_epoch = f->mv.req->new_epoch;
     o->moved_at_ms = cor_mono_ms();
+    atomic_store(&o->moved, 1);
 }
 
 static void abort_fn(void *arg)
@@ -647,19 +652,15 @@ int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *
     if (o == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
     int rc = 0;
-    if (o->cls->flags & COR_CLASS_CONCURRENT)
-        rc = cor_error_set(err, COR_EUNIMPL,
-                           "class %s is concurrent: its calls cannot be frozen for a move yet",
-                           o->cls->name);
-    else if (o->cls->save_state == NULL)
+    if (o->cls->save_state == NULL)
         rc = cor_error_set(err, COR_EUNIMPL, "class %s cannot save state", o->cls->name);
     else if (r->phase == COR__MOVE_PHASE__MOVE_ABORT)
-        cor_obj_run_sync(o, abort_fn, o);
+        cor_obj_run_exclusive(o, abort_fn, o);
     else if (r->phase == COR__MOVE_PHASE__MOVE_PRECOPY)
         rc = precopy_step(rt, o, r, rep, err);
     else if (r->phase == COR__MOVE_PHASE__MOVE_FINAL) {
         final_step_t f = {.mv = {.rt = rt, .obj = o, .req = r, .err = err}};
-        cor_obj_run_sync(o, final_fn, &f);
+        cor_obj_run_exclusive(o, final_fn, &f); /* a concurrent class's calls drain first */
         rc = f.rc;
         rep->state_bytes = f.bytes;
         rep->sent_bytes = f.mv.sent;

@@ -165,6 +165,7 @@ void cor_runtime_obj_put(cor_obj_t *o)
     free(o->members);
     cor_precopy_free(o->precopy);
     pthread_mutex_destroy(&o->qlock);
+    pthread_cond_destroy(&o->qcond);
     free(o);
 }
 
@@ -179,6 +180,7 @@ static cor_obj_t *obj_new(const cor_class_t *cls, const cor_object_id_t *id, uin
     o->epoch = epoch;
     atomic_init(&o->refs, 1);
     pthread_mutex_init(&o->qlock, NULL);
+    pthread_cond_init(&o->qcond, NULL);
     return o;
 }
 
@@ -189,38 +191,64 @@ static void obj_discard(cor_obj_t *o)
         o->cls->destroy(o->self);
     cor_dm_stack_free(o->dm);
     pthread_mutex_destroy(&o->qlock);
+    pthread_cond_destroy(&o->qcond);
     free(o);
 }
 
-enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t)
+/* A concurrent class's calls run side by side, counted in o->inflight,
+ * unless an exclusive step (cor_obj_run_exclusive) holds the turn: then
+ * they queue like a plain class's. */
+static int concurrent(const cor_obj_t *o)
 {
-    if ((o->cls->flags & COR_CLASS_CONCURRENT) || tls_current == o)
-        return COR_TURN_SHARED;
-    pthread_mutex_lock(&o->qlock);
-    if (!o->busy) {
-        o->busy = 1;
-        pthread_mutex_unlock(&o->qlock);
-        return COR_TURN_OWNED;
-    }
+    return (o->cls->flags & COR_CLASS_CONCURRENT) != 0;
+}
+
+static void enqueue(cor_obj_t *o, cor_obj_task_t *t)
+{
     t->next = NULL;
     if (o->tail != NULL)
         o->tail->next = t;
     else
         o->head = t;
     o->tail = t;
+}
+
+enum cor_turn cor_obj_enter(cor_obj_t *o, cor_obj_task_t *t)
+{
+    if (tls_current == o)
+        return COR_TURN_SHARED;
+    pthread_mutex_lock(&o->qlock);
+    enum cor_turn turn;
+    if (!o->busy && concurrent(o)) {
+        o->inflight++;
+        turn = COR_TURN_CONCURRENT;
+    } else if (!o->busy) {
+        o->busy = 1;
+        turn = COR_TURN_OWNED;
+    } else {
+        enqueue(o, t);
+        turn = COR_TURN_QUEUED;
+    }
     pthread_mutex_unlock(&o->qlock);
-    return COR_TURN_QUEUED;
+    return turn;
 }
 
 enum cor_turn cor_obj_try_enter(cor_obj_t *o)
 {
-    if ((o->cls->flags & COR_CLASS_CONCURRENT) || tls_current == o)
+    if (tls_current == o)
         return COR_TURN_SHARED;
     pthread_mutex_lock(&o->qlock);
-    int was_busy = o->busy;
-    o->busy = 1;
+    enum cor_turn turn = COR_TURN_QUEUED;
+    if (!o->busy && concurrent(o)) {
+        o->inflight++;
+        turn = COR_TURN_CONCURRENT;
+    } else if (!o->busy) {
+        turn = COR_TURN_OWNED;
+    }
+    if (!concurrent(o))
+        o->busy = 1; /* plain class: QUEUED means busy, nothing queued */
     pthread_mutex_unlock(&o->qlock);
-    return was_busy ? COR_TURN_QUEUED : COR_TURN_OWNED;
+    return turn;
 }
 
 void cor_obj_leave(cor_obj_t *o)
@@ -230,6 +258,8 @@ void cor_obj_leave(cor_obj_t *o)
         cor_obj_task_t *t = o->head;
         if (t == NULL) {
             o->busy = 0;
+            if (concurrent(o))
+                pthread_cond_broadcast(&o->qcond); /* a waiting exclusive step */
             pthread_mutex_unlock(&o->qlock);
             return;
         }
@@ -239,6 +269,31 @@ void cor_obj_leave(cor_obj_t *o)
         pthread_mutex_unlock(&o->qlock);
         t->run(t);
     }
+}
+
+void cor_obj_leave_concurrent(cor_obj_t *o)
+{
+    pthread_mutex_lock(&o->qlock);
+    if (--o->inflight == 0 && o->busy)
+        pthread_cond_broadcast(&o->qcond);
+    pthread_mutex_unlock(&o->qlock);
+}
+
+void cor_obj_run_exclusive(cor_obj_t *o, void (*fn)(void *), void *arg)
+{
+    if (!concurrent(o) || tls_current == o) {
+        cor_obj_run_sync(o, fn, arg);
+        return;
+    }
+    pthread_mutex_lock(&o->qlock);
+    while (o->busy)
+        pthread_cond_wait(&o->qcond, &o->qlock);
+    o->busy = 1; /* new calls queue from here */
+    while (o->inflight > 0)
+        pthread_cond_wait(&o->qcond, &o->qlock);
+    pthread_mutex_unlock(&o->qlock);
+    fn(arg);
+    cor_obj_leave(o); /* runs what queued meanwhile, then frees the turn */
 }
 
 typedef struct sync_task {
@@ -272,6 +327,10 @@ void cor_obj_run_sync(cor_obj_t *o, void (*fn)(void *), void *arg)
         return;
     case COR_TURN_SHARED:
         fn(arg);
+        return;
+    case COR_TURN_CONCURRENT:
+        fn(arg);
+        cor_obj_leave_concurrent(o);
         return;
     case COR_TURN_QUEUED:
         break;
@@ -808,6 +867,8 @@ void cor_runtime_dm_tick(cor_runtime_t *rt)
                 }
             if (turn == COR_TURN_OWNED)
                 cor_obj_leave(o);
+            else if (turn == COR_TURN_CONCURRENT)
+                cor_obj_leave_concurrent(o);
         }
         cor_runtime_obj_put(o);
     }
@@ -1004,6 +1065,8 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
         answer(call, rc, &err, out); /* before draining others' calls */
         if (turn == COR_TURN_OWNED)
             cor_obj_leave(o);
+        else if (turn == COR_TURN_CONCURRENT)
+            cor_obj_leave_concurrent(o);
         cor_runtime_obj_put(o);
         goto done;
     }
@@ -1030,6 +1093,12 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
         break;
     case COR_TURN_SHARED:
         parked_run(&p->task);
+        break;
+    case COR_TURN_CONCURRENT: /* the exclusive step ended meanwhile */
+        atomic_fetch_add(&o->refs, 1); /* parked_run puts one */
+        parked_run(&p->task);
+        cor_obj_leave_concurrent(o);
+        cor_runtime_obj_put(o);
         break;
     }
 done:

@@ -48,7 +48,9 @@ typedef struct cor_obj {
     atomic_int refs;
     uint64_t epoch;
     pthread_mutex_t qlock;
-    int busy;
+    int busy;        /* the turn is held (for a concurrent class: exclusively) */
+    int inflight;    /* concurrent class: calls running now */
+    pthread_cond_t qcond; /* concurrent class: inflight drained, turn freed */
     cor_obj_task_t *head, *tail;
     cor_dm_stack_t *dm; /* server DM parts; NULL: none (the fast path) */
     cor_dm_replica_t *members; /* replica set from the OMS (SetMembers); in-turn */
@@ -66,7 +68,8 @@ typedef struct cor_obj {
 enum cor_turn {
     COR_TURN_QUEUED = 0, /* t was queued; it runs later on another thread */
     COR_TURN_OWNED,      /* the caller holds the turn: run, then cor_obj_leave */
-    COR_TURN_SHARED,     /* concurrent class or re-entrant call: just run */
+    COR_TURN_SHARED,     /* a re-entrant call: just run */
+    COR_TURN_CONCURRENT, /* concurrent class: run, then cor_obj_leave_concurrent */
 };
 
 /* Takes the object's turn, or queues t to run when the turn comes. */
@@ -79,6 +82,15 @@ enum cor_turn cor_obj_try_enter(cor_obj_t *o);
 /* Gives the turn back after running queued tasks. Only after
  * COR_TURN_OWNED. */
 void cor_obj_leave(cor_obj_t *o);
+
+/* Ends a call that entered with COR_TURN_CONCURRENT. */
+void cor_obj_leave_concurrent(cor_obj_t *o);
+
+/* Runs fn(arg) with no call running in o and new ones queued behind it
+ * (for a live migration's final step). For a class that is not concurrent
+ * this is cor_obj_run_sync; for a concurrent one it waits for the calls in
+ * flight to finish. Not from inside one of o's own calls. */
+void cor_obj_run_exclusive(cor_obj_t *o, void (*fn)(void *arg), void *arg);
 
 #define COR_MAX_CLASSES 64
 #define COR_ADDR_MAX 128

@@ -21,6 +21,7 @@
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
 #include "kv/kv.cor.h"
+#include "social/social.cor.h"
 #include "daemons.h"
 #include "rpc.h"
 #include "runtime_int.h"
@@ -920,6 +921,84 @@ static void test_async_calls_follow(void)
     cor_ref_free(r);
 }
 
+/* A concurrent class (social.User: its calls run side by side) moves too:
+ * the final step waits for the calls in flight and queues new ones. Three
+ * threads post without pause through 10 moves; post ids are given out one
+ * by one, so the newest id equals the acknowledged posts exactly when none
+ * was lost or applied twice. */
+typedef struct poster {
+    cor_ref_t *ref;
+    atomic_int *stop;
+    long ok, failed;
+    char last_error[COR_ERROR_MSG_MAX];
+} poster_t;
+
+static void *post_load(void *arg)
+{
+    poster_t *p = arg;
+    Social__PostRequest req = SOCIAL__POST_REQUEST__INIT;
+    req.text = (char *)"moving";
+    while (!atomic_load(p->stop)) {
+        Social__PostReply *rep = NULL;
+        cor_error_t err;
+        if (social_user_post(p->ref, &req, &rep, &err) == 0) {
+            social__post_reply__free_unpacked(rep, NULL);
+            p->ok++;
+        } else {
+            p->failed++;
+            snprintf(p->last_error, sizeof(p->last_error), "%s", err.msg);
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_class_moves(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "social.User", NULL, 0, &o, &r, &err), 0);
+    atomic_int stop = 0;
+    poster_t p[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = (poster_t){.ref = cor_ref_dup(r), .stop = &stop};
+        pthread_create(&t[i], NULL, post_load, &p[i]);
+    }
+    int moves = 0;
+    for (int i = 0; i < 10; i++) {
+        usleep(20 * 1000);
+        Cor__MigrateReply *rep = NULL;
+        int rc = migrate(r, NULL, "region=a", &rep, &err);
+        if (rc != 0)
+            fprintf(stderr, "social move %d: %s\n", i, err.msg);
+        moves += rc == 0;
+        if (rep != NULL)
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    atomic_store(&stop, 1);
+    long ok = 0, failed = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        ok += p[i].ok;
+        failed += p[i].failed;
+        if (p[i].failed)
+            fprintf(stderr, "poster %d: %ld failed, last: %s\n", i, p[i].failed, p[i].last_error);
+        cor_ref_free(p[i].ref);
+    }
+    CU_ASSERT_EQUAL(moves, 10);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT(ok > 30);
+    Social__PostsRequest q = SOCIAL__POSTS_REQUEST__INIT;
+    q.limit = 1;
+    Social__PostsReply *pr = NULL;
+    CU_ASSERT_EQUAL_FATAL(social_user_posts(r, &q, &pr, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(pr->n_posts, 1);
+    CU_ASSERT_EQUAL(pr->posts[0]->post_id, (uint64_t)ok);
+    social__posts_reply__free_unpacked(pr, NULL);
+    cor_ref_free(r);
+}
+
 static void test_refusals(void)
 {
     cor_error_t err;
@@ -967,6 +1046,7 @@ int main(void)
     static const cor_test_t tests[] = {
         {"100 moves under continuous load", test_moves_under_load},
         {"async calls follow the object as it moves", test_async_calls_follow},
+        {"a concurrent class moves under load", test_concurrent_class_moves},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
