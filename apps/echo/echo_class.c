@@ -10,7 +10,8 @@
  * The ballast (Fill, Touch, Digest) gives an object a state of any size
  * for the migration tests and benchmark. The class tracks which 4 KiB
  * pages of it changed (save_dirty/apply_dirty), so a move of a large
- * echo object freezes it only for what changed during the copy.
+ * echo object freezes it only for what changed during the copy. MoveSelf
+ * shows an object asking for its own move (ExplicitMigration).
  */
 #include "echo_class.h"
 
@@ -134,6 +135,22 @@ static int echo_digest(void *self, cor_ctx_t *ctx, const Echo__DigestRequest *re
     reply->bytes = o->len;
     reply->fnv1a = h;
     return 0;
+}
+
+/* The object asks for its own move. From inside its own call the move
+ * cannot run until this returns, so cor_migrate only requests it. */
+static int echo_move_self(void *self, cor_ctx_t *ctx, const Echo__MoveSelfRequest *req,
+                          Echo__MoveSelfReply *reply)
+{
+    (void)self;
+    (void)reply;
+    cor_ref_t *me = cor_ref_new(cor_ctx_runtime(ctx), cor_ctx_object_id(ctx), "echo.Echo");
+    if (me == NULL)
+        return cor_ctx_error(ctx, COR_ENOMEM, "out of memory");
+    cor_error_t err;
+    int rc = cor_migrate(me, req->to_node, req->selector, &err);
+    cor_ref_free(me);
+    return rc == 0 ? 0 : cor_ctx_error(ctx, rc, "%s", err.msg);
 }
 
 static void echo_destroy(void *self)
@@ -272,6 +289,7 @@ static const echo_echo_ops_t echo_ops = {
     .fill = echo_fill,
     .touch = echo_touch,
     .digest = echo_digest,
+    .move_self = echo_move_self,
 };
 
 const cor_class_t echo_class = {

@@ -80,6 +80,8 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     return rc;
 }
 
+static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len);
+
 /* A new echo object in region a, or NULL with err set. */
 static cor_ref_t *new_echo(cor_error_t *err)
 {
@@ -316,6 +318,35 @@ static void test_explicit_migration(void)
     where(r, after, sizeof(after));
     CU_ASSERT_STRING_NOT_EQUAL(before, after);
     CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 8); /* state came along */
+
+    /* From inside its own method: the move is requested, runs once the
+     * method has returned, and the object's state comes along. */
+    char here[16], there[16];
+    uint64_t e0 = epoch_of(r, here, sizeof(here));
+    Echo__MoveSelfRequest ms = ECHO__MOVE_SELF_REQUEST__INIT;
+    ms.to_node = strcmp(here, "m1") == 0 ? (char *)"m2" : (char *)"m1";
+    ms.selector = (char *)"";
+    Echo__MoveSelfReply *mr = NULL;
+    CU_ASSERT_EQUAL_FATAL(echo_echo_move_self(r, &ms, &mr, &err), 0);
+    echo__move_self_reply__free_unpacked(mr, NULL);
+    uint64_t e1 = e0;
+    for (int i = 0; i < 100 && e1 == e0; i++) {
+        usleep(20 * 1000);
+        e1 = epoch_of(r, there, sizeof(there));
+    }
+    CU_ASSERT_EQUAL(e1, e0 + 1);
+    CU_ASSERT_STRING_EQUAL(there, ms.to_node);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 9);
+    /* A plain object's own request is only a request (0): the OMS refuses
+     * it (no ExplicitMigration; logged by the kernel) and it stays put. */
+    uint64_t p0 = epoch_of(plain, here, sizeof(here));
+    ms.to_node = strcmp(here, "m1") == 0 ? (char *)"m2" : (char *)"m1";
+    CU_ASSERT_EQUAL(echo_echo_move_self(plain, &ms, &mr, &err), 0);
+    if (mr != NULL)
+        echo__move_self_reply__free_unpacked(mr, NULL);
+    usleep(300 * 1000);
+    CU_ASSERT_EQUAL(epoch_of(plain, there, sizeof(there)), p0);
+    CU_ASSERT_STRING_EQUAL(there, here);
     cor_ref_free(r);
     cor_ref_free(plain);
 }
@@ -812,6 +843,40 @@ static void test_kill_during_precopy(void)
     cor_ref_free(r);
 }
 
+/* kill -9 of the source during pre-copy: the move fails, and the target
+ * never serves its staged copy. The object (no checkpoint in its chain)
+ * is lost with its kernel, as any such object is: no copy at all, never
+ * two. */
+static void test_source_dies_during_precopy(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL_FATAL(fill(r, 64u << 20, 5), 0);
+    char at[16];
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    int source = at[1] - '1', target = 1 - source;
+    mover_t mv = {.r = r};
+    snprintf(mv.to, sizeof(mv.to), "m%d", target + 1);
+    pthread_t t;
+    pthread_create(&t, NULL, move_to_thread, &mv);
+    int caught = wait_precopy(r) == 0;
+    cor_proc_kill(&k[source]);
+    pthread_join(t, NULL);
+    CU_ASSERT_NOT_EQUAL(mv.rc, 0);
+    if (caught) {
+        usleep(1500 * 1000); /* past the OMS's death timeout */
+        char now_at[16];
+        CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
+        CU_ASSERT_STRING_EQUAL(now_at, at);
+        int rc;
+        add(r, 1, &rc, &err);
+        CU_ASSERT_NOT_EQUAL(rc, 0); /* nobody serves it: not the staged copy */
+    }
+    CU_ASSERT_EQUAL(start_kernel(source, "a"), 0);
+    cor_ref_free(r);
+}
+
 /* kill -9 of the source right after the commit: the target serves. */
 static void test_source_dies_after_commit(void)
 {
@@ -1059,6 +1124,7 @@ int main(void)
         {"kv without save_dirty: the runtime diffs its state", test_large_state_runtime_diff},
         {"kill -9 of the target, then the OMS, during pre-copy", test_kill_during_precopy},
         {"kill -9 of the source after the commit: the target serves", test_source_dies_after_commit},
+        {"kill -9 of the source during pre-copy: never two copies", test_source_dies_during_precopy},
         {NULL, NULL},
     };
     return cor_test_main("migrate", tests, setup, teardown);
