@@ -94,8 +94,12 @@ echo "   it lives on $at; move it to $dest while it is in use:"
 show "$b/cli/corctl" migrate counter --to "$dest"
 show "$b/cli/corctl" call counter Add '{"delta": 1}'
 "$b/cli/corctl" describe counter | sed -n '/^moves/,$p' | sed 's/^/     /'
-echo "   (the old place answers late callers with EMOVED and they follow;"
-echo "    tests/integration/test_migrate.c moves one 40 times under load)"
+echo "   (the old place answers late callers with a redirect and they follow;"
+echo "    tests/integration/test_migrate.c moves one 100 times under load)"
+echo "   a 32 MiB object is copied while it keeps serving, then frozen only"
+echo "   for what changed meanwhile (pre-copy):"
+"$b/cli/corctl" call counter Fill '{"bytes": "33554432", "seed": 7}' >/dev/null
+show "$b/cli/corctl" migrate counter --to "$at"
 
 echo
 echo "== the DM chains the apps declare in their .proto (one line each)"

@@ -14,6 +14,8 @@ PKGS=(
   zlib1g-dev                       # crc32 for the OMS store log
   valgrind
   python3
+  clang libclang-rt-14-dev         # libFuzzer (scripts/fuzz.sh, CI's short runs)
+  iproute2                         # ip netns, veth, bridges (tests/cluster)
 )
 
 missing=()

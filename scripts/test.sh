@@ -4,9 +4,12 @@
 #
 #   1. the normal build with warnings as errors: unit, generator (stubs) and
 #      integration suites, plus a valgrind run of a daemon's whole life;
-#   2. an ASan+UBSan build of the same unit and integration suites.
+#   2. an ASan+UBSan build of the same unit and integration suites;
+#   3. a TSan build of them (scripts/tsan.sh);
+#   4. short fuzz runs: every libFuzzer target for COR_FUZZ_SECONDS (15)
+#      seconds (scripts/fuzz.sh); the 10-minute runs are in docs/fuzzing.md.
 #
-# COR_SKIP_SANITIZERS=1 skips step 2 (quicker local runs).
+# COR_SKIP_SANITIZERS=1 skips steps 2-4 (quicker local runs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,4 +30,8 @@ if [ "${COR_SKIP_SANITIZERS:-0}" != "1" ]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" --output-on-failure -j2 -L 'unit|integration|fuzz' \
       -LE valgrind --timeout 600
+  echo "== TSan"
+  bash scripts/tsan.sh
+  echo "== short fuzz runs"
+  bash scripts/fuzz.sh "${COR_FUZZ_SECONDS:-15}"
 fi
