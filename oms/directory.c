@@ -166,6 +166,7 @@ static int grpc_kernel_call(void *arg, const char *target, int method, const Pro
         [COR_M_INSTALL_STATE] = &cor__install_state_reply__descriptor,
         [COR_M_SET_MEMBERS] = &cor__set_members_reply__descriptor,
         [COR_M_MIGRATE_OUT] = &cor__migrate_out_reply__descriptor,
+        [COR_M_GET_STATE] = &cor__get_state_reply__descriptor,
     };
     if (method < 0 || method >= COR_M_COUNT || replies[method] == NULL)
         return cor_error_set(err, COR_EINVAL, "not a kernel replica operation: %d", method);
@@ -1775,24 +1776,92 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
     return rc;
 }
 
+enum report_verdict { ADOPT, REFUSE, LATER };
+
+/* Asks the recorded replica's kernel (a move's source) whether it still
+ * serves the object: the source is the authority on whether a move it
+ * made happened. ADOPT when it moved the object away at the reported epoch
+ * or later, or no longer has it; REFUSE when it serves it; LATER when it
+ * cannot be asked now. */
+static enum report_verdict probe_source(oms_dir_t *d, const char *src_tcp,
+                                        const cor_object_id_t *id, uint64_t epoch, char *why,
+                                        size_t why_len)
+{
+    Cor__GetStateRequest q = COR__GET_STATE_REQUEST__INIT;
+    q.object_id.data = (uint8_t *)id->b;
+    q.object_id.len = 16;
+    q.probe = 1;
+    ProtobufCMessage *out = NULL;
+    cor_error_t err;
+    int rc = d->env.kernel_call(d->env.arg, src_tcp, COR_M_GET_STATE, &q.base, &out, &err);
+    enum report_verdict v;
+    const Cor__GetStateReply *r = (const Cor__GetStateReply *)out;
+    if (rc == COR_ENOTFOUND) {
+        v = ADOPT;
+    } else if (rc != 0 || r == NULL) {
+        snprintf(why, why_len, "its source could not be asked: %.120s", err.msg);
+        v = LATER;
+    } else if (r->moved && r->moved_epoch >= epoch) {
+        v = ADOPT;
+    } else {
+        snprintf(why, why_len, "its source still serves it at epoch %llu",
+                 (unsigned long long)r->epoch);
+        v = REFUSE;
+    }
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return v;
+}
+
 int oms_dir_report_placement(oms_dir_t *d, const Cor__PlacementReport *req, cor_error_t *err)
 {
     cor_object_id_t id;
     if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0)
         return cor_error_set(err, COR_EINVAL, "placement report: object id must be 16 bytes");
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&id, s);
     pthread_rwlock_wrlock(&d->lock);
-    int rc = 0;
     oms_obj_t *o = cor_idmap_get(&d->objects, &id);
     oms_node_t *n = cor_strmap_get(&d->nodes, req->node);
+    int rc = 0;
     if (o == NULL) {
         rc = cor_error_set(err, COR_ENOTFOUND, "placement report: no such object");
     } else if (n == NULL || n->info->incarnation != req->incarnation) {
         rc = cor_error_set(err, COR_ESTATE, "placement report from an unknown node or incarnation");
-    } else if (req->epoch > o->epoch && o->n_replicas == 1 && !o->migrating) {
-        /* The OMS missed this placement's commit (it died mid-move). */
-        oms_replica_t *r = &o->replicas[0];
-        char s[COR_OBJECT_ID_STRLEN + 1];
-        cor_object_id_format(&o->id, s);
+    } else if (req->epoch > o->epoch && o->n_replicas == 1 && o->migrating) {
+        /* Its commit may be on the way; if the move fails instead, the
+         * source decides (below), so the kernel asks again. */
+        rc = cor_error_set(err, COR_EUNAVAIL, "object %s is being moved: report again", s);
+    }
+    if (rc != 0 || !(req->epoch > o->epoch && o->n_replicas == 1)) {
+        pthread_rwlock_unlock(&d->lock);
+        return rc;
+    }
+    /* A placement newer than the record: a move the OMS did not see commit
+     * (it died, or its call to the source failed after the source had
+     * committed, or before). Believe it only if the source agrees the
+     * object left: else the target's copy is a stray and two copies would
+     * serve. */
+    oms_replica_t *r = &o->replicas[0];
+    int src_alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+                    r->node->info->state == COR__NODE_STATE__NODE_ALIVE && r->node != n;
+    char src_tcp[160], tgt_tcp[160], why[200] = "";
+    snprintf(src_tcp, sizeof(src_tcp), "%s", r->node->info->tcp_address);
+    snprintf(tgt_tcp, sizeof(tgt_tcp), "%s", n->info->tcp_address);
+    uint64_t recorded = o->epoch;
+    pthread_rwlock_unlock(&d->lock);
+
+    enum report_verdict v = src_alive ? probe_source(d, src_tcp, &id, req->epoch, why, sizeof(why))
+                                      : ADOPT;
+    pthread_rwlock_wrlock(&d->lock);
+    o = cor_idmap_get(&d->objects, &id);
+    n = cor_strmap_get(&d->nodes, req->node);
+    if (o == NULL || n == NULL || o->epoch != recorded || o->migrating || o->n_replicas != 1) {
+        pthread_rwlock_unlock(&d->lock);
+        return cor_error_set(err, COR_EUNAVAIL, "object %s changed meanwhile: report again", s);
+    }
+    if (v == ADOPT) {
+        r = &o->replicas[0];
         cor_log_warn("object %s: %s holds it at epoch %llu, newer than recorded %llu: adopted", s,
                      n->info->name, (unsigned long long)req->epoch, (unsigned long long)o->epoch);
         if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
@@ -1804,6 +1873,14 @@ int oms_dir_report_placement(oms_dir_t *d, const Cor__PlacementReport *req, cor_
         rc = persist_obj(d, o, err);
     }
     pthread_rwlock_unlock(&d->lock);
+    if (v == LATER)
+        return cor_error_set(err, COR_EUNAVAIL, "object %s: %s; report again", s, why);
+    if (v == REFUSE) {
+        cor_log_warn("object %s: %s reports it at epoch %llu, but %s: its copy is dropped", s,
+                     req->node, (unsigned long long)req->epoch, why);
+        kernel_delete(d, tgt_tcp, &id);
+        return cor_error_set(err, COR_ESTATE, "object %s: %s; your copy was dropped", s, why);
+    }
     return rc;
 }
 

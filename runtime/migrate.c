@@ -824,6 +824,27 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
     return rc;
 }
 
+int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t *arena,
+                      Cor__GetStateReply *rep, cor_error_t *err)
+{
+    cor_obj_t *o = cor_runtime_obj_get(rt, id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    rep->class_name = (char *)o->cls->name;
+    rep->epoch = o->epoch;
+    if (atomic_load(&o->moved)) { /* its fields were written before the flag */
+        rep->moved = 1;
+        size_t n = strlen(o->moved_to) + 1;
+        char *to = cor_arena_alloc(arena, n);
+        if (to != NULL)
+            memcpy(to, o->moved_to, n);
+        rep->moved_to = to != NULL ? to : (char *)"";
+        rep->moved_epoch = o->moved_epoch;
+    }
+    cor_runtime_obj_put(o);
+    return 0;
+}
+
 int cor_moved_parse(const char *msg, char *addr, size_t len, uint64_t *epoch)
 {
     const char *p = strstr(msg, "object moved to ");

@@ -1256,6 +1256,8 @@ static int op_get_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage 
     cor_object_id_t id;
     if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
+    if (r->probe)
+        return cor_migrate_probe(arg, &id, arena, rep, err);
     const char *cname;
     uint8_t *buf;
     size_t len;

@@ -261,6 +261,13 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
  * From the tick. */
 void cor_migrate_sweep(cor_runtime_t *rt);
 
+/* Where object id stands here, for Kernel.GetState with probe: its class
+ * and epoch, and if it is a tombstone where it went (strings from arena).
+ * ENOTFOUND when not hosted. The OMS asks this of a move's source before
+ * believing the target's report of a move it did not see commit. */
+int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t *arena,
+                      Cor__GetStateReply *rep, cor_error_t *err);
+
 /* Frees a source-side pre-copy session (NULL is fine). */
 void cor_precopy_free(struct cor_precopy *pc);
 

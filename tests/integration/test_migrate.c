@@ -530,6 +530,61 @@ static void test_oms_misses_commit(void)
     cor_ref_free(r);
 }
 
+/* A target that went live while its source, whose commit step failed
+ * (timed out) from where it stood, serves on: driven here by installing a
+ * copy at the next epoch straight into the other kernel. The target
+ * reports it; the OMS asks the source, which still serves the object, so
+ * the report is refused and the stray copy dropped: one copy, never two. */
+static void test_stray_copy_refused(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = new_echo(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
+    char at[16], other_tcp[160] = "";
+    uint64_t e0 = epoch_of(r, at, sizeof(at));
+    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
+                                       &cor__list_nodes_reply__descriptor, 5000, &m, &err), 0);
+    Cor__ListNodesReply *nodes = (Cor__ListNodesReply *)m;
+    for (size_t i = 0; i < nodes->n_nodes; i++)
+        if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
+            strcmp(nodes->nodes[i]->name, at) != 0)
+            snprintf(other_tcp, sizeof(other_tcp), "%s", nodes->nodes[i]->tcp_address);
+    protobuf_c_message_free_unpacked(m, NULL);
+    CU_ASSERT_FATAL(other_tcp[0] != '\0');
+    Echo__EchoArgs st = ECHO__ECHO_ARGS__INIT;
+    st.start = 3;
+    uint8_t buf[32];
+    Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
+    is.object_id.data = (uint8_t *)cor_ref_id(r)->b;
+    is.object_id.len = 16;
+    is.class_name = (char *)"echo.Echo";
+    is.state.data = buf;
+    is.state.len = echo__echo_args__pack(&st, buf);
+    is.epoch = e0 + 1;
+    is.dm_chain = (char *)"";
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, other_tcp, COR_M_INSTALL_STATE, &is.base,
+                                       &cor__install_state_reply__descriptor, 5000, &m, &err), 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+    CU_ASSERT_EQUAL(raw_add(r, other_tcp, 1, 0), 3); /* the stray is live, for now */
+    /* Its report comes on the target's next tick; the OMS refuses it and
+     * drops the copy. */
+    int64_t got = 3;
+    for (int i = 0; i < 50 && got != -1; i++) {
+        usleep(100 * 1000);
+        got = raw_add(r, other_tcp, 2 + (uint64_t)i, 0);
+    }
+    CU_ASSERT_EQUAL(got, -1);
+    char now_at[16];
+    CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
+    CU_ASSERT_STRING_EQUAL(now_at, at);
+    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 4);
+    cor_ref_free(r);
+}
+
 typedef struct mover {
     cor_ref_t *r;
     char to[16]; /* move_to_thread: the target node */
@@ -1116,6 +1171,7 @@ int main(void)
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"the OMS misses a commit: the target's report fixes it", test_oms_misses_commit},
+        {"a stray copy's report is refused while its source serves", test_stray_copy_refused},
         {"two moves at once: one wins, one is refused", test_concurrent_moves},
         {"refusals leave the object untouched", test_refusals},
         {"target killed before the move: the object stays", test_target_dies},
