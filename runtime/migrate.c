@@ -42,6 +42,7 @@
 #define STAGE_TTL_MS 30000
 #define TOMBSTONE_TTL_MS 30000
 #define STEP_DEADLINE_MS 10000
+#define STEP_RUNS 4096 /* runs per InstallState step (scattered 4 KiB blocks) */
 
 /* The source's side of a move under way; touched only in the object's
  * turn. */
@@ -198,19 +199,36 @@ static int send_step(move_t *mv, Cor__InstallStateRequest *is)
     return rc;
 }
 
+static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
+                       int commit, int load, Cor__DmHeader **dm, size_t n_dm,
+                       Cor__DeltaRun *pieces, Cor__DeltaRun **pp);
+
 /* Sends d's runs (the state now `length` bytes) in steps of at most
- * CHUNK_BYTES: the first with mode `first`, the rest PATCH. With commit
+ * CHUNK_BYTES and STEP_RUNS runs: the first with mode `first`, the rest PATCH. With commit
  * the last step is (or, after a STAGE, is followed by) a COMMIT carrying
  * the DM state. `load` goes on the last non-COMMIT step. */
 static int send_runs(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
                      int commit, int load, Cor__DmHeader **dm, size_t n_dm)
 {
-    Cor__DeltaRun pieces[64], *pp[64];
+    Cor__DeltaRun *pieces = malloc(STEP_RUNS * sizeof(*pieces));
+    Cor__DeltaRun **pp = malloc(STEP_RUNS * sizeof(*pp));
+    int rc = pieces != NULL && pp != NULL ? send_pieces(mv, d, length, first, commit, load, dm,
+                                                        n_dm, pieces, pp)
+                                          : cor_error_set(mv->err, COR_ENOMEM, "out of memory");
+    free(pieces);
+    free(pp);
+    return rc;
+}
+
+static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
+                       int commit, int load, Cor__DmHeader **dm, size_t n_dm,
+                       Cor__DeltaRun *pieces, Cor__DeltaRun **pp)
+{
     size_t ri = 0, roff = 0; /* the next byte to send: run ri, offset roff */
     int step = 0, rc = 0;
     do {
         size_t n = 0, room = CHUNK_BYTES;
-        while (ri < d->n && room > 0 && n < 64) {
+        while (ri < d->n && room > 0 && n < STEP_RUNS) {
             const Cor__DeltaRun *r = &d->runs[ri];
             size_t take = r->data.len - roff < room ? r->data.len - roff : room;
             cor__delta_run__init(&pieces[n]);

@@ -109,6 +109,7 @@ static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
 typedef struct loader {
     cor_ref_t *ref;
     atomic_int *stop;
+    int social;      /* the object is a social.User: Post instead of Add */
     uint8_t *mirror; /* NULL: adds only */
     size_t lo, hi;
     unsigned seed;
@@ -134,13 +135,27 @@ static int touch(loader_t *l, cor_error_t *err)
     return rc;
 }
 
+static int post(cor_ref_t *r, cor_error_t *err)
+{
+    Social__PostRequest req = SOCIAL__POST_REQUEST__INIT;
+    req.text = (char *)"moving";
+    Social__PostReply *rep = NULL;
+    int rc = social_user_post(r, &req, &rep, err);
+    if (rc == 0)
+        social__post_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
 static void *load(void *arg)
 {
     loader_t *l = arg;
     while (!atomic_load(l->stop)) {
         int rc;
         cor_error_t err;
-        add(l->ref, 1, &rc, &err);
+        if (l->social)
+            rc = post(l->ref, &err);
+        else
+            add(l->ref, 1, &rc, &err);
         if (rc == 0)
             l->ok++;
         if (rc == 0 && l->mirror != NULL)
@@ -1046,32 +1061,6 @@ static void test_async_calls_follow(void)
  * threads post without pause through 10 moves; post ids are given out one
  * by one, so the newest id equals the acknowledged posts exactly when none
  * was lost or applied twice. */
-typedef struct poster {
-    cor_ref_t *ref;
-    atomic_int *stop;
-    long ok, failed;
-    char last_error[COR_ERROR_MSG_MAX];
-} poster_t;
-
-static void *post_load(void *arg)
-{
-    poster_t *p = arg;
-    Social__PostRequest req = SOCIAL__POST_REQUEST__INIT;
-    req.text = (char *)"moving";
-    while (!atomic_load(p->stop)) {
-        Social__PostReply *rep = NULL;
-        cor_error_t err;
-        if (social_user_post(p->ref, &req, &rep, &err) == 0) {
-            social__post_reply__free_unpacked(rep, NULL);
-            p->ok++;
-        } else {
-            p->failed++;
-            snprintf(p->last_error, sizeof(p->last_error), "%s", err.msg);
-        }
-    }
-    return NULL;
-}
-
 static void test_concurrent_class_moves(void)
 {
     cor_error_t err;
@@ -1079,11 +1068,11 @@ static void test_concurrent_class_moves(void)
     cor_create_opts_t o = {.selector = "region=a"};
     CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "social.User", NULL, 0, &o, &r, &err), 0);
     atomic_int stop = 0;
-    poster_t p[3];
+    loader_t p[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
-        p[i] = (poster_t){.ref = cor_ref_dup(r), .stop = &stop};
-        pthread_create(&t[i], NULL, post_load, &p[i]);
+        p[i] = (loader_t){.ref = cor_ref_dup(r), .stop = &stop, .social = 1};
+        pthread_create(&t[i], NULL, load, &p[i]);
     }
     int moves = 0;
     for (int i = 0; i < 10; i++) {
@@ -1096,16 +1085,8 @@ static void test_concurrent_class_moves(void)
         if (rep != NULL)
             protobuf_c_message_free_unpacked(&rep->base, NULL);
     }
-    atomic_store(&stop, 1);
     long ok = 0, failed = 0;
-    for (int i = 0; i < 3; i++) {
-        pthread_join(t[i], NULL);
-        ok += p[i].ok;
-        failed += p[i].failed;
-        if (p[i].failed)
-            fprintf(stderr, "poster %d: %ld failed, last: %s\n", i, p[i].failed, p[i].last_error);
-        cor_ref_free(p[i].ref);
-    }
+    stop_loaders(&stop, t, p, 3, &ok, &failed);
     CU_ASSERT_EQUAL(moves, 10);
     CU_ASSERT_EQUAL(failed, 0);
     CU_ASSERT(ok > 30);
