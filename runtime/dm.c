@@ -281,6 +281,13 @@ int cor_dm_register(const cor_dm_ops_t *ops, cor_error_t *err)
         !name_start(ops->name[0]))
         return cor_error_set(err, COR_EINVAL, "malformed DM vtable (version %u, name %s)",
                              ops ? ops->version : 0, ops && ops->name ? ops->name : "(none)");
+    if ((ops->server_save == NULL) != (ops->server_load == NULL) ||
+        (ops->server_save_dirty == NULL) != (ops->server_apply_dirty == NULL) ||
+        (ops->server_save_dirty != NULL && ops->server_save == NULL))
+        return cor_error_set(err, COR_EINVAL,
+                             "DM %s: server_save/server_load, and server_save_dirty/"
+                             "server_apply_dirty (which need the first), come as pairs",
+                             ops->name);
     pthread_mutex_lock(&reg_lock);
     int rc = 0;
     for (int i = 0; i < n_registered; i++)

@@ -317,6 +317,7 @@ typedef struct alo_server {
     cor_strmap_t seen;
     char **order;
     long window, next;
+    uint64_t inserted, mark; /* entries added ever, and as of the last save_dirty */
 } alo_server_t;
 
 static void alo_key(const cor_dm_call_t *c, char *key, size_t len)
@@ -404,6 +405,7 @@ static int alo_server_call(void *state, cor_dm_call_t *c)
                 alo_entry_free(x);
             }
             a->next = (a->next + 1) % a->window;
+            a->inserted++;
         } else {
             alo_entry_free(x);
         }
@@ -432,26 +434,24 @@ static int get_u32(const unsigned char **p, const unsigned char *end, uint32_t *
     return 0;
 }
 
-static int alo_save(void *state, unsigned char **buf, size_t *len)
+/* Writes the newest `count` entries, oldest of them first (the lock held). */
+static int alo_write(alo_server_t *a, long count, unsigned char **buf, size_t *len)
 {
-    alo_server_t *a = state;
-    pthread_mutex_lock(&a->lock);
+    long first = a->next - count; /* ring position of the oldest written */
     size_t total = 4;
-    for (long i = 0; i < a->window; i++) {
-        const char *key = a->order[(a->next + i) % a->window];
+    for (long i = 0; i < count; i++) {
+        const char *key = a->order[((first + i) % a->window + a->window) % a->window];
         alo_entry_t *x = key ? cor_strmap_get(&a->seen, key) : NULL;
         if (x != NULL)
             total += 16 + strlen(key) + strlen(x->msg) + x->len;
     }
     unsigned char *b = malloc(total), *p = b;
-    if (b == NULL) {
-        pthread_mutex_unlock(&a->lock);
+    if (b == NULL)
         return COR_ENOMEM;
-    }
     uint32_t n = 0;
     p += 4;
-    for (long i = 0; i < a->window; i++) {
-        const char *key = a->order[(a->next + i) % a->window];
+    for (long i = 0; i < count; i++) {
+        const char *key = a->order[((first + i) % a->window + a->window) % a->window];
         alo_entry_t *x = key ? cor_strmap_get(&a->seen, key) : NULL;
         if (x == NULL)
             continue;
@@ -471,10 +471,33 @@ static int alo_save(void *state, unsigned char **buf, size_t *len)
     }
     unsigned char *q = b;
     put_u32(&q, n);
-    pthread_mutex_unlock(&a->lock);
     *buf = b;
     *len = (size_t)(p - b);
     return 0;
+}
+
+static int alo_save(void *state, unsigned char **buf, size_t *len)
+{
+    alo_server_t *a = state;
+    pthread_mutex_lock(&a->lock);
+    int rc = alo_write(a, a->window, buf, len);
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
+/* The entries added since the last call, in the same form alo_load reads
+ * (loading them adds them in order, forgetting the oldest as they come). */
+static int alo_save_dirty(void *state, int restart, unsigned char **buf, size_t *len)
+{
+    alo_server_t *a = state;
+    pthread_mutex_lock(&a->lock);
+    uint64_t fresh = a->inserted - a->mark;
+    long count = restart ? 0 : fresh > (uint64_t)a->window ? a->window : (long)fresh;
+    int rc = alo_write(a, count, buf, len);
+    if (rc == 0)
+        a->mark = a->inserted;
+    pthread_mutex_unlock(&a->lock);
+    return rc;
 }
 
 static int alo_load(void *state, const unsigned char *buf, size_t len)
@@ -569,6 +592,8 @@ static const cor_dm_ops_t at_least_once = {
     .server_free = alo_server_free,
     .server_save = alo_save,
     .server_load = alo_load,
+    .server_save_dirty = alo_save_dirty,
+    .server_apply_dirty = alo_load,
 };
 
 /* ---------------- LeaseCaching ---------------- */

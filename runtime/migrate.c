@@ -54,6 +54,7 @@ struct cor_precopy {
     size_t state_len; /* the state's size at the last step */
     int class_delta; /* the class's save_dirty tracks what changed */
     int sending;     /* a step is sending outside the turn */
+    int dm_pre;      /* DM parts with server_save_dirty were staged whole */
 };
 
 void cor_precopy_free(struct cor_precopy *pc)
@@ -73,6 +74,7 @@ typedef struct cor_stage {
     uint8_t *bytes; /* the state so far (owned); NULL once loaded */
     size_t len;
     void *self;     /* loaded instance (classes with apply_dirty) */
+    cor_dm_stack_t *dm; /* the server DM parts, their state staged too */
     long long touched_ms;
 } cor_stage_t;
 
@@ -80,6 +82,7 @@ static void stage_free(cor_stage_t *s)
 {
     if (s->self != NULL)
         s->cls->destroy(s->self);
+    cor_dm_stack_free(s->dm);
     free(s->bytes);
     free(s);
 }
@@ -176,6 +179,46 @@ out:
 /* ------------------------------------------------------------------ */
 /* source: sending steps                                               */
 
+/* Server DM parts' state for a step. */
+typedef struct dm_set {
+    Cor__DmHeader h[COR_DM_MAX_CHAIN], *p[COR_DM_MAX_CHAIN];
+    unsigned char *buf[COR_DM_MAX_CHAIN];
+    size_t n;
+} dm_set_t;
+
+enum dm_pick {
+    DM_ALL_WHOLE,  /* every part with server_save: its whole state */
+    DM_PRE_WHOLE,  /* parts with server_save_dirty: whole, and restart their changes */
+    DM_PRE_DIRTY,  /* parts with server_save_dirty: what changed */
+    DM_REST_WHOLE, /* parts without it: whole */
+};
+
+static void dm_set_free(dm_set_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->buf[i]);
+    d->n = 0;
+}
+
+/* What a step carries besides the object's state (either may be NULL). */
+typedef struct step_dm {
+    const dm_set_t *whole, *dirty;
+} step_dm_t;
+
+static void step_attach(Cor__InstallStateRequest *is, const step_dm_t *x)
+{
+    if (x == NULL)
+        return;
+    if (x->whole != NULL && x->whole->n > 0) {
+        is->dm_state = (Cor__DmHeader **)x->whole->p;
+        is->n_dm_state = x->whole->n;
+    }
+    if (x->dirty != NULL && x->dirty->n > 0) {
+        is->dm_delta = (Cor__DmHeader **)x->dirty->p;
+        is->n_dm_delta = x->dirty->n;
+    }
+}
+
 typedef struct move {
     cor_runtime_t *rt;
     cor_obj_t *obj;
@@ -183,6 +226,45 @@ typedef struct move {
     cor_error_t *err;
     uint64_t sent; /* state bytes sent so far by this MigrateOut */
 } move_t;
+
+/* Collects the object's server DM parts' state as pick says, in its turn.
+ * 0, or an error with mv->err set (out is then empty). */
+static int dm_collect(move_t *mv, enum dm_pick pick, dm_set_t *out)
+{
+    const cor_dm_stack_t *dm = mv->obj->dm;
+    out->n = 0;
+    for (int i = 0; dm != NULL && i < dm->n; i++) {
+        const cor_dm_inst_t *part = &dm->parts[i];
+        int pre = part->ops->server_save_dirty != NULL;
+        if (part->ops->server_save == NULL || (pick == DM_PRE_WHOLE && !pre) ||
+            (pick == DM_PRE_DIRTY && !pre) || (pick == DM_REST_WHOLE && pre))
+            continue;
+        size_t len = 0;
+        unsigned char *b = NULL;
+        int rc = pick == DM_PRE_DIRTY ? part->ops->server_save_dirty(part->state, 0, &b, &len)
+                                      : part->ops->server_save(part->state, &b, &len);
+        if (rc == 0 && pick == DM_PRE_WHOLE) {
+            unsigned char *none = NULL;
+            size_t nl = 0;
+            rc = part->ops->server_save_dirty(part->state, 1, &none, &nl);
+            free(none);
+        }
+        if (rc != 0) {
+            free(b);
+            dm_set_free(out);
+            return cor_error_set(mv->err, COR_EINTERNAL, "%s could not save its state",
+                                 part->ops->name);
+        }
+        size_t k = out->n++;
+        out->buf[k] = b;
+        cor__dm_header__init(&out->h[k]);
+        out->h[k].key = (char *)part->ops->name;
+        out->h[k].value.data = b;
+        out->h[k].value.len = len;
+        out->p[k] = &out->h[k];
+    }
+    return 0;
+}
 
 static int send_step(move_t *mv, Cor__InstallStateRequest *is)
 {
@@ -200,29 +282,30 @@ static int send_step(move_t *mv, Cor__InstallStateRequest *is)
 }
 
 static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
-                       int commit, int load, Cor__DmHeader **dm, size_t n_dm,
-                       Cor__DeltaRun *pieces, Cor__DeltaRun **pp);
+                       int commit, int load, const step_dm_t *at_first,
+                       const step_dm_t *at_commit, Cor__DeltaRun *pieces, Cor__DeltaRun **pp);
 
 /* Sends d's runs (the state now `length` bytes) in steps of at most
- * CHUNK_BYTES and STEP_RUNS runs: the first with mode `first`, the rest PATCH. With commit
- * the last step is (or, after a STAGE, is followed by) a COMMIT carrying
- * the DM state. `load` goes on the last non-COMMIT step. */
+ * CHUNK_BYTES and STEP_RUNS runs: the first with mode `first` carrying
+ * at_first's DM state, the rest PATCH. With commit the last step is (or,
+ * after a STAGE, is followed by) a COMMIT carrying at_commit's. `load` goes
+ * on the last non-COMMIT step. */
 static int send_runs(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
-                     int commit, int load, Cor__DmHeader **dm, size_t n_dm)
+                     int commit, int load, const step_dm_t *at_first, const step_dm_t *at_commit)
 {
     Cor__DeltaRun *pieces = malloc(STEP_RUNS * sizeof(*pieces));
     Cor__DeltaRun **pp = malloc(STEP_RUNS * sizeof(*pp));
-    int rc = pieces != NULL && pp != NULL ? send_pieces(mv, d, length, first, commit, load, dm,
-                                                        n_dm, pieces, pp)
-                                          : cor_error_set(mv->err, COR_ENOMEM, "out of memory");
+    int rc = pieces != NULL && pp != NULL
+                 ? send_pieces(mv, d, length, first, commit, load, at_first, at_commit, pieces, pp)
+                 : cor_error_set(mv->err, COR_ENOMEM, "out of memory");
     free(pieces);
     free(pp);
     return rc;
 }
 
 static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__InstallMode first,
-                       int commit, int load, Cor__DmHeader **dm, size_t n_dm,
-                       Cor__DeltaRun *pieces, Cor__DeltaRun **pp)
+                       int commit, int load, const step_dm_t *at_first,
+                       const step_dm_t *at_commit, Cor__DeltaRun *pieces, Cor__DeltaRun **pp)
 {
     size_t ri = 0, roff = 0; /* the next byte to send: run ri, offset roff */
     int step = 0, rc = 0;
@@ -260,10 +343,12 @@ static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__Insta
         is.delta.len = plen;
         if (last && commit && is.mode == COR__INSTALL_MODE__INSTALL_PATCH) {
             is.mode = COR__INSTALL_MODE__INSTALL_COMMIT;
-            is.dm_state = dm;
-            is.n_dm_state = n_dm;
-        } else if (last) {
-            is.load = load;
+            step_attach(&is, at_commit);
+        } else {
+            if (step == 0)
+                step_attach(&is, at_first);
+            if (last)
+                is.load = load;
         }
         rc = send_step(mv, &is);
         free(packed);
@@ -279,8 +364,7 @@ static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__Insta
             c.mode = COR__INSTALL_MODE__INSTALL_COMMIT;
             c.delta.data = eb;
             c.delta.len = cor__state_delta__pack(&empty, eb);
-            c.dm_state = dm;
-            c.n_dm_state = n_dm;
+            step_attach(&c, at_commit);
             return send_step(mv, &c);
         }
         if (last)
@@ -288,19 +372,16 @@ static int send_pieces(move_t *mv, const delta_t *d, uint64_t length, Cor__Insta
     } while (1);
 }
 
-/* Sends the class's own delta bytes as one step. */
+/* Sends the class's own delta bytes as one step, with x's DM state. */
 static int send_class_delta(move_t *mv, const uint8_t *buf, size_t len, int commit,
-                            Cor__DmHeader **dm, size_t n_dm)
+                            const step_dm_t *x)
 {
     Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
     is.mode = commit ? COR__INSTALL_MODE__INSTALL_COMMIT : COR__INSTALL_MODE__INSTALL_PATCH;
     is.class_delta = 1;
     is.delta.data = (uint8_t *)buf;
     is.delta.len = len;
-    if (commit) {
-        is.dm_state = dm;
-        is.n_dm_state = n_dm;
-    }
+    step_attach(&is, x);
     int rc = send_step(mv, &is);
     if (rc == 0)
         mv->sent += len;
@@ -353,6 +434,7 @@ typedef struct precopy_step {
     size_t clen;
     Cor__InstallMode mode;
     int load;
+    dm_set_t dm_whole, dm_dirty; /* DM parts with server_save_dirty */
 } precopy_step_t;
 
 static void session_drop(cor_obj_t *o)
@@ -382,14 +464,25 @@ static int precopy_start(precopy_step_t *p)
     if (rc != 0)
         return rc;
     p->state_len = len;
+    /* DM parts that track changes are staged whole too, then only what
+     * changed; the others go whole in the final step. */
+    dm_set_free(&p->dm_whole);
+    dm_set_free(&p->dm_dirty);
+    rc = dm_collect(&p->mv, DM_PRE_WHOLE, &p->dm_whole);
+    if (rc != 0)
+        return rc;
+    size_t staged = len;
+    for (size_t i = 0; i < p->dm_whole.n; i++)
+        staged += p->dm_whole.h[i].value.len;
     struct cor_precopy *pc = o->precopy;
     if (pc != NULL)
         pc->state_len = len;
     if (pc == NULL) {
-        if (len < PRECOPY_MIN_BYTES) {
+        if (staged < PRECOPY_MIN_BYTES) { /* a dedup table counts: it can be large */
             p->skipped = 1;
             free(p->bytes);
             p->bytes = NULL;
+            dm_set_free(&p->dm_whole);
             return 0;
         }
         pc = calloc(1, sizeof(*pc));
@@ -413,6 +506,7 @@ static int precopy_start(precopy_step_t *p)
         pc->base_len = len;
     }
     p->mode = COR__INSTALL_MODE__INSTALL_STAGE;
+    pc->dm_pre = 1;
     if (rc == 0)
         rc = delta_add(&p->d, 0, p->bytes, len);
     return rc;
@@ -458,6 +552,8 @@ static void precopy_take_fn(void *arg)
             p->bytes = NULL;
         }
     }
+    if (p->rc == 0 && !p->skipped && p->mode == COR__INSTALL_MODE__INSTALL_PATCH)
+        p->rc = dm_collect(&p->mv, DM_PRE_DIRTY, &p->dm_dirty);
     if (p->rc != 0) {
         session_drop(o);
         return;
@@ -485,10 +581,11 @@ static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRe
      * anyway. The copy itself runs after, with calls flowing. */
     cor_obj_run_exclusive(o, precopy_take_fn, &p);
     if (p.rc == 0 && !p.skipped) {
+        step_dm_t x = {.whole = &p.dm_whole, .dirty = &p.dm_dirty};
         if (p.cbuf != NULL)
-            p.rc = send_class_delta(&p.mv, p.cbuf, p.clen, 0, NULL, 0);
+            p.rc = send_class_delta(&p.mv, p.cbuf, p.clen, 0, &x);
         else
-            p.rc = send_runs(&p.mv, &p.d, p.state_len, p.mode, 0, p.load, NULL, 0);
+            p.rc = send_runs(&p.mv, &p.d, p.state_len, p.mode, 0, p.load, &x, NULL);
         if (p.rc != 0)
             cor_error_prefix(err, "pre-copy to %s", r->target_tcp);
         cor_obj_run_exclusive(o, precopy_done_fn, &p);
@@ -496,6 +593,8 @@ static int precopy_step(cor_runtime_t *rt, cor_obj_t *o, const Cor__MigrateOutRe
     free(p.d.runs);
     free(p.cbuf);
     free(p.old);
+    dm_set_free(&p.dm_whole);
+    dm_set_free(&p.dm_dirty);
     if (p.free_bytes)
         free(p.bytes);
     rep->sent_bytes = p.mv.sent;
@@ -521,39 +620,11 @@ typedef struct final_step {
     int64_t frozen_us;
 } final_step_t;
 
-/* The server DM parts' own state (a dedup table, ...), to move with the
- * object. Fills dh/dhp/dbuf; returns how many, or -1 with err set. */
-static int save_dm_state(final_step_t *f, Cor__DmHeader *dh, Cor__DmHeader **dhp,
-                         unsigned char **dbuf)
-{
-    cor_obj_t *o = f->mv.obj;
-    int n = 0;
-    for (int i = 0; o->dm != NULL && i < o->dm->n; i++) {
-        const cor_dm_inst_t *part = &o->dm->parts[i];
-        if (part->ops->server_save == NULL)
-            continue;
-        size_t dl = 0;
-        dbuf[n] = NULL;
-        if (part->ops->server_save(part->state, &dbuf[n], &dl) != 0) {
-            cor_error_set(f->mv.err, COR_EINTERNAL, "%s could not save its state",
-                          part->ops->name);
-            for (int k = 0; k <= n; k++)
-                free(dbuf[k]);
-            return -1;
-        }
-        cor__dm_header__init(&dh[n]);
-        dh[n].key = (char *)part->ops->name;
-        dh[n].value.data = dbuf[n];
-        dh[n].value.len = dl;
-        dhp[n] = &dh[n];
-        n++;
-    }
-    return n;
-}
-
-/* Sends the last step: what changed since the session's last step, or
- * the whole state when there is no session. */
-static int final_send(final_step_t *f, Cor__DmHeader **dm, size_t n_dm)
+/* Sends the last step: what changed since the session's last step, or the
+ * whole state when there is no session; with it the server DM parts' own
+ * state (a dedup table, ...): what changed, for parts staged whole during
+ * pre-copy, else whole. */
+static int final_send(final_step_t *f)
 {
     move_t *mv = &f->mv;
     cor_obj_t *o = mv->obj;
@@ -562,44 +633,61 @@ static int final_send(final_step_t *f, Cor__DmHeader **dm, size_t n_dm)
         return cor_error_set(mv->err, COR_EABORTED, "a step of another move is still sending");
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc;
+    int rc = 0;
+    dm_set_t whole = {.n = 0}, dirty = {.n = 0};
+    step_dm_t x = {.whole = &whole, .dirty = &dirty};
     if (pc != NULL && pc->class_delta) {
         rc = save_dirty(mv, 0, &buf, &len);
-        if (rc == 0 && len <= CLASS_DELTA_MAX) {
-            rc = send_class_delta(mv, buf, len, 1, dm, n_dm);
-            free(buf);
-            return rc;
-        }
+        if (rc == 0 && len > CLASS_DELTA_MAX)
+            pc = NULL; /* too much changed: send it all */
+        if (rc == 0 && pc != NULL && pc->dm_pre)
+            rc = dm_collect(mv, DM_REST_WHOLE, &whole);
+        if (rc == 0 && pc != NULL && pc->dm_pre)
+            rc = dm_collect(mv, DM_PRE_DIRTY, &dirty);
+        if (rc == 0 && pc != NULL && !pc->dm_pre)
+            rc = dm_collect(mv, DM_ALL_WHOLE, &whole);
+        if (rc == 0 && pc != NULL)
+            rc = send_class_delta(mv, buf, len, 1, &x);
         free(buf);
-        if (rc != 0)
-            return rc;
-        pc = NULL; /* too much changed: send it all */
+        buf = NULL;
+        if (rc != 0 || pc != NULL)
+            goto out;
     }
-    rc = save_state(mv, &buf, &len);
+    if (rc == 0 && pc != NULL && pc->dm_pre) {
+        rc = dm_collect(mv, DM_REST_WHOLE, &whole);
+        if (rc == 0)
+            rc = dm_collect(mv, DM_PRE_DIRTY, &dirty);
+    } else if (rc == 0) {
+        rc = dm_collect(mv, DM_ALL_WHOLE, &whole);
+    }
+    if (rc == 0)
+        rc = save_state(mv, &buf, &len);
     if (rc != 0)
-        return rc;
+        goto out;
     f->bytes = len;
     delta_t d = {0};
     if (pc != NULL) {
         rc = delta_diff(&d, pc->base, pc->base_len, buf, len);
         if (rc == 0)
-            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_PATCH, 1, 0, dm, n_dm);
+            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_PATCH, 1, 0, NULL, &x);
     } else if (len <= CHUNK_BYTES) {
         Cor__InstallStateRequest is = COR__INSTALL_STATE_REQUEST__INIT;
         is.state.data = buf;
         is.state.len = len;
-        is.dm_state = dm;
-        is.n_dm_state = n_dm;
+        step_attach(&is, &x);
         rc = send_step(mv, &is);
         if (rc == 0)
             mv->sent += len;
     } else {
         rc = delta_add(&d, 0, buf, len);
         if (rc == 0)
-            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_STAGE, 1, 0, dm, n_dm);
+            rc = send_runs(mv, &d, len, COR__INSTALL_MODE__INSTALL_STAGE, 1, 0, NULL, &x);
     }
     free(d.runs);
+out:
     free(buf);
+    dm_set_free(&whole);
+    dm_set_free(&dirty);
     return rc;
 }
 
@@ -614,18 +702,9 @@ static void final_fn(void *arg)
         f->rc = cor_error_set(f->mv.err, COR_EMOVED, "already moved to %s", o->moved_to);
         return;
     }
-    Cor__DmHeader dh[COR_DM_MAX_CHAIN], *dhp[COR_DM_MAX_CHAIN];
-    unsigned char *dbuf[COR_DM_MAX_CHAIN];
-    int n_dm = save_dm_state(f, dh, dhp, dbuf);
-    if (n_dm < 0) {
-        f->rc = f->mv.err->code;
-        return;
-    }
     if (o->precopy != NULL)
         f->bytes = o->precopy->state_len; /* save_state below updates it */
-    f->rc = final_send(f, dhp, (size_t)n_dm);
-    for (int i = 0; i < n_dm; i++)
-        free(dbuf[i]);
+    f->rc = final_send(f);
     if (o->precopy == NULL || !o->precopy->sending)
         session_drop(o);
     if (f->rc != 0) {
@@ -722,7 +801,7 @@ static void stage_put(cor_runtime_t *rt, cor_stage_t *s)
  * follow). Consumes made. */
 static int install_live(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                         const Cor__InstallStateRequest *r, const uint8_t *bytes, size_t len,
-                        void *made, cor_error_t *err)
+                        void *made, cor_dm_stack_t *made_dm, cor_error_t *err)
 {
     cor_obj_t *old = cor_runtime_obj_get(rt, id);
     if (old != NULL) {
@@ -732,7 +811,7 @@ static int install_live(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
             cor_runtime_delete_object(rt, id, NULL);
     }
     int rc = cor_obj_make(rt, cls, id, r->epoch, r->dm_chain, made != NULL ? 2 : 1, bytes, len,
-                          made, r->dm_state, r->n_dm_state, err);
+                          made, made_dm, r->dm_state, r->n_dm_state, err);
     if (rc == 0 && r->epoch > 1)
         cor_report_later(rt, id, r->epoch);
     return rc;
@@ -791,7 +870,7 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
     if (cls == NULL)
         return err->code;
     if (r->mode == COR__INSTALL_MODE__INSTALL_WHOLE)
-        return install_live(rt, cls, &id, r, r->state.data, r->state.len, NULL, err);
+        return install_live(rt, cls, &id, r, r->state.data, r->state.len, NULL, NULL, err);
     if (r->mode != COR__INSTALL_MODE__INSTALL_STAGE && r->mode != COR__INSTALL_MODE__INSTALL_PATCH &&
         r->mode != COR__INSTALL_MODE__INSTALL_COMMIT)
         return cor_error_set(err, COR_EINVAL, "install: unknown mode %d", (int)r->mode);
@@ -809,6 +888,15 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
         s->id = id;
         s->epoch = r->epoch;
         s->cls = cls;
+        /* The server DM parts are made now, so what their state is staged
+         * with (whole here, changes in later steps) has somewhere to go. */
+        int drc = cor_dm_stack_new(r->dm_chain, 1, &s->dm, err);
+        if (drc == 0)
+            drc = cor_dm_stack_load(s->dm, r->dm_state, r->n_dm_state, 0, "staged", err);
+        if (drc != 0) {
+            stage_free(s);
+            return drc;
+        }
     } else if (s == NULL || s->epoch != r->epoch || s->cls != cls) {
         int rc = cor_error_set(err, COR_ESTATE,
                                "install: no staged copy of this object at epoch %llu (a step "
@@ -827,6 +915,10 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
         rc = delta_apply(s, &r->delta, err);
     if (rc == 0 && r->load && s->self == NULL)
         rc = stage_load(rt, s, err);
+    if (rc == 0)
+        rc = cor_dm_stack_load(s->dm, r->dm_delta, r->n_dm_delta, 1, "staged", err);
+    if (rc == 0 && r->mode == COR__INSTALL_MODE__INSTALL_PATCH)
+        rc = cor_dm_stack_load(s->dm, r->dm_state, r->n_dm_state, 0, "staged", err);
     if (rc != 0) {
         stage_free(s); /* the move fails; its source serves on */
         return rc;
@@ -836,8 +928,12 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
         return 0;
     }
     void *made = s->self;
+    cor_dm_stack_t *made_dm = s->dm;
     s->self = NULL;
-    rc = install_live(rt, cls, &id, r, s->bytes, s->len, made, err);
+    s->dm = NULL;
+    /* The COMMIT's whole DM states (parts without changes of their own)
+     * are loaded into the staged parts by cor_obj_make. */
+    rc = install_live(rt, cls, &id, r, s->bytes, s->len, made, made_dm, err);
     stage_free(s);
     return rc;
 }

@@ -406,10 +406,33 @@ int cor_runtime_register_class(cor_runtime_t *rt, const cor_class_t *cls, cor_er
  * saved state (from_state == 1) or from `made`, an instance already made
  * by the class (from_state == 2; taken over even on failure), and puts it
  * in the table under id. */
+int cor_dm_stack_load(cor_dm_stack_t *dm, Cor__DmHeader *const *entries, size_t n, int dirty,
+                      const char *object, cor_error_t *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        const cor_dm_inst_t *part = NULL;
+        for (int i = 0; dm != NULL && i < dm->n; i++)
+            if (strcmp(dm->parts[i].ops->name, entries[k]->key) == 0)
+                part = &dm->parts[i];
+        int (*load)(void *, const unsigned char *, size_t) =
+            part == NULL ? NULL : dirty ? part->ops->server_apply_dirty : part->ops->server_load;
+        if (load == NULL)
+            return cor_error_set(err, COR_EINVAL,
+                                 "object %s: moved %sstate for DM '%.64s', which this chain does "
+                                 "not run or cannot load",
+                                 object, dirty ? "changes to the " : "", entries[k]->key);
+        int rc = load(part->state, entries[k]->value.data, entries[k]->value.len);
+        if (rc != 0)
+            return cor_error_set(err, rc, "object %s: %s refused its moved state", object,
+                                 part->ops->name);
+    }
+    return 0;
+}
+
 int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                  uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
-                 size_t len, void *made, Cor__DmHeader *const *dm_state, size_t n_dm_state,
-                 cor_error_t *err)
+                 size_t len, void *made, cor_dm_stack_t *made_dm, Cor__DmHeader *const *dm_state,
+                 size_t n_dm_state, cor_error_t *err)
 {
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(id, s);
@@ -420,34 +443,22 @@ int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_
     if (o == NULL) {
         if (made != NULL)
             cls->destroy(made);
+        cor_dm_stack_free(made_dm);
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     }
     o->self = made;
-    int drc = cor_dm_stack_new(dm_chain, 1, &o->dm, err);
+    o->dm = made_dm;
+    int drc = made_dm != NULL ? 0 : cor_dm_stack_new(dm_chain, 1, &o->dm, err);
     if (drc != 0) {
         obj_discard(o);
         cor_error_prefix(err, "object %s: dm chain", s);
         return drc;
     }
     /* Moved DM state is loaded before the object can be reached. */
-    for (size_t k = 0; k < n_dm_state; k++) {
-        const cor_dm_inst_t *part = NULL;
-        for (int i = 0; o->dm != NULL && i < o->dm->n; i++)
-            if (strcmp(o->dm->parts[i].ops->name, dm_state[k]->key) == 0)
-                part = &o->dm->parts[i];
-        if (part == NULL || part->ops->server_load == NULL) {
-            obj_discard(o);
-            return cor_error_set(err, COR_EINVAL,
-                                 "object %s: moved state for DM '%.64s', which this chain does "
-                                 "not run or cannot load",
-                                 s, dm_state[k]->key);
-        }
-        drc = part->ops->server_load(part->state, dm_state[k]->value.data, dm_state[k]->value.len);
-        if (drc != 0) {
-            obj_discard(o);
-            return cor_error_set(err, drc, "object %s: %s refused its moved state", s,
-                                 part->ops->name);
-        }
+    drc = cor_dm_stack_load(o->dm, dm_state, n_dm_state, 0, s, err);
+    if (drc != 0) {
+        obj_discard(o);
+        return drc;
     }
     cor_arena_t arena;
     cor_arena_init(&arena, 0);
@@ -493,7 +504,7 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err)
 {
-    return cor_obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, NULL, NULL, 0, err);
+    return cor_obj_make(rt, cls, id, epoch, dm_chain, 1, state, len, NULL, NULL, NULL, 0, err);
 }
 
 int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
@@ -510,7 +521,7 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
     } else if (cor_object_id_is_nil(id)) {
         return cor_error_set(err, COR_EINVAL, "the nil object id names no object");
     }
-    int rc = cor_obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, NULL, NULL, 0,
+    int rc = cor_obj_make(rt, cls, id, 0, cls->service->dm_chain, 0, args, args_len, NULL, NULL, NULL, 0,
                           err);
     if (rc != 0)
         return rc;
@@ -1185,7 +1196,8 @@ static int op_create_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     const cor_class_t *cls = cor_replica_args(rt, &r->object_id, r->class_name, &id, err);
     if (cls == NULL)
         return err->code;
-    return cor_obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, NULL, 0,
+    return cor_obj_make(rt, cls, &id, r->epoch, r->dm_chain, 0, r->args.data, r->args.len, NULL, NULL,
+                        NULL, 0,
                     err);
 }
 

@@ -216,12 +216,21 @@ grpc_slice cor_wire_pack(const ProtobufCMessage *env, unsigned field,
 
 /* Makes an object and puts it in the table (runtime.c has the details):
  * from_state 0 = create from bytes as constructor arguments, 1 = load_state
- * from bytes, 2 = adopt `made` (taken over even on failure). dm_state is
- * moved server DM state to load into the chain's parts. */
+ * from bytes, 2 = adopt `made` (taken over even on failure). made_dm, when
+ * not NULL, is the object's server DM stack already made for dm_chain
+ * (taken over even on failure). dm_state is moved server DM state to load
+ * into the chain's parts. */
 int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                  uint64_t epoch, const char *dm_chain, int from_state, const uint8_t *bytes,
-                 size_t len, void *made, Cor__DmHeader *const *dm_state, size_t n_dm_state,
-                 cor_error_t *err);
+                 size_t len, void *made, cor_dm_stack_t *made_dm, Cor__DmHeader *const *dm_state,
+                 size_t n_dm_state, cor_error_t *err);
+
+/* Loads moved DM state into the parts of dm it names: whole states
+ * (server_load), or with dirty set what changed (server_apply_dirty).
+ * EINVAL naming the DM when the chain has no such part or it cannot load;
+ * object (its id, for messages) and entries stay the caller's. */
+int cor_dm_stack_load(cor_dm_stack_t *dm, Cor__DmHeader *const *entries, size_t n, int dirty,
+                      const char *object, cor_error_t *err);
 
 /* An object id from a request's bytes: 0, or EINVAL naming what was wrong. */
 int cor_id_arg(const ProtobufCBinaryData *b, cor_object_id_t *id, cor_error_t *err);

@@ -198,7 +198,8 @@ enum cor_dm_recovery {
     COR_DM_RECOVER_RESTORE,  /* a new replica elsewhere, from the last checkpoint */
 };
 
-#define COR_DM_OPS_VERSION 1
+/* 2: server_save_dirty and server_apply_dirty added. */
+#define COR_DM_OPS_VERSION 2
 
 typedef struct cor_dm_ops {
     unsigned version; /* COR_DM_OPS_VERSION */
@@ -252,6 +253,16 @@ typedef struct cor_dm_ops {
      * Optional, as a pair. */
     int (*server_save)(void *state, unsigned char **buf, size_t *len);
     int (*server_load)(void *state, const unsigned char *buf, size_t len);
+    /* Server part, migration with pre-copy (docs/migration.md): what
+     * changed since the previous call, so the freeze carries only that.
+     * server_save_dirty writes it into a malloc'd buffer the runtime frees;
+     * with restart set it forgets what changed so far and writes nothing
+     * (the runtime has just taken server_save). server_apply_dirty applies
+     * such bytes on top of a state given to server_load. Both in the
+     * object's turn. Optional, as a pair, and only with server_save/load;
+     * without them the part's whole state goes inside the freeze. */
+    int (*server_save_dirty)(void *state, int restart, unsigned char **buf, size_t *len);
+    int (*server_apply_dirty)(void *state, const unsigned char *buf, size_t len);
 } cor_dm_ops_t;
 
 /* Registers a DM for this process (copied pointer: ops must be static).

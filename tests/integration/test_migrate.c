@@ -81,6 +81,7 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
 }
 
 static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len);
+static int fill(cor_ref_t *r, uint64_t bytes, uint32_t seed);
 
 /* A new echo object in region a, or NULL with err set. */
 static cor_ref_t *new_echo(cor_error_t *err)
@@ -310,6 +311,75 @@ static void test_dedup_table_moves(void)
      * table: 10 again, not 20. */
     CU_ASSERT_EQUAL(raw_add(r, after, 5, 10), 10);
     CU_ASSERT_EQUAL(raw_add(r, after, 6, 1), 11); /* a new call runs */
+    cor_ref_free(r);
+}
+
+/* The same with pre-copy (a 1 MiB ballast), while adds with fixed call ids
+ * keep coming: the table is staged whole, then only its new entries, and
+ * the last ones go in the freeze. Afterwards every add is resent to the
+ * final place and must be answered from the moved table with the total it
+ * first got, not run again. */
+typedef struct id_adder {
+    cor_ref_t *ref;
+    atomic_int *stop;
+    int64_t totals[3000]; /* by seq - 1 */
+    int n;
+} id_adder_t;
+
+static void *id_add_load(void *arg)
+{
+    id_adder_t *a = arg;
+    char tcp[160];
+    where(a->ref, tcp, sizeof(tcp));
+    while (!atomic_load(a->stop) && a->n < 3000) {
+        int64_t t = raw_add(a->ref, tcp, (uint64_t)a->n + 1, 1);
+        for (int tries = 0; t < 0 && tries < 100; tries++) {
+            usleep(5 * 1000); /* moved (EMOVED: not run): resend where it is now */
+            where(a->ref, tcp, sizeof(tcp));
+            t = raw_add(a->ref, tcp, (uint64_t)a->n + 1, 1);
+        }
+        if (t < 0)
+            break;
+        a->totals[a->n++] = t;
+    }
+    return NULL;
+}
+
+static void test_dedup_table_precopy(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.selector = "region=a", .dm_chain = "AtLeastOnceRPC"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(fill(r, 1u << 20, 9), 0);
+    atomic_int stop = 0;
+    static id_adder_t a;
+    a = (id_adder_t){.ref = r, .stop = &stop};
+    pthread_t t;
+    pthread_create(&t, NULL, id_add_load, &a);
+    int moves = 0, rounds = 0;
+    for (int i = 0; i < 4; i++) {
+        usleep(30 * 1000);
+        Cor__MigrateReply *rep = NULL;
+        moves += migrate(r, NULL, "region=a", &rep, &err) == 0;
+        if (rep != NULL) {
+            rounds += (int)rep->precopy_rounds;
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+        }
+    }
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(moves, 4);
+    CU_ASSERT(rounds >= 4); /* every move pre-copied */
+    CU_ASSERT(a.n > 10);
+    char tcp[160];
+    where(r, tcp, sizeof(tcp));
+    int same = 0;
+    for (int i = 0; i < a.n; i++)
+        same += raw_add(r, tcp, (uint64_t)i + 1, 1) == a.totals[i];
+    CU_ASSERT_EQUAL(same, a.n); /* every resend answered from the table */
+    int rc;
+    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), a.n); /* each add ran once */
     cor_ref_free(r);
 }
 
@@ -1149,6 +1219,7 @@ int main(void)
         {"async calls follow the object as it moves", test_async_calls_follow},
         {"a concurrent class moves under load", test_concurrent_class_moves},
         {"AtLeastOnceRPC's table moves with the object", test_dedup_table_moves},
+        {"the table is pre-copied too, and every resend still answered", test_dedup_table_precopy},
         {"ExplicitMigration: the application moves its object", test_explicit_migration},
         {"DynamicMigration: toward the heaviest caller, then stays", test_dynamic_migration},
         {"the OMS misses a commit: the target's report fixes it", test_oms_misses_commit},
