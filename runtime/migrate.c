@@ -796,20 +796,56 @@ static void stage_put(cor_runtime_t *rt, cor_stage_t *s)
     pthread_mutex_unlock(&rt->stage_lock);
 }
 
+/* A tombstone taken out of the table, to free on the next tick: freeing
+ * it (its DM parts may hold a 10 000-entry table) inside a move's freeze
+ * would lengthen the freeze. */
+struct cor_grave {
+    cor_obj_t *obj;
+    struct cor_grave *next;
+};
+
+/* Takes id's tombstone, if it has one here, out of the table. */
+static void bury_tombstone(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    pthread_rwlock_wrlock(&rt->lock);
+    cor_obj_t *o = cor_idmap_get(&rt->objects, id);
+    if (o != NULL && atomic_load(&o->moved))
+        cor_idmap_del(&rt->objects, id);
+    else
+        o = NULL;
+    pthread_rwlock_unlock(&rt->lock);
+    if (o == NULL)
+        return;
+    struct cor_grave *g = malloc(sizeof(*g));
+    if (g == NULL) {
+        cor_runtime_obj_put(o); /* no room to defer: free it now */
+        return;
+    }
+    g->obj = o;
+    pthread_mutex_lock(&rt->stage_lock);
+    g->next = rt->graves;
+    rt->graves = g;
+    pthread_mutex_unlock(&rt->stage_lock);
+}
+
+static void free_graves(struct cor_grave *g)
+{
+    while (g != NULL) {
+        struct cor_grave *next = g->next;
+        cor_runtime_obj_put(g->obj);
+        free(g);
+        g = next;
+    }
+}
+
 /* Installs an object that moved here; its tombstone from an earlier stay
  * gives way (calls that reach it meanwhile were answered EMOVED and
- * follow). Consumes made. */
+ * follow). Consumes made and made_dm. */
 static int install_live(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                         const Cor__InstallStateRequest *r, const uint8_t *bytes, size_t len,
                         void *made, cor_dm_stack_t *made_dm, cor_error_t *err)
 {
-    cor_obj_t *old = cor_runtime_obj_get(rt, id);
-    if (old != NULL) {
-        int tomb = atomic_load(&old->moved);
-        cor_runtime_obj_put(old);
-        if (tomb)
-            cor_runtime_delete_object(rt, id, NULL);
-    }
+    bury_tombstone(rt, id);
     int rc = cor_obj_make(rt, cls, id, r->epoch, r->dm_chain, made != NULL ? 2 : 1, bytes, len,
                           made, made_dm, r->dm_state, r->n_dm_state, err);
     if (rc == 0 && r->epoch > 1)
@@ -996,6 +1032,8 @@ void cor_migrate_sweep(cor_runtime_t *rt)
 
     cor_stage_t *expired = NULL;
     pthread_mutex_lock(&rt->stage_lock);
+    struct cor_grave *graves = rt->graves;
+    rt->graves = NULL;
     for (cor_stage_t **pp = &rt->stages; *pp != NULL;) {
         cor_stage_t *s = *pp;
         if (now - s->touched_ms > STAGE_TTL_MS) {
@@ -1007,6 +1045,7 @@ void cor_migrate_sweep(cor_runtime_t *rt)
         }
     }
     pthread_mutex_unlock(&rt->stage_lock);
+    free_graves(graves);
     while (expired != NULL) {
         cor_stage_t *s = expired;
         expired = s->next;
@@ -1019,6 +1058,8 @@ void cor_migrate_sweep(cor_runtime_t *rt)
 
 void cor_migrate_free_stages(cor_runtime_t *rt)
 {
+    free_graves(rt->graves);
+    rt->graves = NULL;
     while (rt->stages != NULL) {
         cor_stage_t *s = rt->stages;
         rt->stages = s->next;

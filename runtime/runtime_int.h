@@ -110,8 +110,9 @@ struct cor_runtime {
     pthread_mutex_t report_lock;    /* placements to report to the OMS */
     struct cor_report *reports;
     atomic_uint_fast64_t incarnation;
-    pthread_mutex_t stage_lock;     /* objects being moved here */
+    pthread_mutex_t stage_lock;     /* objects being moved here; graves */
     struct cor_stage *stages;
+    struct cor_grave *graves;       /* tombstones replaced, freed on the tick */
     atomic_uint_fast64_t calls_served;
 
     pthread_rwlock_t lock; /* classes and objects */
@@ -280,7 +281,7 @@ int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t 
 /* Frees a source-side pre-copy session (NULL is fine). */
 void cor_precopy_free(struct cor_precopy *pc);
 
-/* Frees every staged copy (runtime shutdown). */
+/* Frees every staged copy and replaced tombstone (runtime shutdown). */
 void cor_migrate_free_stages(cor_runtime_t *rt);
 
 #endif
