@@ -80,7 +80,65 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     return rc;
 }
 
-static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len);
+/* The OMS's record of r's object: a LookupReply the caller frees with
+ * protobuf_c_message_free_unpacked, or NULL when the OMS did not answer. */
+static Cor__LookupReply *lookup(cor_ref_t *r)
+{
+    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
+    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
+    lq.id.len = 16;
+    ProtobufCMessage *m = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
+        return NULL;
+    return (Cor__LookupReply *)m;
+}
+
+/* Where the OMS says the object lives: its epoch (0 if the OMS did not
+ * answer), and optionally the node's name and TCP address. */
+static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len)
+{
+    Cor__LookupReply *l = lookup(r);
+    uint64_t e = l != NULL ? l->object->epoch : 0;
+    if (node != NULL)
+        snprintf(node, len, "%s", l != NULL ? l->object->replicas[0]->node : "");
+    if (l != NULL)
+        protobuf_c_message_free_unpacked(&l->base, NULL);
+    return e;
+}
+
+static void where(cor_ref_t *r, char *tcp, size_t len)
+{
+    Cor__LookupReply *l = lookup(r);
+    snprintf(tcp, len, "%s", l != NULL ? l->object->replicas[0]->tcp_address : "");
+    if (l != NULL)
+        protobuf_c_message_free_unpacked(&l->base, NULL);
+}
+
+/* The region=a kernel (m1 or m2) that is not `at`: its name and address.
+ * 0, or -1 when the OMS does not list it. */
+static int other_kernel(const char *at, char *name, size_t name_len, char *tcp, size_t tcp_len)
+{
+    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
+                     &cor__list_nodes_reply__descriptor, 5000, &m, &err) != 0)
+        return -1;
+    const Cor__ListNodesReply *nodes = (const Cor__ListNodesReply *)m;
+    int found = -1;
+    for (size_t i = 0; i < nodes->n_nodes; i++)
+        if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
+            strcmp(nodes->nodes[i]->name, at) != 0) {
+            snprintf(name, name_len, "%s", nodes->nodes[i]->name);
+            snprintf(tcp, tcp_len, "%s", nodes->nodes[i]->tcp_address);
+            found = 0;
+        }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return found;
+}
+
 static int fill(cor_ref_t *r, uint64_t bytes, uint32_t seed);
 
 /* A new echo object in region a, or NULL with err set. */
@@ -223,39 +281,19 @@ static void test_moves_under_load(void)
     CU_ASSERT_EQUAL(moves, 100);
     CU_ASSERT_EQUAL(failed, 0);
     /* The OMS keeps the last 8 moves, oldest first, ending at this epoch. */
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *lm = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                                       &cor__lookup_reply__descriptor, 5000, &lm, &err), 0);
-    Cor__ObjectInfo *info = ((Cor__LookupReply *)lm)->object;
+    Cor__LookupReply *lm = lookup(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lm);
+    Cor__ObjectInfo *info = lm->object;
     CU_ASSERT_EQUAL(info->n_moves, 8);
     if (info->n_moves == 8) {
         CU_ASSERT_EQUAL(info->moves[7]->epoch, info->epoch);
         CU_ASSERT_EQUAL(info->moves[0]->epoch + 7, info->epoch);
         CU_ASSERT_STRING_EQUAL(info->moves[7]->to_node, info->replicas[0]->node);
     }
-    protobuf_c_message_free_unpacked(lm, NULL);
+    protobuf_c_message_free_unpacked(&lm->base, NULL);
     CU_ASSERT_EQUAL(total, acked); /* nothing lost, nothing twice */
     CU_ASSERT(acked > 100);
     cor_ref_free(r);
-}
-
-/* Where the OMS says the object lives. */
-static void where(cor_ref_t *r, char *tcp, size_t len)
-{
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    tcp[0] = '\0';
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
-        snprintf(tcp, len, "%s", ((Cor__LookupReply *)m)->object->replicas[0]->tcp_address);
-        protobuf_c_message_free_unpacked(m, NULL);
-    }
 }
 
 /* One Add with a fixed call id, sent straight to a kernel (as a resend
@@ -436,25 +474,6 @@ static void test_explicit_migration(void)
     cor_ref_free(plain);
 }
 
-static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len)
-{
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    uint64_t e = 0;
-    node[0] = '\0';
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
-        Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
-        e = o->epoch;
-        snprintf(node, len, "%s", o->replicas[0]->node);
-        protobuf_c_message_free_unpacked(m, NULL);
-    }
-    return e;
-}
-
 static void test_dynamic_migration(void)
 {
     cor_error_t err;
@@ -574,21 +593,9 @@ static void test_oms_misses_commit(void)
     char at[16], src_tcp[160], dst_tcp[160];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     where(r, src_tcp, sizeof(src_tcp));
-    /* The other region=a kernel's address, from the directory. */
-    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
+    char other[16];
+    CU_ASSERT_EQUAL_FATAL(other_kernel(at, other, sizeof(other), dst_tcp, sizeof(dst_tcp)), 0);
     ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
-                                       &cor__list_nodes_reply__descriptor, 5000, &m, &err), 0);
-    Cor__ListNodesReply *nodes = (Cor__ListNodesReply *)m;
-    char other[16] = "";
-    for (size_t i = 0; i < nodes->n_nodes; i++)
-        if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
-            strcmp(nodes->nodes[i]->name, at) != 0) {
-            snprintf(other, sizeof(other), "%s", nodes->nodes[i]->name);
-            snprintf(dst_tcp, sizeof(dst_tcp), "%s", nodes->nodes[i]->tcp_address);
-        }
-    protobuf_c_message_free_unpacked(m, NULL);
-    CU_ASSERT_FATAL(other[0] != '\0');
     Cor__MigrateOutRequest mo = COR__MIGRATE_OUT_REQUEST__INIT;
     mo.object_id.data = (uint8_t *)cor_ref_id(r)->b;
     mo.object_id.len = 16;
@@ -627,19 +634,10 @@ static void test_stray_copy_refused(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
     CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
-    char at[16], other_tcp[160] = "";
+    char at[16], other[16], other_tcp[160];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
-    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
+    CU_ASSERT_EQUAL_FATAL(other_kernel(at, other, sizeof(other), other_tcp, sizeof(other_tcp)), 0);
     ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
-                                       &cor__list_nodes_reply__descriptor, 5000, &m, &err), 0);
-    Cor__ListNodesReply *nodes = (Cor__ListNodesReply *)m;
-    for (size_t i = 0; i < nodes->n_nodes; i++)
-        if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
-            strcmp(nodes->nodes[i]->name, at) != 0)
-            snprintf(other_tcp, sizeof(other_tcp), "%s", nodes->nodes[i]->tcp_address);
-    protobuf_c_message_free_unpacked(m, NULL);
-    CU_ASSERT_FATAL(other_tcp[0] != '\0');
     Echo__EchoArgs st = ECHO__ECHO_ARGS__INIT;
     st.start = 3;
     uint8_t buf[32];
@@ -897,17 +895,12 @@ static void test_large_state_runtime_diff(void)
 static int wait_precopy(cor_ref_t *r)
 {
     for (int i = 0; i < 5000; i++) {
-        Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-        lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-        lq.id.len = 16;
-        ProtobufCMessage *m = NULL;
-        cor_error_t err;
+        Cor__LookupReply *l = lookup(r);
         int in = 0;
-        if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                         &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
-            const Cor__MoveProgress *p = ((Cor__LookupReply *)m)->object->moving;
+        if (l != NULL) {
+            const Cor__MoveProgress *p = l->object->moving;
             in = p != NULL && strcmp(p->phase, "precopy") == 0;
-            protobuf_c_message_free_unpacked(m, NULL);
+            protobuf_c_message_free_unpacked(&l->base, NULL);
         }
         if (in)
             return 0;
@@ -1181,14 +1174,8 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter", &r, &err), 0);
     int rc;
     int64_t before = add(r, 0, &rc, &err);
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.name = (char *)"counter";
-    ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                                       &cor__lookup_reply__descriptor, 5000, &m, &err), 0);
     char here[16];
-    snprintf(here, sizeof(here), "%s", ((Cor__LookupReply *)m)->object->replicas[0]->node);
-    protobuf_c_message_free_unpacked(m, NULL);
+    CU_ASSERT_FATAL(epoch_of(r, here, sizeof(here)) != 0);
 
     CU_ASSERT_EQUAL(migrate(r, here, NULL, NULL, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "already on"));
