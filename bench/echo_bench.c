@@ -82,7 +82,7 @@
 #include "echo/echo.cor.h"
 #include "echo_class.h"
 #include "raw_echo.h"
-#include "runtime_int.h" /* cor_ref_set_chain, cor_runtime_install, rt->client */
+#include "host.h" /* cor_ref_set_chain, cor_runtime_install, cor_runtime_client(rt) */
 
 #define MAX_VARIANTS 4   /* --server-threads values */
 #define MAX_MODES 64
@@ -670,7 +670,7 @@ static int create_replica(cor_runtime_t *rt, const char *addr,
     r.object_id.len = sizeof(id->b);
     r.class_name = (char *)"echo.Echo";
     r.dm_chain = (char *)chain;
-    rc = cor_rpc_call(rt->client, addr, COR_M_CREATE_REPLICA, &r.base,
+    rc = cor_rpc_call(cor_runtime_client(rt), addr, COR_M_CREATE_REPLICA, &r.base,
                       &cor__create_replica_reply__descriptor, 5000, &reply,
                       err);
     if (reply != NULL)
@@ -1233,7 +1233,7 @@ static int route_check(cor_runtime_t *rt, const char *unix_path)
         say_msg_init(&s, 64) != 0)
         return -1;
     for (int foreign = 0; foreign < 2; foreign++) {
-        cor_ref_t *ref = cor_ref_new(rt, &id, "echo.Echo");
+        cor_ref_t *ref = cor_ref_new(rt, &id, "echo.Echo", NULL);
         Echo__SayReply *reply = NULL;
         cor_error_t err;
         int rc;
@@ -1294,13 +1294,12 @@ static int dm_modes_add(cor_runtime_t *rt, int v, int threads,
                 return -1;
             }
         }
-        ref = cor_ref_new(rt, &id, "echo.Echo");
+        ref = cor_ref_new(rt, &id, "echo.Echo", def->chain);
         if (ref == NULL)
             return -1;
         refs[(*n_refs)++] = ref;
         if (cor_ref_set_location(ref, tcp_addr, unix_path, FOREIGN_HOST, 0,
-                                 &err) != 0 ||
-            cor_ref_set_chain(ref, def->chain, &err) != 0) {
+                                 &err) != 0) {
             fprintf(stderr, "cor-bench-echo: ref: %s\n", err.msg);
             return -1;
         }
@@ -1482,7 +1481,7 @@ int main(int argc, char **argv)
         cor_ref_t *ref;
 
         for (int u = 0; u < 2; u++) {
-            ref = cor_ref_new(rt, &remote_id, "echo.Echo");
+            ref = cor_ref_new(rt, &remote_id, "echo.Echo", NULL);
             if (ref == NULL)
                 goto out;
             refs[n_refs++] = ref;
@@ -1531,15 +1530,11 @@ int main(int argc, char **argv)
         cor_object_id_generate(&nid);
         if (cor_runtime_install(rt, &echo_class, &nid, 0, chain, NULL, 0,
                                 &err) != 0 ||
-            (ref = cor_ref_new(rt, &nid, "echo.Echo")) == NULL) {
+            (ref = cor_ref_new(rt, &nid, "echo.Echo", chain)) == NULL) {
             fprintf(stderr, "cor-bench-echo: local DM object: %s\n", err.msg);
             goto out;
         }
         refs[n_refs++] = ref;
-        if (cor_ref_set_chain(ref, chain, &err) != 0) {
-            fprintf(stderr, "cor-bench-echo: local DM ref: %s\n", err.msg);
-            goto out;
-        }
         mode_add(k ? "cor-local-nop1" : "cor-local-nop5",
                  k ? "cor-local-nop1" : "cor-local-nop5",
                  k ? "co-located, one no-op DM" : "co-located, five no-op DMs",

@@ -37,7 +37,7 @@
 #include "json_pb.h"
 #include "labels.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "table.h"
 
 #define EXIT_FAIL 1
@@ -156,7 +156,7 @@ static int oms_call(ctl_t *c, enum cor_method_index m, const ProtobufCMessage *r
                     const ProtobufCMessageDescriptor *rd, ProtobufCMessage **rep, cor_error_t *err)
 {
     *rep = NULL;
-    int rc = cor_rpc_call(c->rt->client, c->oms, m, req, rd, c->timeout_ms, rep, err);
+    int rc = cor_rpc_call(cor_runtime_client(c->rt), c->oms, m, req, rd, c->timeout_ms, rep, err);
     /* Say which OMS when it could not be reached; its own refusals
      * ("no object named 'x'") are clear as they are. */
     if (rc == COR_EUNAVAIL || rc == COR_ETIMEDOUT)
@@ -781,7 +781,7 @@ static int cmd_call(ctl_t *c)
         rc = EXIT_FAIL;
         goto out;
     }
-    ref = cor_ref_new(c->rt, &oid, o->class_name);
+    ref = cor_ref_new(c->rt, &oid, o->class_name, o->dm_chain);
     if (ref == NULL) {
         rc = oom();
         goto out;
@@ -865,7 +865,7 @@ static void *mig_call(void *arg)
     mig_call_t *mc = arg;
     int deadline = mc->c->timeout_ms > 60000 ? mc->c->timeout_ms : 60000;
     mc->reply = NULL;
-    mc->rc = cor_rpc_call(mc->c->rt->client, mc->c->oms, COR_M_OMS_MIGRATE, &mc->req->base,
+    mc->rc = cor_rpc_call(cor_runtime_client(mc->c->rt), mc->c->oms, COR_M_OMS_MIGRATE, &mc->req->base,
                           &cor__migrate_reply__descriptor, deadline, &mc->reply, &mc->err);
     atomic_store(&mc->done, 1);
     return NULL;
@@ -883,7 +883,7 @@ static void mig_watch(ctl_t *c, const Cor__MigrateRequest *req, atomic_int *done
         usleep(50 * 1000);
         ProtobufCMessage *m = NULL;
         cor_error_t err;
-        if (cor_rpc_call(c->rt->client, c->oms, COR_M_OMS_LOOKUP, &lq.base,
+        if (cor_rpc_call(cor_runtime_client(c->rt), c->oms, COR_M_OMS_LOOKUP, &lq.base,
                          &cor__lookup_reply__descriptor, 1000, &m, &err) != 0)
             continue;
         const Cor__MoveProgress *p = ((Cor__LookupReply *)m)->object->moving;

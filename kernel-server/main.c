@@ -44,18 +44,19 @@
 #include "labels.h"
 #include "module_check.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 
+#define ADDR_MAX 128
 #define MAX_LABELS 32
 #define MAX_MODULES 32
 #define MAX_CLASSES 256
 
 typedef struct kernel_cfg {
-    char oms[COR_ADDR_MAX];
+    char oms[ADDR_MAX];
     char name[64];
-    char listen[COR_ADDR_MAX];
-    char advertise[COR_ADDR_MAX]; /* "" : advertise what we listen on */
-    char unix_path[COR_ADDR_MAX];
+    char listen[ADDR_MAX];
+    char advertise[ADDR_MAX]; /* "" : advertise what we listen on */
+    char unix_path[ADDR_MAX];
     int no_unix;
     cor_label_t labels[MAX_LABELS];
     int n_labels;
@@ -81,7 +82,7 @@ typedef struct kernel {
     int printed_ready;
     int hb_interval_ms;
     int oms_down; /* logged once per outage */
-    char bound[COR_ADDR_MAX]; /* with --advertise: the address really bound */
+    char bound[ADDR_MAX]; /* with --advertise: the address really bound */
 } kernel_t;
 
 static void usage(FILE *f)
@@ -331,7 +332,7 @@ static void fill_load(kernel_t *k, Cor__NodeLoad *l)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     l->objects = (uint32_t)cor_runtime_object_count(k->rt);
-    l->calls = atomic_load(&k->rt->calls_served);
+    l->calls = cor_runtime_calls_served(k->rt);
     l->cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
              ru.ru_stime.tv_usec / 1e6;
     l->rss_bytes = (uint64_t)rss_bytes();
@@ -367,13 +368,13 @@ static int do_register(kernel_t *k, cor_error_t *err)
     Cor__RegisterRequest req = COR__REGISTER_REQUEST__INIT;
     req.node = &n;
     ProtobufCMessage *out = NULL;
-    int rc = cor_rpc_call(k->rt->client, k->cfg.oms, COR_M_OMS_REGISTER, &req.base,
+    int rc = cor_rpc_call(cor_runtime_client(k->rt), k->cfg.oms, COR_M_OMS_REGISTER, &req.base,
                           &cor__register_reply__descriptor, 2000, &out, err);
     if (rc != 0)
         return rc;
     Cor__RegisterReply *rep = (Cor__RegisterReply *)out;
     k->incarnation = rep->incarnation;
-    atomic_store(&k->rt->incarnation, rep->incarnation);
+    cor_runtime_set_incarnation(k->rt, rep->incarnation);
     k->hb_interval_ms = rep->heartbeat_interval_ms ? (int)rep->heartbeat_interval_ms : 1000;
     protobuf_c_message_free_unpacked(out, NULL);
     return 0;
@@ -417,7 +418,7 @@ static void on_timer(void *arg)
         return;
     }
     /* DM parts that act on a timer (checkpoints) get their turn here. */
-    cor_runtime_dm_tick(k->rt);
+    cor_runtime_tick(k->rt);
     Cor__HeartbeatRequest req = COR__HEARTBEAT_REQUEST__INIT;
     Cor__NodeLoad load = COR__NODE_LOAD__INIT;
     fill_load(k, &load);
@@ -425,7 +426,7 @@ static void on_timer(void *arg)
     req.incarnation = k->incarnation;
     req.load = &load;
     ProtobufCMessage *out = NULL;
-    int rc = cor_rpc_call(k->rt->client, k->cfg.oms, COR_M_OMS_HEARTBEAT, &req.base,
+    int rc = cor_rpc_call(cor_runtime_client(k->rt), k->cfg.oms, COR_M_OMS_HEARTBEAT, &req.base,
                           &cor__heartbeat_reply__descriptor, k->hb_interval_ms, &out, &err);
     if (rc != 0) {
         if (!k->oms_down)
@@ -541,16 +542,17 @@ int main(int argc, char **argv)
     }
     /* Before listening: the server threads read it, and starting them is
      * what orders this write before their reads. */
-    snprintf(k.rt->node_name, sizeof(k.rt->node_name), "%s", k.cfg.name);
-    if (cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
+    if (cor_runtime_set_node_name(k.rt, k.cfg.name, &err) != 0 ||
+        cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
     if (k.cfg.advertise[0] != '\0') {
         /* The runtime's TCP address is what it registers, hands out in refs
          * and compares with DM members to find itself, so the advertised
          * one replaces the bound one everywhere. Nothing reads it yet: no
          * object can be placed here before the first registration. */
-        snprintf(k.bound, sizeof(k.bound), "%s", k.rt->tcp_addr);
-        snprintf(k.rt->tcp_addr, sizeof(k.rt->tcp_addr), "%s", k.cfg.advertise);
+        snprintf(k.bound, sizeof(k.bound), "%s", cor_runtime_tcp_address(k.rt));
+        if (cor_runtime_set_advertise(k.rt, k.cfg.advertise, &err) != 0)
+            goto fail;
         cor_log_info("listening on %s, advertising %s", k.bound, k.cfg.advertise);
     }
     if (cor_loop_new(&k.loop, &err) != 0 ||

@@ -45,7 +45,7 @@ struct cli_call {
     grpc_status_code status;
     grpc_slice details;
     /* async only */
-    cor_cli_done_fn done;
+    cor_cli_done_cb done;
     void *arg;
     cli_call_t *prev, *next;
 };
@@ -216,11 +216,42 @@ static void call_destroy(cli_call_t *k)
     grpc_slice_unref(k->details);
 }
 
+/* The redirect in a failed call's trailers, if a well-formed one came:
+ * an address that fits and an epoch above zero. */
+static void read_redirect(const grpc_metadata_array *md, cor_redirect_t *moved)
+{
+    cor_redirect_t r = {.epoch = 0};
+    int have_to = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_metadata *m = &md->metadata[i];
+        size_t n = GRPC_SLICE_LENGTH(m->value);
+        const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
+        if (grpc_slice_str_cmp(m->key, COR_MOVED_TO_MD_KEY) == 0 && n > 0 && n < sizeof(r.to)) {
+            memcpy(r.to, v, n);
+            r.to[n] = '\0';
+            have_to = 1;
+        } else if (grpc_slice_str_cmp(m->key, COR_MOVED_EPOCH_MD_KEY) == 0 && n > 0 && n < 21) {
+            uint64_t e = 0;
+            size_t j = 0;
+            while (j < n && v[j] >= '0' && v[j] <= '9' && e <= (UINT64_MAX - 9) / 10)
+                e = e * 10 + (uint64_t)(v[j++] - '0');
+            if (j == n)
+                r.epoch = e;
+        }
+    }
+    if (have_to && r.epoch > 0)
+        *moved = r;
+}
+
 /* Turns a finished call into (code, message). On success *reply holds the
- * reply slice (caller unrefs). */
-static int call_result(cli_call_t *k, int batch_ok, grpc_slice *reply, char *msg, size_t msg_len)
+ * reply slice (caller unrefs); on an EMOVED with a redirect, *moved (if
+ * not NULL) gets it. */
+static int call_result(cli_call_t *k, int batch_ok, grpc_slice *reply, char *msg, size_t msg_len,
+                       cor_redirect_t *moved)
 {
     msg[0] = '\0';
+    if (moved != NULL)
+        moved->epoch = 0;
     if (!batch_ok) {
         snprintf(msg, msg_len, "call failed inside gRPC");
         return COR_EINTERNAL;
@@ -244,6 +275,8 @@ static int call_result(cli_call_t *k, int batch_ok, grpc_slice *reply, char *msg
     }
     if (code == COR_OK)
         code = COR_EINTERNAL;
+    if (code == COR_EMOVED && moved != NULL)
+        read_redirect(&k->trailing_md, moved);
     size_t n = GRPC_SLICE_LENGTH(k->details);
     if (n >= msg_len)
         n = msg_len - 1;
@@ -284,8 +317,10 @@ static void cq_return(cor_client_t *c, cq_slot_t *s)
 }
 
 int cor_client_call(cor_client_t *c, cor_peer_t *p, unsigned method, grpc_slice req,
-                    int deadline_ms, grpc_slice *reply, cor_error_t *err)
+                    int deadline_ms, grpc_slice *reply, cor_error_t *err, cor_redirect_t *moved)
 {
+    if (moved != NULL)
+        moved->epoch = 0;
     if (method >= c->n_paths) {
         grpc_slice_unref(req);
         return cor_error_set(err, COR_EINVAL, "unknown method index %u", method);
@@ -309,7 +344,7 @@ int cor_client_call(cor_client_t *c, cor_peer_t *p, unsigned method, grpc_slice 
         grpc_event ev = grpc_completion_queue_pluck(slot->cq, &k,
                                                     gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         char msg[COR_ERROR_MSG_MAX];
-        rc = call_result(&k, ev.success, reply, msg, sizeof(msg));
+        rc = call_result(&k, ev.success, reply, msg, sizeof(msg), moved);
         if (rc != 0)
             cor_error_set(err, rc, "%s", msg);
     }
@@ -337,7 +372,7 @@ static void inflight_remove(cor_client_t *c, cli_call_t *k)
 }
 
 int cor_client_call_async(cor_client_t *c, cor_peer_t *p, unsigned method, grpc_slice req,
-                          int deadline_ms, cor_cli_done_fn done, void *arg)
+                          int deadline_ms, cor_cli_done_cb done, void *arg)
 {
     if (method >= c->n_paths) {
         grpc_slice_unref(req);
@@ -397,8 +432,10 @@ static void *cq_thread(void *arg)
         COR_TSAN_TAKE(k);
         grpc_slice reply = grpc_empty_slice();
         char msg[COR_ERROR_MSG_MAX];
-        int rc = call_result(k, ev.success, &reply, msg, sizeof(msg));
-        k->done(k->arg, rc, msg, GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply));
+        cor_redirect_t moved;
+        int rc = call_result(k, ev.success, &reply, msg, sizeof(msg), &moved);
+        k->done(k->arg, rc, msg, moved.epoch != 0 ? &moved : NULL, GRPC_SLICE_START_PTR(reply),
+                GRPC_SLICE_LENGTH(reply));
         grpc_slice_unref(reply);
 
         inflight_remove(c, k);

@@ -10,6 +10,7 @@
  * kernel server dead, its replica lost in a restart).
  */
 #include "runtime_int.h"
+#include "ref_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static int apply_info(cor_ref_t *ref, const Cor__ObjectInfo *o, cor_error_t *err
     return rc != 0 ? rc : 1;
 }
 
-static int lookup_info(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
+int cor_cluster_lookup(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
                        Cor__LookupReply **out, cor_error_t *err)
 {
     int rc = need_oms(rt, err);
@@ -89,13 +90,12 @@ static int ref_from_info(cor_runtime_t *rt, const Cor__ObjectInfo *o, cor_ref_t 
     cor_object_id_t id;
     if (cor_object_id_from_bytes(o->id.data, o->id.len, &id) != 0)
         return cor_error_set(err, COR_EPROTO, "OMS sent an object id of %zu bytes", o->id.len);
-    cor_ref_t *r = cor_ref_new(rt, &id, o->class_name);
+    cor_ref_t *r = cor_ref_new(rt, &id, o->class_name, o->dm_chain);
     if (r == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     const Cor__Replica *rep = active_replica(o);
     if ((rep != NULL && cor_ref_set_location(r, rep->tcp_address, rep->unix_path, rep->host_id,
-                                             rep->epoch, err) != 0) ||
-        cor_ref_set_chain(r, o->dm_chain, err) != 0) {
+                                             rep->epoch, err) != 0)) {
         cor_ref_free(r);
         return err->code;
     }
@@ -141,7 +141,7 @@ static int lookup_ref(cor_runtime_t *rt, const cor_object_id_t *id, const char *
                       cor_ref_t **ref, cor_error_t *err)
 {
     Cor__LookupReply *rep = NULL;
-    int rc = lookup_info(rt, id, name, &rep, err);
+    int rc = cor_cluster_lookup(rt, id, name, &rep, err);
     if (rc != 0)
         return rc;
     rc = ref_from_info(rt, rep->object, ref, err);
@@ -185,7 +185,7 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err)
         return 0;
     cor_error_t lerr;
     Cor__LookupReply *rep = NULL;
-    int rc = lookup_info(rt, &ref->id, NULL, &rep, &lerr);
+    int rc = cor_cluster_lookup(rt, &ref->id, NULL, &rep, &lerr);
     if (rc == COR_ENOTFOUND)
         return cor_error_set(err, COR_ENOTFOUND, "the OMS knows no such object (deleted?)");
     if (rc != 0)
@@ -202,34 +202,10 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err)
     return rc;
 }
 
-int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
-{
-    *n = 0;
-    if (c->ref == NULL)
-        return cor_error_set(c->err, COR_ESTATE, "replicas are known only to client parts");
-    Cor__LookupReply *rep = NULL;
-    int rc = lookup_info(c->ref->rt, &c->ref->id, NULL, &rep, c->err);
-    if (rc != 0)
-        return rc;
-    const Cor__ObjectInfo *o = rep->object;
-    for (size_t i = 0; i < o->n_replicas && *n < max; i++) {
-        const Cor__Replica *r = o->replicas[i];
-        cor_dm_replica_t *x = &out[(*n)++];
-        snprintf(x->node, sizeof(x->node), "%s", r->node);
-        snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
-        snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
-        snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
-        x->epoch = r->epoch;
-        x->alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
-                   r->node_state == COR__NODE_STATE__NODE_ALIVE;
-    }
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return 0;
-}
-
 /* ---------------- cor_migrate ---------------- */
 
 typedef struct migrate_job {
+    cor_job_t job;
     cor_runtime_t *rt;
     Cor__MigrateRequest req;
     cor_object_id_t id;
@@ -247,9 +223,9 @@ static int send_migrate(cor_runtime_t *rt, const Cor__MigrateRequest *req, cor_e
     return rc;
 }
 
-static void *migrate_later(void *arg)
+static void migrate_later(cor_job_t *job)
 {
-    migrate_job_t *j = arg;
+    migrate_job_t *j = (migrate_job_t *)job;
     cor_error_t err;
     if (send_migrate(j->rt, &j->req, &err) != 0) {
         char s[COR_OBJECT_ID_STRLEN + 1];
@@ -257,20 +233,23 @@ static void *migrate_later(void *arg)
         cor_log_warn("object %s: the move it asked for failed: %s", s, err.msg);
     }
     free(j);
-    return NULL;
 }
 
+static void migrate_cancel(cor_job_t *job)
+{
+    free(job);
+}
+
+/* Sends the move from a worker: the caller holds the object's turn, which
+ * the move needs. */
 static int start_job(migrate_job_t *j, cor_error_t *err)
 {
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, migrate_later, j);
-    pthread_attr_destroy(&attr);
+    j->job.run = migrate_later;
+    j->job.cancel = migrate_cancel;
+    int rc = cor_workers_post(&j->rt->workers, &j->job);
     if (rc != 0) {
         free(j);
-        return cor_error_set(err, COR_EINTERNAL, "cannot start the move");
+        return cor_error_set(err, rc, "cannot start the move: %s", cor_strerror(rc));
     }
     return 0;
 }
@@ -325,6 +304,6 @@ int cor_migrate(cor_ref_t *ref, const char *to_node, const char *selector, cor_e
         return rc;
     }
     /* Inside one of the object's own methods: its turn is held by us, and
-     * the move needs it. Ask from another thread; it happens after return. */
+     * the move needs it. Ask from a worker; it happens after return. */
     return start_job(j, err);
 }

@@ -1162,7 +1162,7 @@ static void dyn_tick(void *state, cor_dm_call_t *c)
     d->here = d->unknown = 0;
     d->window_start = now;
     pthread_mutex_unlock(&d->lock);
-    if (target[0] != '\0' && cor_dm_request_move(c, target) == 0)
+    if (target[0] != '\0' && cor_dm_call_request_move(c, target) == 0)
         cor_log_info("object %s: most calls come from %s: moving there", cor_dm_call_object(c),
                      target);
 }

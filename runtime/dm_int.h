@@ -30,7 +30,7 @@ typedef struct cor_dm_stack {
 int cor_dm_stack_new(const char *chain, int server, cor_dm_stack_t **out, cor_error_t *err);
 void cor_dm_stack_free(cor_dm_stack_t *s);
 
-typedef int (*cor_dm_terminal_fn)(cor_dm_call_t *c, void *arg);
+typedef int (*cor_dm_terminal_cb)(cor_dm_call_t *c, void *arg);
 
 struct cor_dm_call {
     const cor_method_desc_t *m;
@@ -44,7 +44,7 @@ struct cor_dm_call {
     cor_error_t *err;
     const cor_dm_stack_t *stack;
     int pos;
-    cor_dm_terminal_fn terminal;
+    cor_dm_terminal_cb terminal;
     void *terminal_arg;
     struct cor_ref *ref;        /* client side: the reference called */
     struct cor_runtime *rt;     /* server side: the hosting runtime ... */
@@ -58,7 +58,7 @@ struct cor_dm_call {
  * field but pos and frees c->reply afterwards. */
 int cor_dm_run(cor_dm_call_t *c);
 
-/* For terminals: replaces the call's reply with a copy of data. */
-int cor_dm_call_take_reply(cor_dm_call_t *c, const unsigned char *data, size_t len);
+/* Makes data (malloc'd, taken) the call's reply, freeing any before. */
+void cor_dm_call_give_reply(cor_dm_call_t *c, unsigned char *data, size_t len);
 
 #endif

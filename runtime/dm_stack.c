@@ -86,57 +86,6 @@ int cor_dm_run(cor_dm_call_t *c)
     return cor_dm_next(c);
 }
 
-const cor_method_desc_t *cor_dm_call_method(const cor_dm_call_t *c)
-{
-    return c->m;
-}
-
-const char *cor_dm_call_object(const cor_dm_call_t *c)
-{
-    return c->object;
-}
-
-const unsigned char *cor_dm_call_request(const cor_dm_call_t *c, size_t *len)
-{
-    *len = c->req_len;
-    return c->req;
-}
-
-const unsigned char *cor_dm_call_reply(const cor_dm_call_t *c, size_t *len)
-{
-    *len = c->reply_len;
-    return c->reply;
-}
-
-int cor_dm_call_take_reply(cor_dm_call_t *c, const unsigned char *data, size_t len)
-{
-    unsigned char *copy = malloc(len ? len : 1);
-    if (copy == NULL)
-        return cor_error_set(c->err, COR_ENOMEM, "out of memory");
-    if (len)
-        memcpy(copy, data, len);
-    free(c->reply);
-    c->reply = copy;
-    c->reply_len = len;
-    return 0;
-}
-
-int cor_dm_call_set_reply(cor_dm_call_t *c, const unsigned char *data, size_t len)
-{
-    return cor_dm_call_take_reply(c, data, len);
-}
-
-void cor_dm_call_id(const cor_dm_call_t *c, const unsigned char **client, uint64_t *seq)
-{
-    *client = c->client_id;
-    *seq = c->seq;
-}
-
-const cor_error_t *cor_dm_call_error(const cor_dm_call_t *c)
-{
-    return c->err;
-}
-
 int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
 {
     if (c->err == NULL)
@@ -151,8 +100,3 @@ int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
     return cor_error_set(c->err, code, "%s: %s", name, msg);
 }
 
-void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r)
-{
-    c->route = *r;
-    c->routed = 1;
-}

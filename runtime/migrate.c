@@ -745,7 +745,7 @@ int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *
     if (r->phase != COR__MOVE_PHASE__MOVE_ABORT &&
         (r->target_tcp[0] == '\0' || r->new_epoch == 0))
         return cor_error_set(err, COR_EINVAL, "migrate: a target address and a new epoch are needed");
-    cor_obj_t *o = cor_runtime_obj_get(rt, &id);
+    cor_obj_t *o = cor_obj_get(rt, &id);
     if (o == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
     int rc = 0;
@@ -764,7 +764,7 @@ int cor_op_migrate_out(void *arg, const ProtobufCMessage *in, ProtobufCMessage *
         rep->frozen_us = f.frozen_us;
     } else
         rc = cor_error_set(err, COR_EINVAL, "migrate: unknown phase %d", (int)r->phase);
-    cor_runtime_obj_put(o);
+    cor_obj_put(o);
     return rc;
 }
 
@@ -818,7 +818,7 @@ static void bury_tombstone(cor_runtime_t *rt, const cor_object_id_t *id)
         return;
     struct cor_grave *g = malloc(sizeof(*g));
     if (g == NULL) {
-        cor_runtime_obj_put(o); /* no room to defer: free it now */
+        cor_obj_put(o); /* no room to defer: free it now */
         return;
     }
     g->obj = o;
@@ -832,7 +832,7 @@ static void free_graves(struct cor_grave *g)
 {
     while (g != NULL) {
         struct cor_grave *next = g->next;
-        cor_runtime_obj_put(g->obj);
+        cor_obj_put(g->obj);
         free(g);
         g = next;
     }
@@ -846,8 +846,10 @@ static int install_live(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         void *made, cor_dm_stack_t *made_dm, cor_error_t *err)
 {
     bury_tombstone(rt, id);
-    int rc = cor_obj_make(rt, cls, id, r->epoch, r->dm_chain, made != NULL ? 2 : 1, bytes, len,
-                          made, made_dm, r->dm_state, r->n_dm_state, err);
+    cor_obj_init_t in = {.how = made != NULL ? COR_OBJ_ADOPT : COR_OBJ_LOAD, .bytes = bytes,
+                         .len = len, .made = made, .made_dm = made_dm, .dm_state = r->dm_state,
+                         .n_dm_state = r->n_dm_state};
+    int rc = cor_obj_make(rt, cls, id, r->epoch, r->dm_chain, &in, err);
     if (rc == 0 && r->epoch > 1)
         cor_report_later(rt, id, r->epoch);
     return rc;
@@ -977,7 +979,7 @@ int cor_op_install_state(void *arg, const ProtobufCMessage *in, ProtobufCMessage
 int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t *arena,
                       Cor__GetStateReply *rep, cor_error_t *err)
 {
-    cor_obj_t *o = cor_runtime_obj_get(rt, id);
+    cor_obj_t *o = cor_obj_get(rt, id);
     if (o == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
     rep->class_name = (char *)o->cls->name;
@@ -991,24 +993,7 @@ int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t 
         rep->moved_to = to != NULL ? to : (char *)"";
         rep->moved_epoch = o->moved_epoch;
     }
-    cor_runtime_obj_put(o);
-    return 0;
-}
-
-int cor_moved_parse(const char *msg, char *addr, size_t len, uint64_t *epoch)
-{
-    const char *p = strstr(msg, "object moved to ");
-    if (p == NULL)
-        return -1;
-    p += strlen("object moved to ");
-    const char *sp = strchr(p, ' ');
-    unsigned long long e;
-    if (sp == NULL || sp == p || (size_t)(sp - p) >= len || sscanf(sp, " (epoch %llu)", &e) != 1 ||
-        e == 0)
-        return -1;
-    memcpy(addr, p, (size_t)(sp - p));
-    addr[sp - p] = '\0';
-    *epoch = e;
+    cor_obj_put(o);
     return 0;
 }
 

@@ -41,7 +41,7 @@ int cor_rpc_call(cor_client_t *c, const char *target, enum cor_method_index m,
     grpc_slice s = grpc_slice_malloc(n);
     protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(s));
     grpc_slice out;
-    int rc = cor_client_call(c, p, (unsigned)m, s, deadline_ms, &out, err);
+    int rc = cor_client_call(c, p, (unsigned)m, s, deadline_ms, &out, err, NULL);
     if (rc != 0)
         return rc;
     *reply = protobuf_c_message_unpack(reply_desc, NULL, GRPC_SLICE_LENGTH(out),

@@ -53,14 +53,14 @@ int cor_rpc_call(cor_client_t *c, const char *target, enum cor_method_index m,
  * (in the arena) and filled by the handler; strings in it may point into
  * the arena or req. Return 0 or a COR_E* code with err set. Runs on a
  * server completion thread. */
-typedef int (*cor_rpc_fn)(void *arg, const ProtobufCMessage *req, ProtobufCMessage *reply,
+typedef int (*cor_rpc_cb)(void *arg, const ProtobufCMessage *req, ProtobufCMessage *reply,
                           cor_arena_t *arena, cor_error_t *err);
 
 typedef struct cor_rpc_handler {
     enum cor_method_index method;
     const ProtobufCMessageDescriptor *input;
     const ProtobufCMessageDescriptor *output;
-    cor_rpc_fn fn;
+    cor_rpc_cb fn;
     void *arg;
     size_t max_arena; /* arena cap for this method's calls */
 } cor_rpc_handler_t;

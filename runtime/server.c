@@ -35,7 +35,7 @@
 typedef struct srv_method {
     char *path;
     void *handle; /* from grpc_server_register_method */
-    cor_srv_handler_fn fn;
+    cor_srv_handler_cb fn;
     void *arg;
     int owns_arg; /* free(arg) when the server is freed */
 } srv_method_t;
@@ -59,7 +59,9 @@ struct cor_srv_call {
     /* reply batch storage */
     grpc_byte_buffer *reply_bb;
     grpc_slice details;
-    grpc_metadata trailer;
+    grpc_metadata trailers[3]; /* cor-code, and a redirect's two */
+    size_t n_trailers;
+    char epoch_text[24];       /* a redirect's epoch, printed */
     int cancelled;
 };
 
@@ -153,6 +155,9 @@ static void call_recycle(cor_srv_call_t *c)
     c->reply_bb = NULL;
     grpc_slice_unref(c->details);
     c->details = grpc_empty_slice();
+    for (size_t i = 1; i < c->n_trailers; i++)
+        grpc_slice_unref(c->trailers[i].value); /* the redirect's copied values */
+    c->n_trailers = 0;
     if (c->call != NULL)
         grpc_call_unref(c->call);
     c->call = NULL;
@@ -165,6 +170,8 @@ static void call_recycle(cor_srv_call_t *c)
         call_post(c);
 }
 
+/* Sends the reply batch. With cor_code set it goes out as trailers[0],
+ * followed by any the caller put in trailers[1..n_trailers). */
 static void send_batch(cor_srv_call_t *c, grpc_status_code status,
                        const char *cor_code)
 {
@@ -183,10 +190,12 @@ static void send_batch(cor_srv_call_t *c, grpc_status_code status,
     ops[n].data.send_status_from_server.status_details =
         status == GRPC_STATUS_OK ? NULL : &c->details;
     if (cor_code != NULL) {
-        c->trailer.key = grpc_slice_from_static_string(COR_CODE_MD_KEY);
-        c->trailer.value = grpc_slice_from_static_string(cor_code);
-        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
-        ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+        c->trailers[0].key = grpc_slice_from_static_string(COR_CODE_MD_KEY);
+        c->trailers[0].value = grpc_slice_from_static_string(cor_code);
+        if (c->n_trailers == 0)
+            c->n_trailers = 1;
+        ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
+        ops[n].data.send_status_from_server.trailing_metadata = c->trailers;
     }
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -207,6 +216,17 @@ void cor_srv_call_reply(cor_srv_call_t *c, grpc_slice payload)
     grpc_slice_unref(payload);
     c->details = grpc_empty_slice();
     send_batch(c, GRPC_STATUS_OK, NULL);
+}
+
+void cor_srv_call_redirect(cor_srv_call_t *c, const char *msg, const cor_redirect_t *to)
+{
+    snprintf(c->epoch_text, sizeof(c->epoch_text), "%llu", (unsigned long long)to->epoch);
+    c->trailers[1].key = grpc_slice_from_static_string(COR_MOVED_TO_MD_KEY);
+    c->trailers[1].value = grpc_slice_from_copied_string(to->to);
+    c->trailers[2].key = grpc_slice_from_static_string(COR_MOVED_EPOCH_MD_KEY);
+    c->trailers[2].value = grpc_slice_from_copied_string(c->epoch_text);
+    c->n_trailers = 3;
+    cor_srv_call_fail(c, COR_EMOVED, msg);
 }
 
 void cor_srv_call_fail(cor_srv_call_t *c, int code, const char *msg)
@@ -326,7 +346,7 @@ int cor_server_new(const cor_server_opts_t *opts, cor_server_t **out, cor_error_
     return 0;
 }
 
-int cor_server_add_method(cor_server_t *s, const char *path, cor_srv_handler_fn fn,
+int cor_server_add_method(cor_server_t *s, const char *path, cor_srv_handler_cb fn,
                           void *arg, cor_error_t *err)
 {
     if (s->started)
@@ -349,7 +369,7 @@ int cor_server_add_method(cor_server_t *s, const char *path, cor_srv_handler_fn 
     return 0;
 }
 
-int cor_server_add_method_owned(cor_server_t *s, const char *path, cor_srv_handler_fn fn,
+int cor_server_add_method_owned(cor_server_t *s, const char *path, cor_srv_handler_cb fn,
                                 void *arg, cor_error_t *err)
 {
     int rc = cor_server_add_method(s, path, fn, arg, err);

@@ -16,7 +16,9 @@
  *    calling thread waits on it itself, so a blocking call costs no thread
  *    hop.
  *  - Errors: a failed call carries a gRPC status, a message, and a
- *    "cor-code" trailing metadata entry with the exact COR_E* name.
+ *    "cor-code" trailing metadata entry with the exact COR_E* name. A
+ *    moved object's tombstone adds its redirect as two more trailers
+ *    (cor_redirect_t): data, never text to be parsed out of the message.
  *
  * Thread rules are given per function. Payload buffers are grpc_slices; a
  * function that "takes" a slice owns that reference afterwards.
@@ -37,10 +39,22 @@
 typedef struct cor_server cor_server_t;
 typedef struct cor_srv_call cor_srv_call_t;
 
+/* Where a moved object went: a tombstone's answer to a call, sent as the
+ * trailers "cor-moved-to" (TCP address) and "cor-moved-epoch" beside
+ * cor-code EMOVED. epoch 0: no redirect came. */
+#define COR_MOVED_TO_MD_KEY "cor-moved-to"
+#define COR_MOVED_EPOCH_MD_KEY "cor-moved-epoch"
+#define COR_REDIRECT_ADDR_MAX 128
+
+typedef struct cor_redirect {
+    char to[COR_REDIRECT_ADDR_MAX];
+    uint64_t epoch;
+} cor_redirect_t;
+
 /* Handles one request. req/len are valid only during the handler. The
  * handler (or anyone it hands the call to, from any thread) must finish the
  * call exactly once with cor_srv_call_reply or cor_srv_call_fail. */
-typedef void (*cor_srv_handler_fn)(void *arg, cor_srv_call_t *call,
+typedef void (*cor_srv_handler_cb)(void *arg, cor_srv_call_t *call,
                                    const uint8_t *req, size_t len);
 
 typedef struct cor_server_opts {
@@ -54,12 +68,12 @@ int cor_server_new(const cor_server_opts_t *opts, cor_server_t **out,
 
 /* Registers a method path ("/cor.Kernel/Invoke"). Before start only. */
 int cor_server_add_method(cor_server_t *s, const char *path,
-                          cor_srv_handler_fn fn, void *arg, cor_error_t *err);
+                          cor_srv_handler_cb fn, void *arg, cor_error_t *err);
 
 /* As cor_server_add_method, and the server free()s arg when it is freed
  * (when this call fails, arg stays the caller's). */
 int cor_server_add_method_owned(cor_server_t *s, const char *path,
-                                cor_srv_handler_fn fn, void *arg,
+                                cor_srv_handler_cb fn, void *arg,
                                 cor_error_t *err);
 
 /* Adds a listening address: "ip:port" (port 0 picks one; *port_out gets the
@@ -82,6 +96,10 @@ void cor_srv_call_reply(cor_srv_call_t *call, grpc_slice payload);
  * be NULL: the code's description is used). */
 void cor_srv_call_fail(cor_srv_call_t *call, int code, const char *msg);
 
+/* Answers the call with COR_EMOVED, msg, and the redirect `to` as
+ * trailers. Only the runtime's tombstone path sends one. */
+void cor_srv_call_redirect(cor_srv_call_t *call, const char *msg, const cor_redirect_t *to);
+
 /* Peer address as gRPC reports it ("ipv4:127.0.0.1:5555"), malloc'd by gRPC;
  * free with gpr_free. */
 char *cor_srv_call_peer(cor_srv_call_t *call);
@@ -96,10 +114,12 @@ typedef struct cor_client_opts {
 } cor_client_opts_t;
 
 /* Completion of an asynchronous call, on the client's completion thread.
- * code is 0 or a COR_E* code; msg is "" on success. reply/len are valid
- * only during the callback. */
-typedef void (*cor_cli_done_fn)(void *arg, int code, const char *msg,
-                                const uint8_t *reply, size_t len);
+ * code is 0 or a COR_E* code; msg is "" on success; moved is the
+ * redirect the peer sent with an EMOVED, or NULL. reply/len and moved are
+ * valid only during the callback. */
+typedef void (*cor_cli_done_cb)(void *arg, int code, const char *msg,
+                                const cor_redirect_t *moved, const uint8_t *reply,
+                                size_t len);
 
 /* Makes a client that can call the given method paths (copied) on any
  * peer; a method is named by its index in paths. Starts one completion
@@ -121,16 +141,18 @@ cor_peer_t *cor_client_peer(cor_client_t *c, const char *target);
 const char *cor_peer_target(const cor_peer_t *p);
 
 /* Synchronous call: sends req (taken) and waits. On success *reply is a
- * slice the caller unrefs. On failure err holds code and message. */
+ * slice the caller unrefs. On failure err holds code and message, and
+ * *moved (when not NULL) the redirect that came with an EMOVED (epoch 0
+ * when none did). */
 int cor_client_call(cor_client_t *c, cor_peer_t *p, unsigned method,
                     grpc_slice req, int deadline_ms, grpc_slice *reply,
-                    cor_error_t *err);
+                    cor_error_t *err, cor_redirect_t *moved);
 
 /* Asynchronous call: sends req (taken); done runs exactly once on the
  * completion thread. Returns 0 when done will run; on an immediate failure
  * returns the code, done does not run, and req has been released. */
 int cor_client_call_async(cor_client_t *c, cor_peer_t *p, unsigned method,
-                          grpc_slice req, int deadline_ms, cor_cli_done_fn done,
+                          grpc_slice req, int deadline_ms, cor_cli_done_cb done,
                           void *arg);
 
 /* ---------------- shared ---------------- */

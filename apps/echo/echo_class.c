@@ -144,7 +144,7 @@ static int echo_move_self(void *self, cor_ctx_t *ctx, const Echo__MoveSelfReques
 {
     (void)self;
     (void)reply;
-    cor_ref_t *me = cor_ref_new(cor_ctx_runtime(ctx), cor_ctx_object_id(ctx), "echo.Echo");
+    cor_ref_t *me = cor_ref_new(cor_ctx_runtime(ctx), cor_ctx_object_id(ctx), "echo.Echo", NULL);
     if (me == NULL)
         return cor_ctx_error(ctx, COR_ENOMEM, "out of memory");
     cor_error_t err;

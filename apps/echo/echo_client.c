@@ -95,7 +95,7 @@ int main(int argc, char **argv)
             rv = 2;
             goto out;
         }
-        ref = cor_ref_new(rt, &id, "echo.Echo");
+        ref = cor_ref_new(rt, &id, "echo.Echo", NULL);
         if (ref == NULL || cor_ref_set_location(ref, tcp, unix_path, host, 0, &err) != 0)
             goto fail;
     }

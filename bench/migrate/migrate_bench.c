@@ -47,7 +47,7 @@
 #include "echo/echo.cor.h"
 #include "kv/kv.cor.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 
 #define MAX_CLIENTS 16
 #define MAX_MOVES 64
@@ -132,7 +132,7 @@ static int migrate(cor_ref_t *r, const char *to, move_rec_t *m)
     ProtobufCMessage *out = NULL;
     cor_error_t err;
     m->start_ns = bench_now_ns();
-    m->rc = cor_rpc_call(rt->client, oms.addr, COR_M_OMS_MIGRATE, &rq.base,
+    m->rc = cor_rpc_call(cor_runtime_client(rt), oms.addr, COR_M_OMS_MIGRATE, &rq.base,
                          &cor__migrate_reply__descriptor, 120000, &out, &err);
     m->end_ns = bench_now_ns();
     if (m->rc != 0) {
@@ -298,7 +298,7 @@ static int run_case(int kv, size_t size, int nclients, int nmoves, result_t *res
     dq.id.data = (uint8_t *)cor_ref_id(r)->b;
     dq.id.len = 16;
     ProtobufCMessage *dm = NULL;
-    if (cor_rpc_call(rt->client, oms.addr, COR_M_OMS_DELETE_OBJECT, &dq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms.addr, COR_M_OMS_DELETE_OBJECT, &dq.base,
                      &cor__delete_object_reply__descriptor, 10000, &dm, &err) == 0)
         protobuf_c_message_free_unpacked(dm, NULL);
     cor_ref_free(r);

@@ -91,7 +91,7 @@
 #include "proc.h"
 #include "raw_echo.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "store.h"
 #include "transport.h"
 
@@ -397,7 +397,8 @@ static void drv_error(drv_t *d, const char *why)
     pthread_mutex_unlock(&d->lock);
 }
 
-static void drv_done(void *arg, int code, const char *msg, const uint8_t *reply, size_t len);
+static void drv_done(void *arg, int code, const char *msg, const cor_redirect_t *moved,
+                     const uint8_t *reply, size_t len);
 
 /* Sends call s->which. Returns 0, or -1 (counted as an error). */
 static int drv_send(drv_slot_t *s)
@@ -429,7 +430,8 @@ static int drv_next(drv_slot_t *s)
     return drv_send(s);
 }
 
-static void drv_done(void *arg, int code, const char *msg, const uint8_t *reply, size_t len)
+static void drv_done(void *arg, int code, const char *msg, const cor_redirect_t *moved,
+                     const uint8_t *reply, size_t len)
 {
     drv_slot_t *s = arg;
     drv_t *d = s->d;
@@ -671,7 +673,7 @@ static uint64_t lookup_sync(cor_peer_t *peer, lookup_set_t *ls, size_t which)
     char why[256];
     uint64_t t0 = bench_now_ns();
     int rc = cor_client_call(client, peer, COR_M_OMS_LOOKUP, grpc_slice_ref(ls->reqs[which]),
-                             CALL_DEADLINE_MS, &out, &err);
+                             CALL_DEADLINE_MS, &out, &err, NULL);
     uint64_t t1 = bench_now_ns();
     if (rc != 0) {
         fprintf(stderr, "cor-bench-oms: lookup: %s\n", err.msg);
@@ -1109,14 +1111,10 @@ static int sec_memory(const cfg_t *cfg)
     double rss_per = (double)(r1 - r0) / (double)n;
     double state_heap = (double)(h2 - h1) / (double)n;
     double state_rss = (double)(r2 - r1) / (double)n;
-    cor_obj_t *o = cor_runtime_obj_get(rt, &last);
-    size_t obj_usable = o ? malloc_usable_size(o) : 0;
-    if (o != NULL)
-        cor_runtime_obj_put(o);
-    pthread_rwlock_rdlock(&rt->lock);
-    size_t cap = rt->objects.cap, len = rt->objects.len;
-    pthread_rwlock_unlock(&rt->lock);
-    double map_per = (double)(cap * sizeof(cor_idmap_slot_t)) / (double)len;
+    cor_runtime_footprint_t fp;
+    cor_runtime_footprint(rt, &fp);
+    size_t cap = fp.map_slots, len = fp.objects;
+    double map_per = (double)(cap * fp.slot_bytes) / (double)len;
     double over_heap = heap_per - state_heap, over_rss = rss_per - state_rss;
 
     printf("%-34s | %10s | %10s\n", "per object (bytes)", "heap", "RSS");
@@ -1125,7 +1123,7 @@ static int sec_memory(const cfg_t *cfg)
     printf("%-34s | %10.1f | %10.1f\n", "runtime's share (total - state)", over_heap, over_rss);
     printf("breakdown: cor_obj_t %zu B (malloc chunk %zu usable + 8 header), id map %zu slots of "
            "%zu B for %zu objects = %.1f B/object (load %.0f %%); state chunk %zu usable\n",
-           sizeof(cor_obj_t), obj_usable, cap, sizeof(cor_idmap_slot_t), len, map_per,
+           fp.obj_bytes, fp.obj_usable, cap, fp.slot_bytes, len, map_per,
            100.0 * (double)len / (double)cap, state_usable);
     printf("creation in-process: %.2f us/object\n", (double)(t1 - t0) / 1e3 / (double)n);
     double worst = over_heap > over_rss ? over_heap : over_rss;

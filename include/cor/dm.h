@@ -153,7 +153,7 @@ int cor_dm_call_peers(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n);
  * this replica's turn while waiting: two parts that message each other at
  * once each wait for the other's turn, so use it for one-way chatter or
  * keep a short deadline in mind (2 s). */
-int cor_dm_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigned char *msg,
+int cor_dm_call_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigned char *msg,
                      size_t len, unsigned char **reply, size_t *reply_len);
 
 /* Client parts: makes a replica of the object in the caller's own process
@@ -172,7 +172,7 @@ const char *cor_dm_call_node(const cor_dm_call_t *c);
  * live; the request is sent from another thread (the move needs the turn
  * this part holds) and the outcome is logged. Allowed only with a DM whose
  * capabilities include COR_DM_CAP_APP_MIGRATE in the chain. */
-int cor_dm_request_move(cor_dm_call_t *c, const char *to_node);
+int cor_dm_call_request_move(cor_dm_call_t *c, const char *to_node);
 
 /* Server parts (in the object's turn): saves the object's state now and
  * sends it to the OMS as its checkpoint, without waiting for the answer.
@@ -243,7 +243,7 @@ typedef struct cor_dm_ops {
      * one). In the object's turn. Optional. */
     void (*server_membership)(void *state, cor_dm_call_t *c);
     /* Server part: a message from this DM's part at another replica (see
-     * cor_dm_peer_send); answer with cor_dm_call_set_reply. In the object's
+     * cor_dm_call_peer_send); answer with cor_dm_call_set_reply. In the object's
      * turn. Optional: without it, peer messages to this DM are refused. */
     int (*server_peer)(void *state, cor_dm_call_t *c, const unsigned char *msg, size_t len);
     /* Server part, migration: the part's own state (a dedup table, a

@@ -42,7 +42,7 @@ enum cor_method_hint {
 /* Calls one typed method of the ops table. Generated per method: it casts
  * ops, req and reply to their real types. Returns 0 or a COR_E* code (with
  * the message set through cor_ctx_error()). */
-typedef int (*cor_invoke_fn)(const void *ops, void *self, cor_ctx_t *ctx,
+typedef int (*cor_invoke_cb)(const void *ops, void *self, cor_ctx_t *ctx,
                              const struct ProtobufCMessage *req,
                              struct ProtobufCMessage *reply);
 
@@ -56,7 +56,7 @@ typedef struct cor_method_desc {
     const struct ProtobufCMessageDescriptor *output;
     unsigned hints;        /* COR_METHOD_* bits */
     const char *shard_key; /* request field named by shard_key, or NULL */
-    cor_invoke_fn invoke;  /* NULL in client-only builds */
+    cor_invoke_cb invoke;  /* NULL in client-only builds */
 } cor_method_desc_t;
 
 #define COR_SERVICE_DESC_VERSION 1

@@ -6,15 +6,19 @@
  * completion-queue threads for asynchronous calls) and, once it listens, a
  * host that serves the objects registered with it. A call goes:
  *
- *   generated proxy -> cor_call() -> client DM parts of the object's chain
- *   (if it has any) -> co-located object?  direct dispatch, no gRPC
+ *   generated proxy -> cor_call() -> client DM parts of the ref's chain
+ *   (if it has any) -> co-located object?  its turn, its server DM parts,
+ *                                          the method; no gRPC
  *                   -> same host?          gRPC over the host's unix socket
- *                   -> otherwise           gRPC over TCP
+ *                   -> otherwise           gRPC over TCP (the host runs it
+ *                                          exactly as a co-located call)
  *
  * Threads: every function here may be called from any thread unless it says
- * otherwise. Asynchronous callbacks run on a runtime completion thread (or,
- * for co-located targets and for objects whose chain has client DM parts,
- * on the calling thread before cor_call_async returns) and must not block.
+ * otherwise. Asynchronous callbacks run on the caller's thread before
+ * cor_call_async returns (a co-located object whose turn was free), on a
+ * runtime completion thread (remote), or on a runtime worker (through
+ * client DM parts, after an OMS lookup, or behind a busy co-located
+ * object); never inside an object's turn. They must not block.
  */
 #ifndef COR_RUNTIME_H
 #define COR_RUNTIME_H
@@ -91,12 +95,15 @@ int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id,
 
 /* ---- References ---- */
 
-/* A new reference to object id of class_name, not yet located. The class
- * name is informational (calls are checked by interface fingerprint). The
- * caller frees it with cor_ref_free; asynchronous calls still in flight
- * keep it alive until they complete. NULL only when out of memory. */
+/* A new reference to object id of class_name, not yet located, whose
+ * calls run the client parts of dm_chain (NULL or "": none; a chain that
+ * does not parse or check fails the first call with EINVAL). The object's
+ * server parts run whatever the ref's chain says. The class name is
+ * informational (calls are checked by interface fingerprint). The caller
+ * frees it with cor_ref_free; asynchronous calls still in flight keep it
+ * alive until they complete. NULL only when out of memory. */
 cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id,
-                       const char *class_name);
+                       const char *class_name, const char *dm_chain);
 
 /* Where the object lives: the host's TCP address and (optionally) its unix
  * socket path and host id; calls prefer the socket when host_id equals this
@@ -104,6 +111,10 @@ cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id,
 int cor_ref_set_location(cor_ref_t *ref, const char *tcp_addr,
                          const char *unix_path, const char *host_id,
                          uint64_t epoch, cor_error_t *err);
+
+/* Where ref points now: its TCP address ("" when not located), copied
+ * into tcp_addr (len bytes), and its epoch (epoch may be NULL). */
+void cor_ref_location(const cor_ref_t *ref, char *tcp_addr, size_t len, uint64_t *epoch);
 
 /* Deadline for calls through this ref, in ms (0: the runtime default). */
 void cor_ref_set_deadline(cor_ref_t *ref, int deadline_ms);
@@ -181,16 +192,19 @@ typedef void (*cor_fn_t)(void);
  * (NULL on failure); err holds the error when rc != 0. user_cb and user_arg
  * are those given to cor_call_async: generated code passes the typed
  * callback there and casts it back. */
-typedef void (*cor_call_done_fn)(int rc, struct ProtobufCMessage *reply,
+typedef void (*cor_call_done_cb)(int rc, struct ProtobufCMessage *reply,
                                  const cor_error_t *err, cor_fn_t user_cb,
                                  void *user_arg);
 
-/* Starts a call and returns at once (except through client DM parts, which
- * run the call on this thread); done runs exactly once, also on failure. req is packed before this returns and stays the caller's.
- * Returns 0 when done will run; an error code (and done does not run) only
- * when the call could not start at all. */
+/* Starts a call and returns without waiting for the object (a co-located
+ * one whose turn is free runs now); done runs exactly once, also on
+ * failure, with what the same cor_call would have answered (redirects
+ * followed, the OMS asked). req is packed or copied before this returns
+ * and stays the caller's. Returns 0 when done will run; an error code (and
+ * done does not run) only when the call could not start at all: EINVAL
+ * for a request of the wrong type, the chain's error, ENOMEM, ESHUTDOWN. */
 int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m,
-                   const struct ProtobufCMessage *req, cor_call_done_fn done,
+                   const struct ProtobufCMessage *req, cor_call_done_cb done,
                    cor_fn_t user_cb, void *user_arg);
 
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
 /*
  * fuzz_invoke.c — what a kernel server does with the bytes of a
- * Kernel.Invoke request (runtime/runtime.c): decode the cor.InvokeRequest
+ * Kernel.Invoke request (runtime/invoke.c): decode the cor.InvokeRequest
  * envelope into the call's arena, find the object, find the method, check
  * the interface fingerprint, unpack the payload as the method's input
  * type, run the method in the object's turn, pack the InvokeReply.
@@ -34,7 +34,7 @@
 #include "cor/kernel.pb-c.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
-#include "runtime_int.h"
+#include "host.h"
 
 /* 16 bytes: "fuzz-object-0001". The seed corpus addresses this id. */
 static const cor_object_id_t fuzz_object_id = {{'f', 'u', 'z', 'z', '-', 'o', 'b', 'j', 'e', 'c',
@@ -81,7 +81,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-#ifdef COR_HAVE_DISPATCH_BYTES
 
 /* Checks an accepted call's reply against the request it answers. */
 static void check_reply(const uint8_t *data, size_t size, const uint8_t *reply, size_t reply_len)
@@ -138,15 +137,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(cor_runtime_object_count(fuzz_rt) == 0);
     return 0;
 }
-
-#else /* !COR_HAVE_DISPATCH_BYTES */
-
-/* runtime/runtime_int.h does not declare cor_runtime_dispatch_bytes yet:
- * nothing to drive. The target still builds so the corpus and ctest entry
- * stay in place. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    return 0;
-}
-
-#endif

@@ -47,9 +47,9 @@
  *  - one object of each accepted class can be created (its dm_chain stacked
  *    as the kernel would) and deleted, and the runtime destroys exactly the
  *    objects the class created.
- * After each input the classes it registered are dropped from the
- * runtime's table (runtime_int.h; nothing of theirs is left alive), so the
- * next input starts from an empty runtime.
+ * After each input the classes it registered are unregistered again
+ * (nothing of theirs is left alive), so the next input starts from an
+ * empty runtime.
  */
 #include "fuzz.h"
 
@@ -61,7 +61,7 @@
 
 #include "echo/echo.pb-c.h"
 #include "module_check.h"
-#include "runtime_int.h"
+#include "host.h"
 
 #define MAX_DECODED_CLASSES 8
 #define MAX_METHODS 16
@@ -348,16 +348,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Drops every class an input registered. Only the fuzz fixture does this:
- * the runtime has no unregister, as a class's objects could outlive it.
- * Here none is left (each was deleted and destroyed). */
-static void drop_classes(void)
-{
-    pthread_rwlock_wrlock(&fuzz_rt->lock);
-    fuzz_rt->n_classes = 0;
-    pthread_rwlock_unlock(&fuzz_rt->lock);
-}
-
 /* What the kernel does next with an accepted module: register every class,
  * and (what a placement would then ask) make and delete an object of each. */
 static void host_module(const cor_module_t *m)
@@ -391,7 +381,9 @@ static void host_module(const cor_module_t *m)
     }
     FUZZ_CHECK(created == n && destroyed == n);
     FUZZ_CHECK(cor_runtime_object_count(fuzz_rt) == 0);
-    drop_classes();
+    for (int i = 0; i < n; i++)
+        FUZZ_CHECK(cor_runtime_unregister_class(fuzz_rt, m->classes[i]->name, &err) == 0);
+    FUZZ_CHECK(cor_runtime_class_count(fuzz_rt) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

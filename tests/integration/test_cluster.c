@@ -23,7 +23,7 @@
 #include "echo/echo.cor.h"
 #include "daemons.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 
 #ifndef COR_OMS_BIN
@@ -66,7 +66,7 @@ static int node_state(const char *name, uint64_t *incarnation)
     Cor__ListNodesRequest req = COR__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &req.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_NODES, &req.base,
                      &cor__list_nodes_reply__descriptor, 5000, &m, &err) != 0)
         return -1;
     Cor__ListNodesReply *rep = (Cor__ListNodesReply *)m;
@@ -100,7 +100,7 @@ static const char *replica_node(cor_ref_t *r)
     ProtobufCMessage *m = NULL;
     cor_error_t err;
     node[0] = '\0';
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &req.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &req.base,
                      &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
         Cor__LookupReply *rep = (Cor__LookupReply *)m;
         if (rep->object && rep->object->n_replicas > 0)
@@ -170,7 +170,7 @@ static void test_create_refusals(void)
     /* Nothing of that was recorded. */
     Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
     ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
                                        &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
     CU_ASSERT_EQUAL(((Cor__ListObjectsReply *)m)->n_objects, 2);
     protobuf_c_message_free_unpacked(m, NULL);
@@ -208,7 +208,7 @@ static void test_dm_chains(void)
     lq.id.data = (uint8_t *)cor_ref_id(r)->b;
     lq.id.len = 16;
     ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
                                        &cor__lookup_reply__descriptor, 5000, &m, &err), 0);
     CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->dm_chain, "KeepInRegion(region=us)");
     CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->selector, "region=us");
@@ -222,7 +222,7 @@ static void test_dm_chains(void)
 
     /* Refused at create time, nothing created. */
     Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
                                        &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
     size_t before = ((Cor__ListObjectsReply *)m)->n_objects;
     protobuf_c_message_free_unpacked(m, NULL);
@@ -238,7 +238,7 @@ static void test_dm_chains(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "contradicts"));
     o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=mars)", .name = "never"};
     CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
                                        &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
     CU_ASSERT_EQUAL(((Cor__ListObjectsReply *)m)->n_objects, before);
     protobuf_c_message_free_unpacked(m, NULL);

@@ -18,7 +18,7 @@
 #include "echo/echo.cor.h"
 #include "daemons.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 
 static const struct {
@@ -95,7 +95,7 @@ static size_t object_count(void)
     Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
                      &cor__list_objects_reply__descriptor, 5000, &m, &err) != 0)
         return (size_t)-1;
     size_t n = ((Cor__ListObjectsReply *)m)->n_objects;

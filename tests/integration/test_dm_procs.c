@@ -26,7 +26,7 @@
 #include "echo_class.h"
 #include "daemons.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 
 static char data_dir[256], oms_addr[64];
@@ -109,7 +109,7 @@ static int kernel_of(cor_ref_t *r)
     ProtobufCMessage *m = NULL;
     cor_error_t err;
     int idx = -1;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
                      &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
         idx = ((Cor__LookupReply *)m)->object->replicas[0]->node[1] - '1';
         protobuf_c_message_free_unpacked(m, NULL);
@@ -124,7 +124,7 @@ static long long served_by(int idx)
     ProtobufCMessage *m = NULL;
     cor_error_t err;
     long long n = -1;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &rq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_NODES, &rq.base,
                      &cor__list_nodes_reply__descriptor, 5000, &m, &err) == 0) {
         Cor__ListNodesReply *r = (Cor__ListNodesReply *)m;
         char want[16];
@@ -158,16 +158,15 @@ static void test_at_least_once_dedup(void)
     env.seq = 77;
     int64_t totals[2] = {0, 0};
     char target[160];
-    pthread_mutex_lock(&r->lock);
-    snprintf(target, sizeof(target), "%s", r->tcp_addr);
-    pthread_mutex_unlock(&r->lock);
+    cor_ref_location(r, target, sizeof(target), NULL);
     for (int i = 0; i < 2; i++) {
         grpc_slice s = grpc_slice_malloc(cor__invoke_request__get_packed_size(&env));
         cor__invoke_request__pack(&env, GRPC_SLICE_START_PTR(s));
         grpc_slice out;
         cor_error_t err;
-        cor_peer_t *p = cor_client_peer(rt->client, target);
-        CU_ASSERT_EQUAL_FATAL(cor_client_call(rt->client, p, COR_M_INVOKE, s, 5000, &out, &err), 0);
+        cor_peer_t *p = cor_client_peer(cor_runtime_client(rt), target);
+        CU_ASSERT_EQUAL_FATAL(cor_client_call(cor_runtime_client(rt), p, COR_M_INVOKE, s, 5000, &out, &err,
+                                              NULL), 0);
         Cor__InvokeReply *rep = cor__invoke_reply__unpack(NULL, GRPC_SLICE_LENGTH(out),
                                                           GRPC_SLICE_START_PTR(out));
         Echo__AddReply *ar = echo__add_reply__unpack(NULL, rep->payload.len, rep->payload.data);

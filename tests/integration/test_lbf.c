@@ -22,7 +22,7 @@
 #include "echo/echo.cor.h"
 #include "daemons.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 
 static char data_dir[256], oms_addr[64];
@@ -69,7 +69,7 @@ static int active_nodes(cor_ref_t *r, char nodes[8][16])
     lq.id.len = 16;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
                      &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
         return -1;
     Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
@@ -189,7 +189,7 @@ static int64_t checkpoint_ms(cor_ref_t *r, char *node, uint64_t *epoch)
     lq.id.len = 16;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
                      &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
         return -1;
     Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;

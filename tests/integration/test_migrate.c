@@ -24,7 +24,7 @@
 #include "social/social.cor.h"
 #include "daemons.h"
 #include "rpc.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 
 static char data_dir[256], oms_addr[64];
@@ -71,7 +71,7 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     rq.to_node = (char *)(to ? to : "");
     rq.selector = (char *)(selector ? selector : "");
     ProtobufCMessage *m = NULL;
-    int rc = cor_rpc_call(rt->client, oms_addr, COR_M_OMS_MIGRATE, &rq.base,
+    int rc = cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_MIGRATE, &rq.base,
                           &cor__migrate_reply__descriptor, 20000, &m, err);
     if (out != NULL)
         *out = (Cor__MigrateReply *)m;
@@ -89,7 +89,7 @@ static Cor__LookupReply *lookup(cor_ref_t *r)
     lq.id.len = 16;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LOOKUP, &lq.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
                      &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
         return NULL;
     return (Cor__LookupReply *)m;
@@ -123,7 +123,7 @@ static int other_kernel(const char *at, char *name, size_t name_len, char *tcp, 
     Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
     ProtobufCMessage *m = NULL;
     cor_error_t err;
-    if (cor_rpc_call(rt->client, oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
+    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
                      &cor__list_nodes_reply__descriptor, 5000, &m, &err) != 0)
         return -1;
     const Cor__ListNodesReply *nodes = (const Cor__ListNodesReply *)m;
@@ -318,8 +318,8 @@ static int64_t raw_add(cor_ref_t *r, const char *tcp, uint64_t seq, int64_t delt
     cor__invoke_request__pack(&env, GRPC_SLICE_START_PTR(s));
     grpc_slice out;
     cor_error_t err;
-    if (cor_client_call(rt->client, cor_client_peer(rt->client, tcp), COR_M_INVOKE, s, 5000, &out,
-                        &err) != 0)
+    if (cor_client_call(cor_runtime_client(rt), cor_client_peer(cor_runtime_client(rt), tcp), COR_M_INVOKE, s, 5000, &out,
+                        &err, NULL) != 0)
         return -1;
     Cor__InvokeReply *rep = cor__invoke_reply__unpack(NULL, GRPC_SLICE_LENGTH(out),
                                                       GRPC_SLICE_START_PTR(out));
@@ -489,7 +489,7 @@ static void test_dynamic_migration(void)
     cor_runtime_t *near = NULL;
     cor_runtime_opts_t ro = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
     CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&ro, &near, &err), 0);
-    snprintf(near->node_name, sizeof(near->node_name), "%s", other);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_set_node_name(near, other, &err), 0);
     cor_ref_t *nr = NULL;
     CU_ASSERT_EQUAL_FATAL(cor_object_lookup(near, cor_ref_id(r), &nr, &err), 0);
     long acked = 0;
@@ -602,7 +602,7 @@ static void test_oms_misses_commit(void)
     mo.target_tcp = dst_tcp;
     mo.new_epoch = e0 + 1;
     mo.dm_chain = (char *)"";
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, src_tcp, COR_M_MIGRATE_OUT, &mo.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), src_tcp, COR_M_MIGRATE_OUT, &mo.base,
                                        &cor__migrate_out_reply__descriptor, 5000, &m, &err), 0);
     protobuf_c_message_free_unpacked(m, NULL);
     /* The target reports on its next tick; the OMS adopts the placement. */
@@ -649,7 +649,7 @@ static void test_stray_copy_refused(void)
     is.state.len = echo__echo_args__pack(&st, buf);
     is.epoch = e0 + 1;
     is.dm_chain = (char *)"";
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(rt->client, other_tcp, COR_M_INSTALL_STATE, &is.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), other_tcp, COR_M_INSTALL_STATE, &is.base,
                                        &cor__install_state_reply__descriptor, 5000, &m, &err), 0);
     protobuf_c_message_free_unpacked(m, NULL);
     CU_ASSERT_EQUAL(raw_add(r, other_tcp, 1, 0), 3); /* the stray is live, for now */

@@ -45,7 +45,7 @@ static cor_ref_t *ref_to(host_t *h, const char *tcp, const char *host_id)
 {
     cor_object_id_t id;
     CU_ASSERT_EQUAL_FATAL(cor_object_id_parse(h->object, &id), 0);
-    cor_ref_t *r = cor_ref_new(rt, &id, "echo.Echo");
+    cor_ref_t *r = cor_ref_new(rt, &id, "echo.Echo", NULL);
     cor_error_t err;
     CU_ASSERT_EQUAL_FATAL(cor_ref_set_location(r, tcp, h->sock, host_id, 0, &err), 0);
     return r;
@@ -159,7 +159,7 @@ static void test_deadline_and_unknown(void)
     cor_object_id_generate(&ghost);
     char gs[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(&ghost, gs);
-    cor_ref_t *g = cor_ref_new(rt, &ghost, "echo.Echo");
+    cor_ref_t *g = cor_ref_new(rt, &ghost, "echo.Echo", NULL);
     CU_ASSERT_EQUAL(cor_ref_set_location(g, h.tcp, NULL, NULL, 0, &err), 0);
     CU_ASSERT_EQUAL(say(g, "anyone?", &err), COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, gs));

@@ -57,7 +57,7 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
 }
 
 int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage *req,
-                   cor_call_done_fn done, cor_fn_t user_cb, void *user_arg)
+                   cor_call_done_cb done, cor_fn_t user_cb, void *user_arg)
 {
     cor_error_t err = {.code = canned_rc};
     last_method = m;

@@ -309,7 +309,7 @@ static void test_follow_refusals(void)
     /* A well-formed ref to something that is not a User. */
     cor_object_id_t oid;
     cor_object_id_generate(&oid);
-    cor_ref_t *kv = cor_ref_new(rt, &oid, "kv.KeyValueStore");
+    cor_ref_t *kv = cor_ref_new(rt, &oid, "kv.KeyValueStore", NULL);
     CU_ASSERT_EQUAL(follow(alice, kv, NULL, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not a social.User"));
     cor_ref_free(kv);
@@ -626,7 +626,7 @@ static void test_state(void)
     expect_bad_state(&st, "twice");
     cor_object_id_t oid;
     cor_object_id_generate(&oid);
-    cor_ref_t *kv = cor_ref_new(rt, &oid, "kv.KeyValueStore");
+    cor_ref_t *kv = cor_ref_new(rt, &oid, "kv.KeyValueStore", NULL);
     CU_ASSERT_EQUAL_FATAL(cor_ref_encode(kv, &bad[1].data, &bad[1].len, &err), 0);
     cor_ref_free(kv);
     expect_bad_state(&st, "not a social.User");

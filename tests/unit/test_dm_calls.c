@@ -28,7 +28,7 @@
 #include "cor/kernel.pb-c.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "strmap.h"
 #include "testlib.h"
 
@@ -97,7 +97,7 @@ static int gossip_call(void *state, cor_dm_call_t *c)
             continue;
         unsigned char *reply = NULL;
         size_t len = 0;
-        if (cor_dm_peer_send(c, &peers[i], (const unsigned char *)"changed", 7, &reply, &len) == 0 &&
+        if (cor_dm_call_peer_send(c, &peers[i], (const unsigned char *)"changed", 7, &reply, &len) == 0 &&
             len == 3 && memcmp(reply, "ack", 3) == 0)
             atomic_fetch_add(&gossip_acks, 1);
         free(reply);
@@ -190,14 +190,13 @@ static int make(const char *cls, const char *chain, cor_ref_t **out, cor_error_t
     r.class_name = (char *)cls;
     r.dm_chain = (char *)chain;
     ProtobufCMessage *m = NULL;
-    int rc = cor_rpc_call(caller->client, cor_runtime_tcp_address(host), COR_M_CREATE_REPLICA,
+    int rc = cor_rpc_call(cor_runtime_client(caller), cor_runtime_tcp_address(host), COR_M_CREATE_REPLICA,
                           &r.base, &cor__create_replica_reply__descriptor, 5000, &m, err);
     if (rc != 0)
         return rc;
     protobuf_c_message_free_unpacked(m, NULL);
-    cor_ref_t *ref = cor_ref_new(caller, &id, cls);
-    cor_ref_set_location(ref, cor_runtime_tcp_address(host), NULL, NULL, 0, err);
-    rc = cor_ref_set_chain(ref, chain, err);
+    cor_ref_t *ref = cor_ref_new(caller, &id, cls, chain);
+    rc = cor_ref_set_location(ref, cor_runtime_tcp_address(host), NULL, NULL, 0, err);
     *out = ref;
     return rc;
 }
@@ -328,7 +327,7 @@ static int say(cor_ref_t *r, const char *text)
 
 static uint64_t served(void)
 {
-    return atomic_load(&host->calls_served);
+    return cor_runtime_calls_served(host);
 }
 
 static void test_lease_caching(void)
@@ -355,8 +354,9 @@ static void test_lease_caching(void)
     CU_ASSERT_EQUAL(say(r, "a"), 0); /* the lease ran out */
     CU_ASSERT_EQUAL(served() - s0, 5);
     /* A reference without the DM is never served from a cache. */
-    cor_ref_t *plain = cor_ref_dup(r);
-    CU_ASSERT_EQUAL(cor_ref_set_chain(plain, "", &err), 0);
+    cor_ref_t *plain = cor_ref_new(cor_ref_runtime(r), cor_ref_id(r), "echo.Echo", NULL);
+    CU_ASSERT_EQUAL(cor_ref_set_location(plain, cor_runtime_tcp_address(host), NULL, NULL, 0,
+                                         &err), 0);
     CU_ASSERT_EQUAL(say(plain, "a"), 0);
     CU_ASSERT_EQUAL(say(plain, "a"), 0);
     CU_ASSERT_EQUAL(served() - s0, 7);
@@ -383,7 +383,7 @@ static void test_immutable(void)
     CU_ASSERT_EQUAL(say(r, "x"), 0);
     CU_ASSERT_EQUAL(say(r, "x"), 0);
     CU_ASSERT_EQUAL(served() - s0, 2);
-    CU_ASSERT_PTR_NULL(cor_runtime_obj_get(caller, cor_ref_id(r)));
+    CU_ASSERT_FALSE(cor_runtime_hosts(caller, cor_ref_id(r)));
     cor_ref_free(r);
 
     /* A caller with the class gets its own replica: reads are local. */
@@ -392,17 +392,13 @@ static void test_immutable(void)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&o, &reader, &err), 0);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(reader, &echo_class, &err), 0);
     CU_ASSERT_EQUAL_FATAL(make("echo.Echo", "Immutable", &r, &err), 0);
-    cor_ref_t *rr = cor_ref_new(reader, cor_ref_id(r), "echo.Echo");
+    cor_ref_t *rr = cor_ref_new(reader, cor_ref_id(r), "echo.Echo", "Immutable");
     CU_ASSERT_EQUAL(cor_ref_set_location(rr, cor_runtime_tcp_address(host), NULL, NULL, 0, &err), 0);
-    CU_ASSERT_EQUAL(cor_ref_set_chain(rr, "Immutable", &err), 0);
     s0 = served();
     for (int i = 0; i < 5; i++)
         CU_ASSERT_EQUAL(say(rr, "local"), 0);
     CU_ASSERT_EQUAL(served() - s0, 0); /* the state came by GetState, no call */
-    cor_obj_t *here = cor_runtime_obj_get(reader, cor_ref_id(r));
-    CU_ASSERT_PTR_NOT_NULL(here);
-    if (here != NULL)
-        cor_runtime_obj_put(here);
+    CU_ASSERT_TRUE(cor_runtime_hosts(reader, cor_ref_id(r)));
     add(rr, 1, &rc, &err); /* the local copy is frozen too */
     CU_ASSERT_EQUAL(rc, COR_EPERM);
     cor_ref_free(rr);
@@ -419,7 +415,7 @@ static int replica_on(cor_runtime_t *rt, const cor_object_id_t *id, const char *
     r.class_name = (char *)"echo.Echo";
     r.dm_chain = (char *)chain;
     ProtobufCMessage *m = NULL;
-    int rc = cor_rpc_call(caller->client, cor_runtime_tcp_address(rt), COR_M_CREATE_REPLICA,
+    int rc = cor_rpc_call(cor_runtime_client(caller), cor_runtime_tcp_address(rt), COR_M_CREATE_REPLICA,
                           &r.base, &cor__create_replica_reply__descriptor, 5000, &m, err);
     if (m != NULL)
         protobuf_c_message_free_unpacked(m, NULL);
@@ -453,7 +449,7 @@ static void test_peer_messages(void)
     ProtobufCMessage *out = NULL;
     for (int i = 0; i < 2; i++) {
         const char *t = cor_runtime_tcp_address(i ? host2 : host);
-        CU_ASSERT_EQUAL(cor_rpc_call(caller->client, t, COR_M_SET_MEMBERS, &sm.base,
+        CU_ASSERT_EQUAL(cor_rpc_call(cor_runtime_client(caller), t, COR_M_SET_MEMBERS, &sm.base,
                                      &cor__set_members_reply__descriptor, 5000, &out, &err), 0);
         if (out != NULL)
             protobuf_c_message_free_unpacked(out, NULL);
@@ -461,7 +457,7 @@ static void test_peer_messages(void)
     CU_ASSERT_EQUAL(atomic_load(&gossip_memberships), 2);
 
     /* Three changes at host's replica reach host2's, and are answered. */
-    cor_ref_t *r = cor_ref_new(caller, &id, "echo.Echo");
+    cor_ref_t *r = cor_ref_new(caller, &id, "echo.Echo", NULL);
     CU_ASSERT_EQUAL(cor_ref_set_location(r, cor_runtime_tcp_address(host), NULL, NULL, 0, &err), 0);
     int rc;
     for (int i = 1; i <= 3; i++)
@@ -475,7 +471,7 @@ static void test_peer_messages(void)
     pm.object_id.data = id.b;
     pm.object_id.len = 16;
     pm.dm = (char *)"Nope";
-    CU_ASSERT_EQUAL(cor_rpc_call(caller->client, cor_runtime_tcp_address(host2), COR_M_PEER_MESSAGE,
+    CU_ASSERT_EQUAL(cor_rpc_call(cor_runtime_client(caller), cor_runtime_tcp_address(host2), COR_M_PEER_MESSAGE,
                                  &pm.base, &cor__peer_message_reply__descriptor, 5000, &out, &err),
                     COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no DM named 'Nope' takes peer messages"));
@@ -495,8 +491,7 @@ static void test_kernel_refuses_chain(void)
     /* A ref whose chain is malformed fails its calls with the reason. */
     cor_object_id_t id;
     cor_object_id_generate(&id);
-    cor_ref_t *bad = cor_ref_new(caller, &id, "echo.Echo");
-    CU_ASSERT_EQUAL(cor_ref_set_chain(bad, "CircuitBreaker(", &err), 0);
+    cor_ref_t *bad = cor_ref_new(caller, &id, "echo.Echo", "CircuitBreaker(");
     int rc;
     add(bad, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_EINVAL);

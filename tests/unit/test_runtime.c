@@ -16,7 +16,7 @@
 #include "cor/kernel.pb-c.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
-#include "runtime_int.h"
+#include "host.h"
 #include "testlib.h"
 #include "transport.h"
 
@@ -310,7 +310,7 @@ static void test_remote_errors(void)
     /* Unknown object: NOT_FOUND naming the id. */
     cor_object_id_t other;
     cor_object_id_generate(&other);
-    cor_ref_t *ghost = cor_ref_new(p.caller, &other, "echo.Echo");
+    cor_ref_t *ghost = cor_ref_new(p.caller, &other, "echo.Echo", NULL);
     CU_ASSERT_EQUAL(cor_ref_set_location(ghost, cor_runtime_tcp_address(p.host), NULL, NULL, 0, &err), 0);
     int rc;
     add(ghost, 1, &rc, &err);
@@ -334,7 +334,7 @@ static void test_remote_errors(void)
     CU_ASSERT_EQUAL(cor_ref_set_location(r, "nonsense", NULL, NULL, 0, &err), COR_EINVAL);
     CU_ASSERT_EQUAL(cor_ref_set_location(r, "127.0.0.1:99999", NULL, NULL, 0, &err), COR_EINVAL);
     /* A ref with nowhere to go. */
-    cor_ref_t *lost = cor_ref_new(p.caller, &other, "echo.Echo");
+    cor_ref_t *lost = cor_ref_new(p.caller, &other, "echo.Echo", NULL);
     add(lost, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_ENOTFOUND);
     cor_ref_free(lost);
@@ -350,8 +350,9 @@ static void test_remote_errors(void)
 static int raw_invoke(cor_runtime_t *caller, const char *target, grpc_slice req, cor_error_t *err)
 {
     grpc_slice reply;
-    cor_peer_t *peer = cor_client_peer(caller->client, target);
-    int rc = cor_client_call(caller->client, peer, COR_M_INVOKE, req, 5000, &reply, err);
+    cor_peer_t *peer = cor_client_peer(cor_runtime_client(caller), target);
+    int rc = cor_client_call(cor_runtime_client(caller), peer, COR_M_INVOKE, req, 5000, &reply, err,
+                             NULL);
     if (rc == 0)
         grpc_slice_unref(reply);
     return rc;
@@ -479,7 +480,7 @@ static int rpc(cor_runtime_t *caller, const char *target, enum cor_method_index 
                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
                ProtobufCMessage **out, cor_error_t *err)
 {
-    return cor_rpc_call(caller->client, target, m, req, rd, 5000, out, err);
+    return cor_rpc_call(cor_runtime_client(caller), target, m, req, rd, 5000, out, err);
 }
 
 static void test_replica_ops(void)
@@ -506,7 +507,7 @@ static void test_replica_ops(void)
     protobuf_c_message_free_unpacked(out, NULL);
     CU_ASSERT_EQUAL(rpc(p.caller, t1, COR_M_CREATE_REPLICA, &cr.base,
                         &cor__create_replica_reply__descriptor, &out, &err), COR_EEXIST);
-    cor_ref_t *r = cor_ref_new(p.caller, &id, "echo.Echo");
+    cor_ref_t *r = cor_ref_new(p.caller, &id, "echo.Echo", NULL);
     /* A caller that knows a newer epoch than the replica's is refused: the
      * replica is stale, and nothing runs. */
     CU_ASSERT_EQUAL(cor_ref_set_location(r, t1, NULL, NULL, 5, &err), 0);
@@ -572,26 +573,6 @@ static void test_replica_ops(void)
     pair_close(&p);
 }
 
-static void test_moved_parse(void)
-{
-    char addr[32], msg[200];
-    uint64_t e = 0;
-    snprintf(msg, sizeof(msg), "Echo.Add on object 00ff at 10.0.0.1:7801: " COR_MOVED_FMT,
-             "10.0.0.2:7801", 7ULL);
-    CU_ASSERT_EQUAL(cor_moved_parse(msg, addr, sizeof(addr), &e), 0);
-    CU_ASSERT_STRING_EQUAL(addr, "10.0.0.2:7801");
-    CU_ASSERT_EQUAL(e, 7);
-    CU_ASSERT_EQUAL(cor_moved_parse("object moved to x", addr, sizeof(addr), &e), -1);
-    CU_ASSERT_EQUAL(cor_moved_parse("object moved to x (epoch 0)", addr, sizeof(addr), &e), -1);
-    CU_ASSERT_EQUAL(cor_moved_parse("object moved to  (epoch 3)", addr, sizeof(addr), &e), -1);
-    CU_ASSERT_EQUAL(cor_moved_parse("this replica is at epoch 2, the caller knows epoch 3: stale",
-                                    addr, sizeof(addr), &e), -1);
-    memset(msg, 'a', sizeof(msg));
-    memcpy(msg, "object moved to ", 16);
-    snprintf(msg + 150, 50, " (epoch 4)");
-    CU_ASSERT_EQUAL(cor_moved_parse(msg, addr, sizeof(addr), &e), -1); /* address too long */
-}
-
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -605,7 +586,6 @@ int main(void)
         {"malformed invoke requests", test_malformed_invoke},
         {"a slow object does not hold up others", test_slow_object_does_not_block_others},
         {"replica operations", test_replica_ops},
-        {"EMOVED redirects parse back, bad ones do not", test_moved_parse},
         {NULL, NULL},
     };
     return cor_test_main("runtime", tests, NULL, NULL);

@@ -14,8 +14,9 @@
 #include "testlib.h"
 #include "transport.h"
 
-enum { M_ECHO, M_FAIL, M_SLOW, M_MISSING, M_COUNT };
-static const char *const paths[M_COUNT] = {"/t.T/Echo", "/t.T/Fail", "/t.T/Slow", "/t.T/Missing"};
+enum { M_ECHO, M_FAIL, M_SLOW, M_MOVED, M_MISSING, M_COUNT };
+static const char *const paths[M_COUNT] = {"/t.T/Echo", "/t.T/Fail", "/t.T/Slow", "/t.T/Moved",
+                                           "/t.T/Missing"};
 
 static void h_echo(void *arg, cor_srv_call_t *call, const uint8_t *req, size_t len)
 {
@@ -25,6 +26,12 @@ static void h_echo(void *arg, cor_srv_call_t *call, const uint8_t *req, size_t l
 static void h_fail(void *arg, cor_srv_call_t *call, const uint8_t *req, size_t len)
 {
     cor_srv_call_fail(call, COR_EREVISION, "thing x is from another build");
+}
+
+static void h_moved(void *arg, cor_srv_call_t *call, const uint8_t *req, size_t len)
+{
+    cor_redirect_t to = {.to = "10.0.0.7:4000", .epoch = 42};
+    cor_srv_call_redirect(call, "object moved to 10.0.0.7:4000 (epoch 42)", &to);
 }
 
 static void h_slow(void *arg, cor_srv_call_t *call, const uint8_t *req, size_t len)
@@ -42,6 +49,7 @@ static cor_server_t *start_server(const char *addr, char *target, size_t tlen, s
     CU_ASSERT_EQUAL(cor_server_add_method(s, paths[M_ECHO], h_echo, NULL, &err), 0);
     CU_ASSERT_EQUAL(cor_server_add_method(s, paths[M_FAIL], h_fail, NULL, &err), 0);
     CU_ASSERT_EQUAL(cor_server_add_method(s, paths[M_SLOW], h_slow, NULL, &err), 0);
+    CU_ASSERT_EQUAL(cor_server_add_method(s, paths[M_MOVED], h_moved, NULL, &err), 0);
     CU_ASSERT_EQUAL(cor_server_add_method(s, paths[M_SLOW], h_slow, NULL, &err), COR_EEXIST);
     int port = 0;
     CU_ASSERT_EQUAL_FATAL(cor_server_listen(s, addr, &port, &err), 0);
@@ -74,25 +82,33 @@ static void check_calls(const char *listen)
     grpc_slice reply;
 
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_ECHO, grpc_slice_from_static_string("hello"), 5000,
-                                    &reply, &err), 0);
+                                    &reply, &err, NULL), 0);
     CU_ASSERT_EQUAL(GRPC_SLICE_LENGTH(reply), 5);
     CU_ASSERT_EQUAL(memcmp(GRPC_SLICE_START_PTR(reply), "hello", 5), 0);
     grpc_slice_unref(reply);
 
     /* Exact Corundum code survives the trip (gRPC alone would say
      * FAILED_PRECONDITION, shared by several codes). */
+    cor_redirect_t moved = {.epoch = 7};
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_FAIL, grpc_slice_from_static_string("x"), 5000,
-                                    &reply, &err), COR_EREVISION);
+                                    &reply, &err, &moved), COR_EREVISION);
     CU_ASSERT_EQUAL(err.code, COR_EREVISION);
     CU_ASSERT_STRING_EQUAL(err.msg, "thing x is from another build");
+    CU_ASSERT_EQUAL(moved.epoch, 0); /* no redirect came */
+
+    /* A redirect travels as data beside the code, not inside the text. */
+    CU_ASSERT_EQUAL(cor_client_call(c, p, M_MOVED, grpc_slice_from_static_string("x"), 5000,
+                                    &reply, &err, &moved), COR_EMOVED);
+    CU_ASSERT_EQUAL(moved.epoch, 42);
+    CU_ASSERT_STRING_EQUAL(moved.to, "10.0.0.7:4000");
 
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_MISSING, grpc_slice_from_static_string("x"), 5000,
-                                    &reply, &err), COR_EUNIMPL);
+                                    &reply, &err, NULL), COR_EUNIMPL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/t.T/Missing"));
 
     long long t0 = cor_test_now_ms();
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_SLOW, grpc_slice_from_static_string("x"), 50,
-                                    &reply, &err), COR_ETIMEDOUT);
+                                    &reply, &err, NULL), COR_ETIMEDOUT);
     CU_ASSERT(cor_test_now_ms() - t0 < 5000);
 
     cor_client_free(c);
@@ -123,10 +139,10 @@ static void test_message_too_big(void)
     memset(GRPC_SLICE_START_PTR(big), 'z', 4096);
     grpc_slice reply;
     cor_error_t err;
-    CU_ASSERT_EQUAL(cor_client_call(c, p, M_ECHO, big, 5000, &reply, &err), COR_ETOOBIG);
+    CU_ASSERT_EQUAL(cor_client_call(c, p, M_ECHO, big, 5000, &reply, &err, NULL), COR_ETOOBIG);
     /* The server still serves normal calls afterwards. */
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_ECHO, grpc_slice_from_static_string("ok"), 5000,
-                                    &reply, &err), 0);
+                                    &reply, &err, NULL), 0);
     grpc_slice_unref(reply);
     cor_client_free(c);
     cor_server_free(s);
@@ -140,7 +156,7 @@ static void test_no_server(void)
     grpc_slice reply;
     cor_error_t err;
     CU_ASSERT_EQUAL(cor_client_call(c, p, M_ECHO, grpc_slice_from_static_string("x"), 2000,
-                                    &reply, &err), COR_EUNAVAIL);
+                                    &reply, &err, NULL), COR_EUNAVAIL);
     CU_ASSERT_PTR_NULL(cor_client_peer(c, ""));
     cor_client_free(c);
 }
@@ -150,7 +166,8 @@ typedef struct counter {
     int ok, failed, done;
 } counter_t;
 
-static void count_done(void *arg, int code, const char *msg, const uint8_t *reply, size_t len)
+static void count_done(void *arg, int code, const char *msg, const cor_redirect_t *moved,
+                       const uint8_t *reply, size_t len)
 {
     counter_t *k = arg;
     pthread_mutex_lock(&k->lock);
@@ -194,7 +211,7 @@ static void *slow_caller(void *arg)
     cor_peer_t *p = a[1];
     grpc_slice reply;
     cor_error_t err;
-    int rc = cor_client_call(c, p, M_SLOW, grpc_slice_from_static_string("x"), 10000, &reply, &err);
+    int rc = cor_client_call(c, p, M_SLOW, grpc_slice_from_static_string("x"), 10000, &reply, &err, NULL);
     if (rc == 0)
         grpc_slice_unref(reply);
     a[2] = (void *)(intptr_t)rc;
