@@ -721,6 +721,46 @@ static void test_move_commits(void)
     step(1000, 500);
 }
 
+/* Moves x to another kernel with the scripted rounds (none: the source
+ * skips pre-copy); returns the rounds the reply counts, after checking
+ * that they are the PRECOPY calls made. */
+static uint32_t rounds_for(const cor_object_id_t *x, const uint64_t *sent, int n)
+{
+    script_move(sent, n);
+    mig.skip = n == 0;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    fake_kernel_t *dst = other_kernel(node_of(x));
+    CU_ASSERT_EQUAL_FATAL(migrate(x, dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(x), dst->name);
+    CU_ASSERT_EQUAL(rep.precopy_rounds + mig.skip, (uint32_t)mig.precopies);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    uint32_t rounds = rep.precopy_rounds;
+    cor_arena_close(&a);
+    return rounds;
+}
+
+/* Pre-copy stops when a round sends 64 KiB or less, after 8 rounds, or
+ * when a round sends no less than the one before; a source that skips
+ * makes none, and the move still completes. */
+static void test_precopy_stops(void)
+{
+    cor_object_id_t x = fresh_object();
+    const uint64_t small[] = {1u << 20, (64u << 10) + 1, 64u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, small, 4), 3);
+    const uint64_t shrinking[] = {9u << 20, 8u << 20, 7u << 20, 6u << 20, 5u << 20,
+                                  4u << 20, 3u << 20, 2u << 20, 1u << 20, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, shrinking, 10), 8);
+    const uint64_t same[] = {1u << 20, 512u << 10, 512u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, same, 4), 3);
+    const uint64_t grows[] = {1u << 20, 512u << 10, 600u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, grows, 4), 3);
+    CU_ASSERT_EQUAL(rounds_for(&x, NULL, 0), 0);
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -728,6 +768,7 @@ int main(void)
         {"seeded random schedule", test_random_schedule},
         {"a lost replica waits for a node", test_waits_for_a_node},
         {"a move commits under a new epoch, with history", test_move_commits},
+        {"pre-copy stops at 64 KiB, 8 rounds, or no shrinking", test_precopy_stops},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);
