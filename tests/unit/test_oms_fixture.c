@@ -627,13 +627,27 @@ static void script_move(const uint64_t *sent, int n)
     mig.state = 4u << 20;
 }
 
-/* Everything healed and settled, and a fresh single-replica object. */
-static cor_object_id_t fresh_object(void)
+/* A move to make: with everything healed and settled, a fresh
+ * single-replica object, the kernel holding it, another to move it to,
+ * and its epoch now. */
+typedef struct move_case {
+    cor_object_id_t x;
+    fake_kernel_t *src, *dst;
+    uint64_t epoch;
+} move_case_t;
+
+static move_case_t fresh_move(void)
 {
     heal_all();
     step(1000, 500);
     memset(&mig, 0, sizeof(mig));
-    return create("");
+    move_case_t c = {.x = create("")};
+    c.src = kernel_named(node_of(&c.x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c.src);
+    c.dst = other_kernel(c.src->name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c.dst);
+    c.epoch = epoch_of(&c.x);
+    return c;
 }
 
 /* What the OMS shows while the move runs, seen from inside each step. */
@@ -667,16 +681,13 @@ static void watch_progress(int phase)
  * during the move was right, and the move is in the object's history. */
 static void test_move_commits(void)
 {
-    cor_object_id_t x = fresh_object();
-    fake_kernel_t *src = kernel_named(node_of(&x)), *dst = other_kernel(src->name);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
-    uint64_t before = epoch_of(&x);
+    move_case_t c = fresh_move();
     const uint64_t sent[] = {1u << 20, 256u << 10, 32u << 10};
     script_move(sent, 3);
     mig.final_sent = 4096;
     mig.frozen_us = 1500;
     mig.during = watch_progress;
-    watched = x;
+    watched = c.x;
     watch_bad = watch_steps = 0;
     watch_copied = 0;
 
@@ -684,39 +695,39 @@ static void test_move_commits(void)
     cor_arena_init(&a, 0);
     Cor__MigrateReply rep;
     cor_error_t err;
-    CU_ASSERT_EQUAL_FATAL(migrate(&x, dst->name, NULL, &a, &rep, &err), 0);
-    CU_ASSERT_STRING_EQUAL(rep.from_node, src->name);
-    CU_ASSERT_STRING_EQUAL(rep.to_node, dst->name);
+    CU_ASSERT_EQUAL_FATAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(rep.from_node, c.src->name);
+    CU_ASSERT_STRING_EQUAL(rep.to_node, c.dst->name);
     CU_ASSERT_EQUAL(rep.precopy_rounds, 3);
     CU_ASSERT_EQUAL(rep.bytes_copied, (1u << 20) + (256u << 10) + (32u << 10) + 4096);
     CU_ASSERT_EQUAL(rep.state_bytes, 4u << 20);
     CU_ASSERT_EQUAL(rep.frozen_us, 1500);
     CU_ASSERT_EQUAL(mig.finals, 1);
     CU_ASSERT_EQUAL(mig.aborts, 0);
-    CU_ASSERT_EQUAL(mig.new_epoch, before + 1);
+    CU_ASSERT_EQUAL(mig.new_epoch, c.epoch + 1);
     CU_ASSERT_EQUAL(watch_steps, 4);
     CU_ASSERT_EQUAL(watch_bad, 0);
 
     /* The record: on the target at the new epoch, no move under way, and
      * the move last in the history. */
-    Cor__ObjectInfo *o = lookup(&x, &a);
+    Cor__ObjectInfo *o = lookup(&c.x, &a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    CU_ASSERT_EQUAL(o->epoch, before + 1);
-    CU_ASSERT_STRING_EQUAL(node_of(&x), dst->name);
+    CU_ASSERT_EQUAL(o->epoch, c.epoch + 1);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
     for (size_t i = 0; i < o->n_replicas; i++)
         if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE) {
-            CU_ASSERT_EQUAL(o->replicas[i]->epoch, before + 1);
-            CU_ASSERT_EQUAL(o->replicas[i]->incarnation, dst->incarnation);
+            CU_ASSERT_EQUAL(o->replicas[i]->epoch, c.epoch + 1);
+            CU_ASSERT_EQUAL(o->replicas[i]->incarnation, c.dst->incarnation);
         }
     CU_ASSERT_PTR_NULL(o->moving);
     CU_ASSERT_EQUAL_FATAL(o->n_moves, 1);
-    CU_ASSERT_STRING_EQUAL(o->moves[0]->from_node, src->name);
-    CU_ASSERT_STRING_EQUAL(o->moves[0]->to_node, dst->name);
-    CU_ASSERT_EQUAL(o->moves[0]->epoch, before + 1);
+    CU_ASSERT_STRING_EQUAL(o->moves[0]->from_node, c.src->name);
+    CU_ASSERT_STRING_EQUAL(o->moves[0]->to_node, c.dst->name);
+    CU_ASSERT_EQUAL(o->moves[0]->epoch, c.epoch + 1);
     CU_ASSERT_EQUAL(o->moves[0]->frozen_us, 1500);
     CU_ASSERT_EQUAL(o->moves[0]->at_ms, fake_wall(NULL));
-    CU_ASSERT(hosts(dst, &x) >= 0);
-    CU_ASSERT(hosts(src, &x) < 0);
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    CU_ASSERT(hosts(c.src, &c.x) < 0);
     cor_arena_close(&a);
     step(1000, 500);
 }
@@ -747,7 +758,7 @@ static uint32_t rounds_for(const cor_object_id_t *x, const uint64_t *sent, int n
  * makes none, and the move still completes. */
 static void test_precopy_stops(void)
 {
-    cor_object_id_t x = fresh_object();
+    cor_object_id_t x = fresh_move().x;
     const uint64_t small[] = {1u << 20, (64u << 10) + 1, 64u << 10, 1024};
     CU_ASSERT_EQUAL(rounds_for(&x, small, 4), 3);
     const uint64_t shrinking[] = {9u << 20, 8u << 20, 7u << 20, 6u << 20, 5u << 20,
@@ -761,6 +772,76 @@ static void test_precopy_stops(void)
     step(1000, 500);
 }
 
+/* x is where a failed move left it: on src under the same epoch, with no
+ * move recorded or under way, and no copy at dst. */
+static void check_stayed(const cor_object_id_t *x, const fake_kernel_t *src,
+                         const fake_kernel_t *dst, uint64_t epoch)
+{
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__ObjectInfo *o = lookup(x, &a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(node_of(x), src->name);
+    CU_ASSERT_EQUAL(o->epoch, epoch);
+    CU_ASSERT_PTR_NULL(o->moving);
+    CU_ASSERT_EQUAL(o->n_moves, 0);
+    CU_ASSERT(hosts(src, x) >= 0);
+    CU_ASSERT(hosts(dst, x) < 0);
+    cor_arena_close(&a);
+}
+
+/* A failed step leaves the object on its source; after pre-copy rounds the
+ * source is told to ABORT, after none it is not. Nothing stays reserved or
+ * marked moving: the next move goes through. */
+static void test_failed_move_stays(void)
+{
+    move_case_t c = fresh_move();
+    const uint64_t sent[] = {1u << 20, 32u << 10};
+    char ids[COR_OBJECT_ID_STRLEN + 1], prefix[200];
+    cor_object_id_format(&c.x, ids);
+    snprintf(prefix, sizeof(prefix), "moving object %s from %s to %s: ", ids, c.src->name, c.dst->name);
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+
+    /* The final step fails after two rounds. */
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT(strncmp(err.msg, prefix, strlen(prefix)) == 0);
+    CU_ASSERT_EQUAL(mig.precopies, 2);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    CU_ASSERT_EQUAL(mig.aborts, 1);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+
+    /* The second pre-copy round fails: no final step, and ABORT. */
+    script_move(sent, 2);
+    mig.precopy_fail = 2;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_EQUAL(mig.finals, 0);
+    CU_ASSERT_EQUAL(mig.aborts, 1);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+
+    /* The source skipped pre-copy and the final step fails: no session to
+     * abort. */
+    script_move(NULL, 0);
+    mig.skip = 1;
+    mig.final_rc = COR_EUNAVAIL;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    CU_ASSERT_EQUAL(mig.aborts, 0);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+    step(1000, 500);
+
+    script_move(sent, 2);
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
+    CU_ASSERT_EQUAL(epoch_of(&c.x), c.epoch + 1);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -769,6 +850,7 @@ int main(void)
         {"a lost replica waits for a node", test_waits_for_a_node},
         {"a move commits under a new epoch, with history", test_move_commits},
         {"pre-copy stops at 64 KiB, 8 rounds, or no shrinking", test_precopy_stops},
+        {"a failed move stays on its source, with ABORT", test_failed_move_stays},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);
