@@ -369,11 +369,14 @@ static void step(int ms, int settle_after)
     }
 }
 
-static cor_object_id_t create(const char *chain)
+/* An echo.Echo object with this chain, placed by selector (all zero if
+ * the create failed). */
+static cor_object_id_t create_placed(const char *chain, const char *selector)
 {
     Cor__CreateObjectRequest rq = COR__CREATE_OBJECT_REQUEST__INIT;
     rq.class_name = (char *)"echo.Echo";
     rq.dm_chain = (char *)chain;
+    rq.selector = (char *)selector;
     Cor__CreateObjectReply rp = COR__CREATE_OBJECT_REPLY__INIT;
     cor_arena_t a;
     cor_arena_init(&a, 0);
@@ -384,6 +387,11 @@ static cor_object_id_t create(const char *chain)
         memcpy(id.b, rp.object->id.data, 16);
     cor_arena_close(&a);
     return id;
+}
+
+static cor_object_id_t create(const char *chain)
+{
+    return create_placed(chain, "");
 }
 
 /* The OMS's record of an object, in a; NULL if it has none. */
@@ -842,6 +850,67 @@ static void test_failed_move_stays(void)
     step(1000, 500);
 }
 
+/* Asks for a move the OMS must refuse, with code and a message saying
+ * why; the source is asked nothing. */
+static void expect_refusal(const cor_object_id_t *x, const char *to, const char *selector,
+                           int code, const char *why)
+{
+    memset(&mig, 0, sizeof(mig));
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    CU_ASSERT_EQUAL(migrate(x, to, selector, &a, &rep, &err), code);
+    if (strstr(err.msg, why) == NULL)
+        fprintf(stderr, "refused as '%s', not for '%s'\n", err.msg, why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, why));
+    CU_ASSERT_EQUAL(mig.precopies + mig.finals + mig.aborts, 0);
+    cor_arena_close(&a);
+}
+
+/* Moves the OMS refuses: to a node that would break the object's
+ * placement, that does not host its class, to an unknown node or where it
+ * already is (COR_EINVAL, COR_ENOTFOUND), to a dead node (COR_EUNAVAIL),
+ * and by selector where no other live node fits. None changes anything;
+ * with the node back, the move by selector goes through. */
+static void test_move_refusals(void)
+{
+    heal_all();
+    OTHER->up = 1;
+    register_node(OTHER);
+    step(1000, 500);
+    cor_object_id_t x = create_placed("", "zone=a");
+    fake_kernel_t *src = kernel_named(node_of(&x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+    CU_ASSERT_STRING_EQUAL_FATAL(src->zone, "a");
+    fake_kernel_t *peer = &kernels[src == &kernels[0] ? 1 : 0]; /* the other zone-a echo host */
+    uint64_t epoch = epoch_of(&x);
+
+    expect_refusal(&x, "k3", NULL, COR_EINVAL, "would break its placement 'zone=a'");
+    expect_refusal(&x, OTHER->name, NULL, COR_EINVAL, "does not host class echo.Echo");
+    expect_refusal(&x, "k9", NULL, COR_ENOTFOUND, "no kernel server named 'k9'");
+    expect_refusal(&x, src->name, NULL, COR_EINVAL, "is already on");
+    expect_refusal(&x, NULL, "zone=b", COR_ENOTFOUND, "matches 'zone=b' and placement zone=a");
+    peer->up = 0;
+    step(2000, 1500);
+    expect_refusal(&x, peer->name, NULL, COR_EUNAVAIL, "is not alive");
+    expect_refusal(&x, NULL, "zone=a", COR_ENOTFOUND, "no other live kernel server");
+    check_stayed(&x, src, peer, epoch);
+
+    peer->up = 1;
+    register_node(peer);
+    step(1000, 500);
+    script_move(NULL, 0);
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    CU_ASSERT_EQUAL(migrate(&x, NULL, "zone=a", &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&x), peer->name);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -851,6 +920,7 @@ int main(void)
         {"a move commits under a new epoch, with history", test_move_commits},
         {"pre-copy stops at 64 KiB, 8 rounds, or no shrinking", test_precopy_stops},
         {"a failed move stays on its source, with ABORT", test_failed_move_stays},
+        {"moves the OMS refuses", test_move_refusals},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);
