@@ -911,6 +911,97 @@ static void test_move_refusals(void)
     step(1000, 500);
 }
 
+/* A kernel server's report that it holds id at epoch. */
+static int report(const fake_kernel_t *k, const cor_object_id_t *id, uint64_t epoch,
+                  cor_error_t *err)
+{
+    Cor__PlacementReport rq = COR__PLACEMENT_REPORT__INIT;
+    rq.object_id.data = (uint8_t *)id->b;
+    rq.object_id.len = 16;
+    rq.node = (char *)k->name;
+    rq.incarnation = k->incarnation;
+    rq.epoch = epoch;
+    return oms_dir_report_placement(dir, &rq, err);
+}
+
+/* From inside the final step of `reporting`'s move: the target's report
+ * at the new epoch, and a second move of the same object. */
+static move_case_t reporting;
+static int during_report_rc, during_report_again, during_move_rc;
+
+static void report_during(int phase)
+{
+    if (phase != COR__MOVE_PHASE__MOVE_FINAL)
+        return;
+    cor_error_t err;
+    during_report_rc = report(reporting.dst, &reporting.x, mig.new_epoch, &err);
+    during_report_again = strstr(err.msg, "is being moved: report again") != NULL;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    during_move_rc = migrate(&reporting.x, reporting.src->name, NULL, &a, &rep, &err);
+    cor_arena_close(&a);
+}
+
+/* Placement reports around a move. During it, the target is told to
+ * report again (and a second move is refused); after the commit its report
+ * is old news. After a move whose final step failed as the OMS saw it, the
+ * source's probe decides: it moved the object (its reply was lost) — the
+ * report is adopted; it cannot be asked — report again; it still serves
+ * the object — the report is refused and the target's stray copy deleted. */
+static void test_placement_reports(void)
+{
+    const uint64_t sent[] = {1u << 20, 32u << 10};
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+
+    reporting = fresh_move();
+    script_move(sent, 2);
+    mig.during = report_during;
+    CU_ASSERT_EQUAL(migrate(&reporting.x, reporting.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_EQUAL(during_report_rc, COR_EUNAVAIL);
+    CU_ASSERT(during_report_again);
+    CU_ASSERT_EQUAL(during_move_rc, COR_EABORTED);
+    CU_ASSERT_STRING_EQUAL(node_of(&reporting.x), reporting.dst->name);
+    CU_ASSERT_EQUAL(report(reporting.dst, &reporting.x, reporting.epoch + 1, &err), 0);
+    CU_ASSERT_EQUAL(epoch_of(&reporting.x), reporting.epoch + 1);
+    step(1000, 500);
+
+    /* The source committed, but its reply was lost. */
+    move_case_t c = fresh_move();
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    mig.final_commits = 1;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.src->name);
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
+    CU_ASSERT_EQUAL(epoch_of(&c.x), c.epoch + 1);
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    step(1000, 500);
+
+    /* The final step failed before the source committed, leaving a copy at
+     * the target. */
+    c = fresh_move();
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    mig.final_strays = 1;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_FATAL(hosts(c.dst, &c.x) >= 0);
+    c.src->cut = 1;
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), COR_EUNAVAIL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "its source could not be asked"));
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    c.src->cut = 0;
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), COR_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "its source still serves it"));
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -921,6 +1012,7 @@ int main(void)
         {"pre-copy stops at 64 KiB, 8 rounds, or no shrinking", test_precopy_stops},
         {"a failed move stays on its source, with ABORT", test_failed_move_stays},
         {"moves the OMS refuses", test_move_refusals},
+        {"placement reports during and after a move", test_placement_reports},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);
