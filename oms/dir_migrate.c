@@ -12,9 +12,11 @@
  * newer than the record is believed only if the source agrees the object
  * left (probe_source).
  *
- * Happy path: oms_dir_migrate refuses nothing, a few pre-copy rounds,
- * the final step succeeds, the replica's slot now names the target at the
- * new epoch and the move is in the object's history. Failure modes: a
+ * Happy path: the checks pass, a few pre-copy rounds shrink what is left
+ * to copy, the final step succeeds, the replica's slot now names the
+ * target at the new epoch and the move is in the object's history. Steps
+ * are functions of their own (move_reserve, move_precopy, move_final,
+ * move_abort, move_commit) sharing a move_t. Failure modes: a
  * refusal (bad request, target dead, not hosting the class, breaking the
  * placement, already moving) changes nothing; a failed step leaves the
  * object on its source and, after pre-copy rounds, tells the source to
