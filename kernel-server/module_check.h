@@ -25,7 +25,7 @@
 #include <cor/module.h>
 
 /* Bounds, in bytes without the NUL, and counts. The class name limit and
- * its characters are the OMS's (oms/directory.c CLASS_NAME_MAX), the chain
+ * its characters are the OMS's (oms/dir_int.h CLASS_NAME_MAX), the chain
  * limit its DM_CHAIN_MAX: a kernel must not register what the OMS refuses,
  * or it would retry its registration forever. */
 #define COR_KERNEL_MODULE_NAME_MAX 63

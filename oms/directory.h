@@ -20,6 +20,9 @@
  *
  * Threads: all functions are thread-safe (one rwlock); calls to kernel
  * servers are made without holding it.
+ *
+ * The implementation is oms/dir*.c, one concern a file; oms/dir_int.h
+ * says which file holds what.
  */
 #ifndef COR_OMS_DIRECTORY_H
 #define COR_OMS_DIRECTORY_H

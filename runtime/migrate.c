@@ -23,7 +23,7 @@
  * a class with apply_dirty is loaded (load_state) once whole, so later
  * steps are the class's own deltas.
  *
- * The OMS side is oms_dir_migrate in oms/directory.c; docs/migration.md
+ * The OMS side is oms_dir_migrate in oms/dir_migrate.c; docs/migration.md
  * tells the protocol and what each fault leaves behind.
  */
 #include "runtime_int.h"

@@ -25,7 +25,7 @@
  *   scaling    Lookup p50 at 1 in flight against two real cor-oms daemons,
  *              one whose directory holds 1k objects and one with 1M. The
  *              data directories are written through the embedded store's
- *              own API (store.h) with the records directory.c writes ("node/
+ *              own API (store.h) with the records dir_store.c writes ("node/
  *              <name>" NodeInfo, "obj/<hex>" ObjectInfo naming that node), so
  *              the daemon loads them as it would after a restart; creating
  *              1M objects through kernels would take too long. Also an

@@ -1,5 +1,5 @@
 /*
- * fuzz_oms.c — the OMS's request handlers (oms/service.c, oms/directory.c)
+ * fuzz_oms.c — the OMS's request handlers (oms/service.c, oms/dir*.c)
  * fed hostile requests, against a real directory on the embedded store.
  *
  * Input: a sequence of records, each a 2-byte little-endian length and that

@@ -1,12 +1,16 @@
 /*
  * test_oms_fixture.c — the OMS's group logic (placement, liveness, replica
- * repair, checkpoint restore) driven deterministically: the directory runs
- * in-process over a real embedded store, but its world is fake — kernel
- * servers are records that host object ids and can be killed or cut off,
- * and the clock moves only when the test says. Invariants are checked after
- * every step; a seeded random schedule of kills, partitions, heals,
- * restarts and creations runs on top (the seed is printed, so a failure
- * can be replayed with COR_FIXTURE_SEED=N).
+ * repair, checkpoint restore, live migration) driven deterministically: the
+ * directory runs in-process over a real embedded store, but its world is
+ * fake — kernel servers are records that host object ids and can be killed
+ * or cut off, and the clock moves only when the test says. Invariants are
+ * checked after every step; a seeded random schedule of kills, partitions,
+ * heals, restarts and creations runs on top (the seed is printed, so a
+ * failure can be replayed with COR_FIXTURE_SEED=N).
+ *
+ * For moves, a fake kernel plays the source (MigrateOut: PRECOPY, FINAL,
+ * ABORT) as the test scripts it in `mig`, and answers GetState probes from
+ * what it hosts and the tombstones its moves left.
  */
 #include <cor/cor.h>
 
@@ -20,19 +24,48 @@
 #include "store.h"
 #include "testlib.h"
 
+/* k1..k5 host echo.Echo (k1, k2 in zone a, the rest in zone b); k6, in
+ * zone a, hosts only kv.Store and is started by the migration tests. */
 #define NODES 5
+#define ALL (NODES + 1)
+#define OTHER (&kernels[NODES])
 #define MAX_HOSTED 256
+#define MAX_TOMBS 64
 
 typedef struct fake_kernel {
     char name[8], addr[32];
+    const char *cls, *zone;
     int up;          /* the process runs */
     int cut;         /* partitioned from the OMS */
     uint64_t incarnation;
     cor_object_id_t hosted[MAX_HOSTED];
+    uint64_t epoch[MAX_HOSTED]; /* each hosted replica's */
     int n_hosted;
+    struct {                    /* objects it moved away */
+        cor_object_id_t id;
+        uint64_t epoch;
+    } tombs[MAX_TOMBS];
+    int n_tombs;
 } fake_kernel_t;
 
-static fake_kernel_t kernels[NODES];
+static fake_kernel_t kernels[ALL];
+
+/* How the sources answer MigrateOut, set by each migration test (zero:
+ * one PRECOPY round of 0 bytes, FINAL commits), and what they were asked. */
+static struct {
+    uint64_t sent[16]; /* PRECOPY round i sends sent[i] bytes; past n_sent, the last */
+    int n_sent;
+    int skip;          /* PRECOPY answers skipped */
+    int precopy_fail;  /* PRECOPY round n (1-based) fails */
+    uint64_t state, final_sent;
+    int64_t frozen_us;
+    int final_rc;      /* FINAL fails with this, having done nothing ... */
+    int final_commits; /* ... or having committed (the reply is lost) ... */
+    int final_strays;  /* ... or having left a copy at the target */
+    void (*during)(int phase); /* at each PRECOPY or FINAL, before it acts */
+    int precopies, finals, aborts;
+    uint64_t new_epoch; /* the last step's */
+} mig;
 static int64_t now_ms = 1000000;
 static oms_dir_t *dir;
 static char data[256];
@@ -49,7 +82,7 @@ static int64_t fake_wall(void *arg)
 
 static fake_kernel_t *by_addr(const char *a)
 {
-    for (int i = 0; i < NODES; i++)
+    for (int i = 0; i < ALL; i++)
         if (strcmp(kernels[i].addr, a) == 0)
             return &kernels[i];
     return NULL;
@@ -63,6 +96,111 @@ static int hosts(const fake_kernel_t *k, const cor_object_id_t *id)
     return -1;
 }
 
+static int host_add(fake_kernel_t *k, const cor_object_id_t *id, uint64_t epoch, cor_error_t *err)
+{
+    if (hosts(k, id) >= 0)
+        return cor_error_set(err, COR_EEXIST, "already hosted");
+    if (k->n_hosted == MAX_HOSTED)
+        return cor_error_set(err, COR_ENOMEM, "full");
+    k->epoch[k->n_hosted] = epoch;
+    k->hosted[k->n_hosted++] = *id;
+    return 0;
+}
+
+static void host_drop(fake_kernel_t *k, int at)
+{
+    k->n_hosted--;
+    k->hosted[at] = k->hosted[k->n_hosted];
+    k->epoch[at] = k->epoch[k->n_hosted];
+}
+
+/* A reply the directory frees with protobuf_c_message_free_unpacked. */
+static int reply_with(const ProtobufCMessage *m, ProtobufCMessage **reply)
+{
+    if (reply == NULL)
+        return 0;
+    uint8_t buf[256];
+    size_t n = protobuf_c_message_pack(m, buf);
+    *reply = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
+    return 0;
+}
+
+/* The source's side of a move (runtime/migrate.c in a real kernel), as
+ * the test scripted it in `mig`. */
+static int fake_migrate_out(fake_kernel_t *k, const Cor__MigrateOutRequest *rq,
+                            ProtobufCMessage **reply, cor_error_t *err)
+{
+    cor_object_id_t id;
+    if (cor_object_id_from_bytes(rq->object_id.data, rq->object_id.len, &id) != 0)
+        return cor_error_set(err, COR_EINVAL, "bad id");
+    if (rq->phase == COR__MOVE_PHASE__MOVE_ABORT) {
+        mig.aborts++;
+        return 0;
+    }
+    int at = hosts(k, &id);
+    if (at < 0)
+        return cor_error_set(err, COR_ENOTFOUND, "not hosted");
+    mig.new_epoch = rq->new_epoch;
+    if (mig.during != NULL)
+        mig.during(rq->phase);
+    Cor__MigrateOutReply r = COR__MIGRATE_OUT_REPLY__INIT;
+    r.state_bytes = mig.state;
+    if (rq->phase == COR__MOVE_PHASE__MOVE_PRECOPY) {
+        int i = mig.precopies++;
+        if (mig.precopy_fail == mig.precopies)
+            return cor_error_set(err, COR_EUNAVAIL, "pre-copy round failed");
+        r.skipped = mig.skip;
+        if (!mig.skip && mig.n_sent > 0)
+            r.sent_bytes = mig.sent[i < mig.n_sent ? i : mig.n_sent - 1];
+        return reply_with(&r.base, reply);
+    }
+    mig.finals++;
+    fake_kernel_t *t = by_addr(rq->target_tcp);
+    if (t == NULL || !t->up)
+        return cor_error_set(err, COR_EUNAVAIL, "target unreachable");
+    if (mig.final_rc != 0 && !mig.final_commits) {
+        if (mig.final_strays)
+            host_add(t, &id, rq->new_epoch, err);
+        return cor_error_set(err, mig.final_rc, "final step failed");
+    }
+    int rc = host_add(t, &id, rq->new_epoch, err);
+    if (rc != 0)
+        return rc;
+    host_drop(k, at);
+    if (k->n_tombs < MAX_TOMBS) {
+        k->tombs[k->n_tombs].id = id;
+        k->tombs[k->n_tombs++].epoch = rq->new_epoch;
+    }
+    if (mig.final_rc != 0)
+        return cor_error_set(err, mig.final_rc, "the final step's reply was lost");
+    r.frozen_us = mig.frozen_us;
+    r.sent_bytes = mig.final_sent;
+    return reply_with(&r.base, reply);
+}
+
+/* A probe: where the object stands here — hosted (at its epoch), moved
+ * away (a tombstone), or unknown (COR_ENOTFOUND). */
+static int fake_get_state(fake_kernel_t *k, const Cor__GetStateRequest *rq,
+                          ProtobufCMessage **reply, cor_error_t *err)
+{
+    cor_object_id_t id;
+    if (!rq->probe || cor_object_id_from_bytes(rq->object_id.data, rq->object_id.len, &id) != 0)
+        return cor_error_set(err, COR_EINVAL, "fixture kernels answer probes only");
+    Cor__GetStateReply r = COR__GET_STATE_REPLY__INIT;
+    int at = hosts(k, &id);
+    if (at >= 0) {
+        r.epoch = k->epoch[at];
+        return reply_with(&r.base, reply);
+    }
+    for (int i = k->n_tombs - 1; i >= 0; i--)
+        if (cor_object_id_equal(&k->tombs[i].id, &id)) {
+            r.moved = 1;
+            r.moved_epoch = k->tombs[i].epoch;
+            return reply_with(&r.base, reply);
+        }
+    return cor_error_set(err, COR_ENOTFOUND, "no object here");
+}
+
 static int fake_call(void *arg, const char *target, int method, const ProtobufCMessage *req,
                      ProtobufCMessage **reply, cor_error_t *err)
 {
@@ -73,6 +211,10 @@ static int fake_call(void *arg, const char *target, int method, const ProtobufCM
         return cor_error_set(err, COR_EUNAVAIL, "%s unreachable", target);
     if (method == COR_M_SET_MEMBERS)
         return 0; /* membership news: nothing to host */
+    if (method == COR_M_MIGRATE_OUT)
+        return fake_migrate_out(k, (const Cor__MigrateOutRequest *)req, reply, err);
+    if (method == COR_M_GET_STATE)
+        return fake_get_state(k, (const Cor__GetStateRequest *)req, reply, err);
     const ProtobufCBinaryData *idb =
         method == COR_M_CREATE_REPLICA   ? &((const Cor__CreateReplicaRequest *)req)->object_id
         : method == COR_M_INSTALL_STATE  ? &((const Cor__InstallStateRequest *)req)->object_id
@@ -84,15 +226,14 @@ static int fake_call(void *arg, const char *target, int method, const ProtobufCM
     if (method == COR_M_DELETE_REPLICA) {
         if (at < 0)
             return cor_error_set(err, COR_ENOTFOUND, "not hosted");
-        k->hosted[at] = k->hosted[--k->n_hosted];
+        host_drop(k, at);
         return 0;
     }
-    if (at >= 0)
-        return cor_error_set(err, COR_EEXIST, "already hosted");
-    if (k->n_hosted == MAX_HOSTED)
-        return cor_error_set(err, COR_ENOMEM, "full");
-    k->hosted[k->n_hosted++] = id;
-    return 0;
+    return host_add(k, &id,
+                    method == COR_M_CREATE_REPLICA
+                        ? ((const Cor__CreateReplicaRequest *)req)->epoch
+                        : ((const Cor__InstallStateRequest *)req)->epoch,
+                    err);
 }
 
 static const oms_env_t env = {.kernel_call = fake_call, .mono_ms = fake_mono,
@@ -101,7 +242,10 @@ static const oms_env_t env = {.kernel_call = fake_call, .mono_ms = fake_mono,
 static void register_node(fake_kernel_t *k)
 {
     Cor__ClassInfo ci = COR__CLASS_INFO__INIT, *cp = &ci;
-    ci.name = (char *)"echo.Echo";
+    ci.name = (char *)k->cls;
+    Cor__NodeInfo__LabelsEntry zone = COR__NODE_INFO__LABELS_ENTRY__INIT, *zp = &zone;
+    zone.key = (char *)"zone";
+    zone.value = (char *)k->zone;
     Cor__NodeInfo n = COR__NODE_INFO__INIT;
     n.name = k->name;
     n.tcp_address = k->addr;
@@ -109,6 +253,8 @@ static void register_node(fake_kernel_t *k)
     n.host_id = (char *)"fixture";
     n.n_classes = 1;
     n.classes = &cp;
+    n.n_labels = 1;
+    n.labels = &zp;
     Cor__RegisterRequest rq = COR__REGISTER_REQUEST__INIT;
     rq.node = &n;
     Cor__RegisterReply rp = COR__REGISTER_REPLY__INIT;
@@ -116,11 +262,12 @@ static void register_node(fake_kernel_t *k)
     CU_ASSERT_EQUAL_FATAL(oms_dir_register(dir, &rq, &rp, &err), 0);
     k->incarnation = rp.incarnation;
     k->n_hosted = 0; /* a new process hosts nothing */
+    k->n_tombs = 0;
 }
 
 static void heartbeats(void)
 {
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < ALL; i++) {
         fake_kernel_t *k = &kernels[i];
         if (!k->up || k->cut)
             continue;
@@ -222,11 +369,14 @@ static void step(int ms, int settle_after)
     }
 }
 
-static cor_object_id_t create(const char *chain)
+/* An echo.Echo object with this chain, placed by selector (all zero if
+ * the create failed). */
+static cor_object_id_t create_placed(const char *chain, const char *selector)
 {
     Cor__CreateObjectRequest rq = COR__CREATE_OBJECT_REQUEST__INIT;
     rq.class_name = (char *)"echo.Echo";
     rq.dm_chain = (char *)chain;
+    rq.selector = (char *)selector;
     Cor__CreateObjectReply rp = COR__CREATE_OBJECT_REPLY__INIT;
     cor_arena_t a;
     cor_arena_init(&a, 0);
@@ -239,21 +389,32 @@ static cor_object_id_t create(const char *chain)
     return id;
 }
 
-static const char *node_of(const cor_object_id_t *id)
+static cor_object_id_t create(const char *chain)
 {
-    static char node[16];
+    return create_placed(chain, "");
+}
+
+/* The OMS's record of an object, in a; NULL if it has none. */
+static Cor__ObjectInfo *lookup(const cor_object_id_t *id, cor_arena_t *a)
+{
     Cor__LookupRequest rq = COR__LOOKUP_REQUEST__INIT;
     rq.id.data = (uint8_t *)id->b;
     rq.id.len = 16;
     Cor__LookupReply rp = COR__LOOKUP_REPLY__INIT;
+    cor_error_t err;
+    return oms_dir_lookup(dir, &rq, a, &rp, &err) == 0 ? rp.object : NULL;
+}
+
+static const char *node_of(const cor_object_id_t *id)
+{
+    static char node[16];
     cor_arena_t a;
     cor_arena_init(&a, 0);
-    cor_error_t err;
     node[0] = '\0';
-    if (oms_dir_lookup(dir, &rq, &a, &rp, &err) == 0)
-        for (size_t i = 0; i < rp.object->n_replicas; i++)
-            if (rp.object->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
-                snprintf(node, sizeof(node), "%s", rp.object->replicas[i]->node);
+    Cor__ObjectInfo *o = lookup(id, &a);
+    for (size_t i = 0; o != NULL && i < o->n_replicas; i++)
+        if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            snprintf(node, sizeof(node), "%s", o->replicas[i]->node);
     cor_arena_close(&a);
     return node;
 }
@@ -282,7 +443,7 @@ static void checkpoint(const cor_object_id_t *id)
 
 static fake_kernel_t *kernel_named(const char *n)
 {
-    for (int i = 0; i < NODES; i++)
+    for (int i = 0; i < ALL; i++)
         if (strcmp(kernels[i].name, n) == 0)
             return &kernels[i];
     return NULL;
@@ -298,10 +459,12 @@ static int setup(void)
     oms_dir_opts_t o = {.heartbeat_interval_ms = 200, .heartbeat_timeout_ms = 1000, .env = &env};
     if (oms_dir_open(st, &o, &dir, &err) != 0)
         return 1;
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < ALL; i++) {
         snprintf(kernels[i].name, sizeof(kernels[i].name), "k%d", i + 1);
         snprintf(kernels[i].addr, sizeof(kernels[i].addr), "10.0.0.%d:7000", i + 1);
-        kernels[i].up = 1;
+        kernels[i].cls = i < NODES ? "echo.Echo" : "kv.Store";
+        kernels[i].zone = i < 2 || i == NODES ? "a" : "b";
+        kernels[i].up = i < NODES; /* k6: when a test starts it */
     }
     return 0;
 }
@@ -427,12 +590,429 @@ static void test_waits_for_a_node(void)
     CU_ASSERT(hosts(back, &x) >= 0);
 }
 
+/* ---------------- live migration ---------------- */
+
+static uint64_t epoch_of(const cor_object_id_t *id)
+{
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__ObjectInfo *o = lookup(id, &a);
+    uint64_t e = o ? o->epoch : 0;
+    cor_arena_close(&a);
+    return e;
+}
+
+/* Asks the OMS to move id to the node named to (or, with to NULL, to any
+ * matching selector); the reply is built in a. */
+static int migrate(const cor_object_id_t *id, const char *to, const char *selector, cor_arena_t *a,
+                   Cor__MigrateReply *rep, cor_error_t *err)
+{
+    Cor__MigrateRequest rq = COR__MIGRATE_REQUEST__INIT;
+    rq.id.data = (uint8_t *)id->b;
+    rq.id.len = 16;
+    rq.to_node = (char *)(to ? to : "");
+    rq.selector = (char *)(selector ? selector : "");
+    cor__migrate_reply__init(rep);
+    return oms_dir_migrate(dir, &rq, a, rep, err);
+}
+
+/* A kernel of k1..k5 other than the one named, up and not cut off. */
+static fake_kernel_t *other_kernel(const char *name)
+{
+    for (int i = 0; i < NODES; i++)
+        if (strcmp(kernels[i].name, name) != 0 && kernels[i].up && !kernels[i].cut)
+            return &kernels[i];
+    return NULL;
+}
+
+/* A new scripted source: PRECOPY rounds send these byte counts in turn. */
+static void script_move(const uint64_t *sent, int n)
+{
+    memset(&mig, 0, sizeof(mig));
+    for (int i = 0; i < n && i < 16; i++)
+        mig.sent[i] = sent[i];
+    mig.n_sent = n;
+    mig.state = 4u << 20;
+}
+
+/* A move to make: with everything healed and settled, a fresh
+ * single-replica object, the kernel holding it, another to move it to,
+ * and its epoch now. */
+typedef struct move_case {
+    cor_object_id_t x;
+    fake_kernel_t *src, *dst;
+    uint64_t epoch;
+} move_case_t;
+
+static move_case_t fresh_move(void)
+{
+    heal_all();
+    step(1000, 500);
+    memset(&mig, 0, sizeof(mig));
+    move_case_t c = {.x = create("")};
+    c.src = kernel_named(node_of(&c.x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c.src);
+    c.dst = other_kernel(c.src->name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c.dst);
+    c.epoch = epoch_of(&c.x);
+    return c;
+}
+
+/* What the OMS shows while the move runs, seen from inside each step. */
+static cor_object_id_t watched;
+static int watch_bad, watch_steps;
+static uint64_t watch_copied;
+
+static void watch_progress(int phase)
+{
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__ObjectInfo *o = lookup(&watched, &a);
+    const Cor__MoveProgress *p = o ? o->moving : NULL;
+    watch_steps++;
+    if (p == NULL) {
+        watch_bad++;
+    } else if (phase == COR__MOVE_PHASE__MOVE_PRECOPY) {
+        /* Rounds done so far: the ones before this one. */
+        watch_bad += strcmp(p->phase, "precopy") != 0 || p->round != (uint32_t)mig.precopies ||
+                     p->bytes_copied != watch_copied;
+        watch_copied += mig.sent[mig.precopies];
+    } else {
+        watch_bad += strcmp(p->phase, "final") != 0 || p->round != (uint32_t)mig.precopies ||
+                     p->bytes_copied != watch_copied || p->state_bytes != mig.state;
+    }
+    cor_arena_close(&a);
+}
+
+/* A move commits: the target holds the object under the next epoch, the
+ * source no longer does, the reply adds up the steps, the progress seen
+ * during the move was right, and the move is in the object's history. */
+static void test_move_commits(void)
+{
+    move_case_t c = fresh_move();
+    const uint64_t sent[] = {1u << 20, 256u << 10, 32u << 10};
+    script_move(sent, 3);
+    mig.final_sent = 4096;
+    mig.frozen_us = 1500;
+    mig.during = watch_progress;
+    watched = c.x;
+    watch_bad = watch_steps = 0;
+    watch_copied = 0;
+
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    CU_ASSERT_EQUAL_FATAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(rep.from_node, c.src->name);
+    CU_ASSERT_STRING_EQUAL(rep.to_node, c.dst->name);
+    CU_ASSERT_EQUAL(rep.precopy_rounds, 3);
+    CU_ASSERT_EQUAL(rep.bytes_copied, (1u << 20) + (256u << 10) + (32u << 10) + 4096);
+    CU_ASSERT_EQUAL(rep.state_bytes, 4u << 20);
+    CU_ASSERT_EQUAL(rep.frozen_us, 1500);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    CU_ASSERT_EQUAL(mig.aborts, 0);
+    CU_ASSERT_EQUAL(mig.new_epoch, c.epoch + 1);
+    CU_ASSERT_EQUAL(watch_steps, 4);
+    CU_ASSERT_EQUAL(watch_bad, 0);
+
+    /* The record: on the target at the new epoch, no move under way, and
+     * the move last in the history. */
+    Cor__ObjectInfo *o = lookup(&c.x, &a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_EQUAL(o->epoch, c.epoch + 1);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
+    for (size_t i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE) {
+            CU_ASSERT_EQUAL(o->replicas[i]->epoch, c.epoch + 1);
+            CU_ASSERT_EQUAL(o->replicas[i]->incarnation, c.dst->incarnation);
+        }
+    CU_ASSERT_PTR_NULL(o->moving);
+    CU_ASSERT_EQUAL_FATAL(o->n_moves, 1);
+    CU_ASSERT_STRING_EQUAL(o->moves[0]->from_node, c.src->name);
+    CU_ASSERT_STRING_EQUAL(o->moves[0]->to_node, c.dst->name);
+    CU_ASSERT_EQUAL(o->moves[0]->epoch, c.epoch + 1);
+    CU_ASSERT_EQUAL(o->moves[0]->frozen_us, 1500);
+    CU_ASSERT_EQUAL(o->moves[0]->at_ms, fake_wall(NULL));
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    CU_ASSERT(hosts(c.src, &c.x) < 0);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
+/* Moves x to another kernel with the scripted rounds (none: the source
+ * skips pre-copy); returns the rounds the reply counts, after checking
+ * that they are the PRECOPY calls made. */
+static uint32_t rounds_for(const cor_object_id_t *x, const uint64_t *sent, int n)
+{
+    script_move(sent, n);
+    mig.skip = n == 0;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    fake_kernel_t *dst = other_kernel(node_of(x));
+    CU_ASSERT_EQUAL_FATAL(migrate(x, dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(x), dst->name);
+    CU_ASSERT_EQUAL(rep.precopy_rounds + mig.skip, (uint32_t)mig.precopies);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    uint32_t rounds = rep.precopy_rounds;
+    cor_arena_close(&a);
+    return rounds;
+}
+
+/* Pre-copy stops when a round sends 64 KiB or less, after 8 rounds, or
+ * when a round sends no less than the one before; a source that skips
+ * makes none, and the move still completes. */
+static void test_precopy_stops(void)
+{
+    cor_object_id_t x = fresh_move().x;
+    const uint64_t small[] = {1u << 20, (64u << 10) + 1, 64u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, small, 4), 3);
+    const uint64_t shrinking[] = {9u << 20, 8u << 20, 7u << 20, 6u << 20, 5u << 20,
+                                  4u << 20, 3u << 20, 2u << 20, 1u << 20, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, shrinking, 10), 8);
+    const uint64_t same[] = {1u << 20, 512u << 10, 512u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, same, 4), 3);
+    const uint64_t grows[] = {1u << 20, 512u << 10, 600u << 10, 1024};
+    CU_ASSERT_EQUAL(rounds_for(&x, grows, 4), 3);
+    CU_ASSERT_EQUAL(rounds_for(&x, NULL, 0), 0);
+    step(1000, 500);
+}
+
+/* x is where a failed move left it: on src under the same epoch, with no
+ * move recorded or under way, and no copy at dst. */
+static void check_stayed(const cor_object_id_t *x, const fake_kernel_t *src,
+                         const fake_kernel_t *dst, uint64_t epoch)
+{
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__ObjectInfo *o = lookup(x, &a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(node_of(x), src->name);
+    CU_ASSERT_EQUAL(o->epoch, epoch);
+    CU_ASSERT_PTR_NULL(o->moving);
+    CU_ASSERT_EQUAL(o->n_moves, 0);
+    CU_ASSERT(hosts(src, x) >= 0);
+    CU_ASSERT(hosts(dst, x) < 0);
+    cor_arena_close(&a);
+}
+
+/* A failed step leaves the object on its source; after pre-copy rounds the
+ * source is told to ABORT, after none it is not. Nothing stays reserved or
+ * marked moving: the next move goes through. */
+static void test_failed_move_stays(void)
+{
+    move_case_t c = fresh_move();
+    const uint64_t sent[] = {1u << 20, 32u << 10};
+    char ids[COR_OBJECT_ID_STRLEN + 1], prefix[200];
+    cor_object_id_format(&c.x, ids);
+    snprintf(prefix, sizeof(prefix), "moving object %s from %s to %s: ", ids, c.src->name, c.dst->name);
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+
+    /* The final step fails after two rounds. */
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT(strncmp(err.msg, prefix, strlen(prefix)) == 0);
+    CU_ASSERT_EQUAL(mig.precopies, 2);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    CU_ASSERT_EQUAL(mig.aborts, 1);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+
+    /* The second pre-copy round fails: no final step, and ABORT. */
+    script_move(sent, 2);
+    mig.precopy_fail = 2;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_EQUAL(mig.finals, 0);
+    CU_ASSERT_EQUAL(mig.aborts, 1);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+
+    /* The source skipped pre-copy and the final step fails: no session to
+     * abort. */
+    script_move(NULL, 0);
+    mig.skip = 1;
+    mig.final_rc = COR_EUNAVAIL;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_EQUAL(mig.finals, 1);
+    CU_ASSERT_EQUAL(mig.aborts, 0);
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+    step(1000, 500);
+
+    script_move(sent, 2);
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
+    CU_ASSERT_EQUAL(epoch_of(&c.x), c.epoch + 1);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
+/* Asks for a move the OMS must refuse, with code and a message saying
+ * why; the source is asked nothing. */
+static void expect_refusal(const cor_object_id_t *x, const char *to, const char *selector,
+                           int code, const char *why)
+{
+    memset(&mig, 0, sizeof(mig));
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    CU_ASSERT_EQUAL(migrate(x, to, selector, &a, &rep, &err), code);
+    if (strstr(err.msg, why) == NULL)
+        fprintf(stderr, "refused as '%s', not for '%s'\n", err.msg, why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, why));
+    CU_ASSERT_EQUAL(mig.precopies + mig.finals + mig.aborts, 0);
+    cor_arena_close(&a);
+}
+
+/* Moves the OMS refuses: to a node that would break the object's
+ * placement, that does not host its class, to an unknown node or where it
+ * already is (COR_EINVAL, COR_ENOTFOUND), to a dead node (COR_EUNAVAIL),
+ * and by selector where no other live node fits. None changes anything;
+ * with the node back, the move by selector goes through. */
+static void test_move_refusals(void)
+{
+    heal_all();
+    OTHER->up = 1;
+    register_node(OTHER);
+    step(1000, 500);
+    cor_object_id_t x = create_placed("", "zone=a");
+    fake_kernel_t *src = kernel_named(node_of(&x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+    CU_ASSERT_STRING_EQUAL_FATAL(src->zone, "a");
+    fake_kernel_t *peer = &kernels[src == &kernels[0] ? 1 : 0]; /* the other zone-a echo host */
+    uint64_t epoch = epoch_of(&x);
+
+    expect_refusal(&x, "k3", NULL, COR_EINVAL, "would break its placement 'zone=a'");
+    expect_refusal(&x, OTHER->name, NULL, COR_EINVAL, "does not host class echo.Echo");
+    expect_refusal(&x, "k9", NULL, COR_ENOTFOUND, "no kernel server named 'k9'");
+    expect_refusal(&x, src->name, NULL, COR_EINVAL, "is already on");
+    expect_refusal(&x, NULL, "zone=b", COR_ENOTFOUND, "matches 'zone=b' and placement zone=a");
+    peer->up = 0;
+    step(2000, 1500);
+    expect_refusal(&x, peer->name, NULL, COR_EUNAVAIL, "is not alive");
+    expect_refusal(&x, NULL, "zone=a", COR_ENOTFOUND, "no other live kernel server");
+    check_stayed(&x, src, peer, epoch);
+
+    peer->up = 1;
+    register_node(peer);
+    step(1000, 500);
+    script_move(NULL, 0);
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+    CU_ASSERT_EQUAL(migrate(&x, NULL, "zone=a", &a, &rep, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&x), peer->name);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
+/* A kernel server's report that it holds id at epoch. */
+static int report(const fake_kernel_t *k, const cor_object_id_t *id, uint64_t epoch,
+                  cor_error_t *err)
+{
+    Cor__PlacementReport rq = COR__PLACEMENT_REPORT__INIT;
+    rq.object_id.data = (uint8_t *)id->b;
+    rq.object_id.len = 16;
+    rq.node = (char *)k->name;
+    rq.incarnation = k->incarnation;
+    rq.epoch = epoch;
+    return oms_dir_report_placement(dir, &rq, err);
+}
+
+/* From inside the final step of `reporting`'s move: the target's report
+ * at the new epoch, and a second move of the same object. */
+static move_case_t reporting;
+static int during_report_rc, during_report_again, during_move_rc;
+
+static void report_during(int phase)
+{
+    if (phase != COR__MOVE_PHASE__MOVE_FINAL)
+        return;
+    cor_error_t err;
+    during_report_rc = report(reporting.dst, &reporting.x, mig.new_epoch, &err);
+    during_report_again = strstr(err.msg, "is being moved: report again") != NULL;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    during_move_rc = migrate(&reporting.x, reporting.src->name, NULL, &a, &rep, &err);
+    cor_arena_close(&a);
+}
+
+/* Placement reports around a move. During it, the target is told to
+ * report again (and a second move is refused); after the commit its report
+ * is old news. After a move whose final step failed as the OMS saw it, the
+ * source's probe decides: it moved the object (its reply was lost) — the
+ * report is adopted; it cannot be asked — report again; it still serves
+ * the object — the report is refused and the target's stray copy deleted. */
+static void test_placement_reports(void)
+{
+    const uint64_t sent[] = {1u << 20, 32u << 10};
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__MigrateReply rep;
+    cor_error_t err;
+
+    reporting = fresh_move();
+    script_move(sent, 2);
+    mig.during = report_during;
+    CU_ASSERT_EQUAL(migrate(&reporting.x, reporting.dst->name, NULL, &a, &rep, &err), 0);
+    CU_ASSERT_EQUAL(during_report_rc, COR_EUNAVAIL);
+    CU_ASSERT(during_report_again);
+    CU_ASSERT_EQUAL(during_move_rc, COR_EABORTED);
+    CU_ASSERT_STRING_EQUAL(node_of(&reporting.x), reporting.dst->name);
+    CU_ASSERT_EQUAL(report(reporting.dst, &reporting.x, reporting.epoch + 1, &err), 0);
+    CU_ASSERT_EQUAL(epoch_of(&reporting.x), reporting.epoch + 1);
+    step(1000, 500);
+
+    /* The source committed, but its reply was lost. */
+    move_case_t c = fresh_move();
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    mig.final_commits = 1;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.src->name);
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), 0);
+    CU_ASSERT_STRING_EQUAL(node_of(&c.x), c.dst->name);
+    CU_ASSERT_EQUAL(epoch_of(&c.x), c.epoch + 1);
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    step(1000, 500);
+
+    /* The final step failed before the source committed, leaving a copy at
+     * the target. */
+    c = fresh_move();
+    script_move(sent, 2);
+    mig.final_rc = COR_EUNAVAIL;
+    mig.final_strays = 1;
+    CU_ASSERT_EQUAL(migrate(&c.x, c.dst->name, NULL, &a, &rep, &err), COR_EUNAVAIL);
+    CU_ASSERT_FATAL(hosts(c.dst, &c.x) >= 0);
+    c.src->cut = 1;
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), COR_EUNAVAIL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "its source could not be asked"));
+    CU_ASSERT(hosts(c.dst, &c.x) >= 0);
+    c.src->cut = 0;
+    CU_ASSERT_EQUAL(report(c.dst, &c.x, c.epoch + 1, &err), COR_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "its source still serves it"));
+    check_stayed(&c.x, c.src, c.dst, c.epoch);
+    cor_arena_close(&a);
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
         {"scripted: kill, restore, partition, restart", test_scripted},
         {"seeded random schedule", test_random_schedule},
         {"a lost replica waits for a node", test_waits_for_a_node},
+        {"a move commits under a new epoch, with history", test_move_commits},
+        {"pre-copy stops at 64 KiB, 8 rounds, or no shrinking", test_precopy_stops},
+        {"a failed move stays on its source, with ABORT", test_failed_move_stays},
+        {"moves the OMS refuses", test_move_refusals},
+        {"placement reports during and after a move", test_placement_reports},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);

@@ -1,0 +1,231 @@
+/*
+ * dir_int.h — the inside of the OMS directory, shared by its files
+ * (internal: only oms/dir*.c include it; everyone else uses directory.h).
+ *
+ * The files, one concern each:
+ *   dir.c            open and close; small helpers every part uses
+ *   dir_store.c      the stored form of nodes and objects; loading it back
+ *   dir_kernel.c     calls to kernel servers (the real oms_env_t, and the
+ *                    create / delete / set-members requests)
+ *   dir_nodes.c      registration, heartbeats, liveness, listing nodes
+ *   dir_place.c      where a replica may go: hosting, labels, picking a node
+ *   dir_objects.c    create, look up, list and delete objects; reply form
+ *   dir_repair.c     re-creating replicas lost with their node
+ *   dir_migrate.c    live migration, and placement reports after a move
+ *   dir_checkpoint.c the newest checkpoint of each object
+ *
+ * Ownership: the directory owns everything here. An oms_node_t lives as
+ * long as the directory (across incarnations), so replicas may point at
+ * it; its info is replaced on each registration. An oms_obj_t is owned by
+ * d->objects from insertion until oms_dir_delete or oms_dir_close frees it
+ * (oms_obj_free); d->names only points at objects (or RESERVED, while a
+ * create holds the name). Class names are interned in d->classes.
+ *
+ * Locking: one rwlock, d->lock. Each function below says what it expects:
+ * "write lock" or "read lock" (held by the caller, which may be either for
+ * "any lock"), or "no lock" (it takes the lock itself, or calls a kernel
+ * server, which is never done while holding it). A pointer to an object
+ * is valid only while the lock is held: code that drops it to call a
+ * kernel copies out what it needs and finds the object again by id.
+ */
+#ifndef COR_OMS_DIR_INT_H
+#define COR_OMS_DIR_INT_H
+
+#include <pthread.h>
+
+#include "directory.h"
+#include "idmap.h"
+#include "labels.h"
+#include "strmap.h"
+
+#define NODE_NAME_MAX 63
+#define OBJECT_NAME_MAX 255
+#define CLASS_NAME_MAX 255
+#define DM_CHAIN_MAX 1024
+
+/* Replicas of one object the OMS tracks at most (LoadBalancedFrontend's
+ * limit; the stored form keeps this many). */
+#define OMS_MAX_REPLICAS 8
+
+/* Recent live migrations kept per object. */
+#define MAX_MOVES 8
+
+typedef struct oms_node {
+    Cor__NodeInfo *info;   /* registration as received, heap (protobuf-c) */
+    int64_t last_hb_mono;  /* ms, monotonic */
+    uint32_t placed;       /* active replicas the OMS placed here */
+    Cor__NodeLoad load;    /* last reported */
+} oms_node_t;
+
+typedef struct oms_replica {
+    oms_node_t *node;
+    uint64_t incarnation;
+    uint64_t epoch;
+    int state;   /* COR__REPLICA_STATE__* */
+    int pending; /* a repair for this slot is under way (not persisted) */
+} oms_replica_t;
+
+typedef struct oms_obj {
+    cor_object_id_t id;
+    const char *class_name; /* interned: lives in d->classes */
+    char *name;             /* NULL: none */
+    char *dm_chain;         /* NULL: none */
+    char *selector;         /* NULL: none */
+    int64_t created_ms;
+    uint64_t epoch;
+    int n_replicas;
+    oms_replica_t *replicas;
+    uint8_t *args; /* constructor arguments, to re-create replicas */
+    size_t args_len;
+    int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
+    int migrating;         /* a move is under way (not persisted) */
+    struct {               /* its progress, for corctl (not persisted) */
+        char to[NODE_NAME_MAX + 1];
+        const char *phase; /* static: "precopy", "final" */
+        uint32_t round;
+        uint64_t copied, state;
+        int64_t elapsed_us; /* at the last step */
+    } move;
+    Cor__Move *moves[MAX_MOVES]; /* recent live migrations, oldest first (heap) */
+    int n_moves;
+} oms_obj_t;
+
+struct oms_dir {
+    pthread_rwlock_t lock;
+    cor_store_t store;
+    oms_dir_opts_t opts;
+    oms_env_t env; /* the world: real or a test's fakes */
+    cor_strmap_t nodes;   /* name -> oms_node_t* */
+    cor_idmap_t objects;  /* id -> oms_obj_t* */
+    cor_strmap_t names;   /* object name -> oms_obj_t* (or RESERVED) */
+    cor_strmap_t classes; /* interned class names -> the key itself */
+    /* Repair's own (dir_repair.c), set through oms_repair_lost and
+     * oms_repair_room_changed; read by oms_dir_check_liveness. */
+    int repair_pending;   /* replicas lost or a repair failed: look again next tick */
+    int repair_waiting;   /* a lost replica had nowhere to go: look again when a
+                           * node registers, comes back or frees capacity */
+};
+
+/* ---- dir.c: shared helpers ---- */
+
+/* The interned copy of a class name, made on first use; NULL when out of
+ * memory. Write lock. */
+const char *oms_intern_class(oms_dir_t *d, const char *name);
+
+/* A heap copy of s, or NULL when s is NULL or empty (the caller frees). */
+char *oms_dup_nonempty(const char *s);
+
+/* Frees an object no map holds any more (NULL is fine). */
+void oms_obj_free(oms_obj_t *o);
+
+/* Checks a node, object or class name: not empty, at most max bytes,
+ * letters, digits and . _ - (and / : when object is set). */
+int oms_check_name(const char *what, const char *s, size_t max, int object, cor_error_t *err);
+
+/* Copies into the arena (the reply's), so a reply can outlive the lock that
+ * protected the original. NULL when out of memory; oms_arena_str gives ""
+ * for NULL. */
+ProtobufCMessage *oms_arena_clone(cor_arena_t *a, const ProtobufCMessage *m);
+char *oms_arena_str(cor_arena_t *a, const char *s);
+
+/* ---- dir_store.c: the stored form ---- */
+
+/* "obj/<hex id>" and "ckpt/<hex id>": an object's keys in the store. */
+void oms_obj_key(const cor_object_id_t *id, char key[64]);
+void oms_ckpt_key(const cor_object_id_t *id, char key[64]);
+
+/* The stored form of o, in *buf (the caller frees). Any lock. */
+int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len);
+
+/* Writes o, or a node's registration, through to the store, before the
+ * caller makes the change visible. Write lock. */
+int oms_obj_persist(oms_dir_t *d, const oms_obj_t *o, cor_error_t *err);
+int oms_node_persist(oms_dir_t *d, const Cor__NodeInfo *n, cor_error_t *err);
+
+/* Fills the empty maps from the store at open (no other thread yet):
+ * nodes first, UNKNOWN until they heartbeat, then objects; a record that
+ * does not decode is logged and skipped. */
+int oms_store_load(oms_dir_t *d, cor_error_t *err);
+
+/* ---- dir_kernel.c: calls to kernel servers (no lock, ever) ---- */
+
+/* The real world: gRPC through d->opts.client and the system clocks. */
+oms_env_t oms_env_real(oms_dir_t *d);
+
+/* Asks the kernel server at target to create a replica at epoch 1. */
+int oms_kernel_create(oms_dir_t *d, const char *target, const cor_object_id_t *id,
+                      const char *cls, const uint8_t *args, size_t args_len, const char *chain,
+                      cor_error_t *err);
+
+/* Best effort: the replica may linger if the kernel cannot be reached. */
+void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *id);
+
+/* Tells every active replica of a multi-replica object who its peers are
+ * (Kernel.SetMembers). Best effort; takes the read lock to read them. */
+void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id);
+
+/* ---- dir_place.c: where replicas may go (any lock) ---- */
+
+/* A node's labels, plus the implicit `node` label: its name (for
+ * cor_selector_match; arg is the node's Cor__NodeInfo). */
+const char *oms_node_label(void *arg, const char *key);
+
+int oms_hosts_class(const Cor__NodeInfo *info, const char *cls);
+
+/* The (cor.dm_chain) of a class, as its kernel servers reported it ("" if
+ * none or no node hosts it). */
+const char *oms_class_chain(oms_dir_t *d, const char *cls);
+
+/* A search for the best node for a new replica: it hosts cls, matches sel,
+ * is alive, has room, is none of avoid, and has the fewest replicas for
+ * its capacity (ties: the smallest name). */
+typedef struct oms_pick {
+    const char *cls;
+    const cor_selector_t *sel;
+    oms_node_t *const *avoid; /* nodes that already hold a replica */
+    int n_avoid;
+    oms_node_t *best;
+    double best_score;
+    int hosting, matching, alive; /* for the error message */
+} oms_pick_t;
+
+/* Runs the search over every node; returns pc->best (NULL: none). */
+oms_node_t *oms_pick(oms_dir_t *d, oms_pick_t *pc);
+
+/* ---- dir_objects.c ---- */
+
+/* Finds an object by id or name; NULL with err set if there is none. Any
+ * lock. */
+oms_obj_t *oms_obj_find(oms_dir_t *d, const ProtobufCBinaryData *id, const char *name,
+                        cor_error_t *err);
+
+/* The reply form of o, in the arena; NULL when out of memory. Any lock. */
+Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o);
+
+/* ---- dir_repair.c: the seam the rest of the directory repairs through ---- */
+
+/* A replica was marked LOST: plan a repair on the next tick. Write lock. */
+void oms_repair_lost(oms_dir_t *d);
+
+/* A node appeared, came back or has room again: replicas that had nowhere
+ * to go may have somewhere now. Write lock. */
+void oms_repair_room_changed(oms_dir_t *d);
+
+/* Plans and makes the repairs due (from oms_dir_check_liveness). No lock. */
+void oms_repair_run(oms_dir_t *d);
+
+/* ---- dir_migrate.c ---- */
+
+/* Records a move in o's history, keeping the last MAX_MOVES (heap copies
+ * the object frees). Write lock, or the object is not yet in the maps. */
+void oms_obj_add_move(oms_obj_t *o, const char *from, const char *to, int64_t at,
+                      int64_t frozen, uint64_t epoch);
+
+/* ---- dir_checkpoint.c ---- */
+
+/* Reads the object's stored checkpoint; *out is the caller's to free with
+ * cor__checkpoint_request__free_unpacked. No lock (the store has its own). */
+int oms_checkpoint_get(oms_dir_t *d, const cor_object_id_t *id, Cor__CheckpointRequest **out,
+                       cor_error_t *err);
+
+#endif
