@@ -72,7 +72,8 @@ void cor_cluster_stop(cor_cluster_t *c)
 
 void cor_cluster_kill_kernel(cor_cluster_t *c, int i)
 {
-    cor_proc_kill(&c->k[i]);
+    if (i >= 0 && i < c->spec.n_kernels)
+        cor_proc_kill(&c->k[i]);
 }
 
 int cor_cluster_restart_kernel(cor_cluster_t *c, int i)

@@ -69,7 +69,8 @@ int cor_cluster_start(cor_cluster_t *c, const cor_cluster_spec_t *spec);
  * killed ones are skipped) and removes the data directory. */
 void cor_cluster_stop(cor_cluster_t *c);
 
-/* kill -9 of kernel i (reaped); safe on one already killed. */
+/* kill -9 of kernel i (reaped); safe on one already killed, and a no-op
+ * for an i that names no kernel (-1 from cor_cluster_kernel_index). */
 void cor_cluster_kill_kernel(cor_cluster_t *c, int i);
 
 /* Starts kernel i again as its spec says (after a kill). 0 or -1. */
