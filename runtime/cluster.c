@@ -58,7 +58,7 @@ static int apply_info(cor_ref_t *ref, const Cor__ObjectInfo *o, cor_error_t *err
     return rc != 0 ? rc : 1;
 }
 
-int cor_cluster_lookup(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
+int cor_oms_lookup(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
                        Cor__LookupReply **out, cor_error_t *err)
 {
     int rc = need_oms(rt, err);
@@ -141,7 +141,7 @@ static int lookup_ref(cor_runtime_t *rt, const cor_object_id_t *id, const char *
                       cor_ref_t **ref, cor_error_t *err)
 {
     Cor__LookupReply *rep = NULL;
-    int rc = cor_cluster_lookup(rt, id, name, &rep, err);
+    int rc = cor_oms_lookup(rt, id, name, &rep, err);
     if (rc != 0)
         return rc;
     rc = ref_from_info(rt, rep->object, ref, err);
@@ -185,7 +185,7 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err)
         return 0;
     cor_error_t lerr;
     Cor__LookupReply *rep = NULL;
-    int rc = cor_cluster_lookup(rt, &ref->id, NULL, &rep, &lerr);
+    int rc = cor_oms_lookup(rt, &ref->id, NULL, &rep, &lerr);
     if (rc == COR_ENOTFOUND)
         return cor_error_set(err, COR_ENOTFOUND, "the OMS knows no such object (deleted?)");
     if (rc != 0)

@@ -90,7 +90,7 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
     if (c->ref == NULL)
         return cor_error_set(c->err, COR_ESTATE, "replicas are known only to client parts");
     Cor__LookupReply *rep = NULL;
-    int rc = cor_cluster_lookup(c->ref->rt, &c->ref->id, NULL, &rep, c->err);
+    int rc = cor_oms_lookup(c->ref->rt, &c->ref->id, NULL, &rep, c->err);
     if (rc != 0)
         return rc;
     const Cor__ObjectInfo *o = rep->object;

@@ -67,7 +67,7 @@ int cor_cluster_refresh(cor_ref_t *ref, cor_error_t *err);
 /* Looks an object up in the OMS by id (or, id NULL, by name). On success
  * *out is the reply (it has an object), freed with
  * protobuf_c_message_free_unpacked. ESTATE without an OMS. */
-int cor_cluster_lookup(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
+int cor_oms_lookup(cor_runtime_t *rt, const cor_object_id_t *id, const char *name,
                        Cor__LookupReply **out, cor_error_t *err);
 
 /* Asks the OMS, from a worker, to move object id to to_node as the

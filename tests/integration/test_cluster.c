@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "cor/oms.pb-c.h"
+#include "cluster.h"
 #include "echo/echo.cor.h"
-#include "daemons.h"
-#include "rpc.h"
+#include "echo_calls.h"
 #include "host.h"
 #include "testlib.h"
 
@@ -30,54 +30,24 @@
 #error "COR_OMS_BIN and COR_KERNEL_BIN must name the daemons"
 #endif
 
-static char data_dir[256];
-static char oms_addr[64];
-static cor_proc_t oms;
-static cor_proc_t k1, k2;
-static cor_runtime_t *rt;
-
-/* Usable in suite init (no CUnit asserts there): returns 0 or -1. */
-static int start_oms(const char *listen)
-{
-    return cor_proc_start_oms(&oms, COR_OMS_BIN, listen, data_dir, oms_addr, sizeof(oms_addr));
-}
-
-static int start_kernel(cor_proc_t *p, const char *name, const char *label)
-{
-    return cor_proc_start_kernel(p, COR_KERNEL_BIN, oms_addr, name, "echo", label);
-}
-
-static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
-{
-    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
-    req.delta = d;
-    Echo__AddReply *rep = NULL;
-    *rc = echo_echo_add(r, &req, &rep, err);
-    if (*rc != 0)
-        return -1;
-    int64_t t = rep->total;
-    echo__add_reply__free_unpacked(rep, NULL);
-    return t;
-}
+static const cor_cluster_kernel_t kernels[] = {
+    {"k1", "echo", "region=eu"},
+    {"k2", "echo", "region=us"},
+};
+enum { K1, K2 };
+static cor_cluster_t cl;
 
 /* The OMS's view of one node (state), or -1 if absent. */
 static int node_state(const char *name, uint64_t *incarnation)
 {
-    Cor__ListNodesRequest req = COR__LIST_NODES_REQUEST__INIT;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_NODES, &req.base,
-                     &cor__list_nodes_reply__descriptor, 5000, &m, &err) != 0)
+    Cor__ListNodesReply *rep = cor_cluster_list_nodes(&cl);
+    if (rep == NULL)
         return -1;
-    Cor__ListNodesReply *rep = (Cor__ListNodesReply *)m;
-    int st = -1;
-    for (size_t i = 0; i < rep->n_nodes; i++)
-        if (strcmp(rep->nodes[i]->name, name) == 0) {
-            st = rep->nodes[i]->state;
-            if (incarnation)
-                *incarnation = rep->nodes[i]->incarnation;
-        }
-    protobuf_c_message_free_unpacked(m, NULL);
+    const Cor__NodeInfo *n = cor_cluster_find_node(rep, name);
+    int st = n != NULL ? (int)n->state : -1;
+    if (n != NULL && incarnation)
+        *incarnation = n->incarnation;
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
     return st;
 }
 
@@ -94,19 +64,7 @@ static int wait_node_state(const char *name, int want, int ms)
 static const char *replica_node(cor_ref_t *r)
 {
     static char node[64];
-    Cor__LookupRequest req = COR__LOOKUP_REQUEST__INIT;
-    req.id.data = (uint8_t *)cor_ref_id(r)->b;
-    req.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    node[0] = '\0';
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &req.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) == 0) {
-        Cor__LookupReply *rep = (Cor__LookupReply *)m;
-        if (rep->object && rep->object->n_replicas > 0)
-            snprintf(node, sizeof(node), "%s", rep->object->replicas[0]->node);
-        protobuf_c_message_free_unpacked(m, NULL);
-    }
+    cor_cluster_node_of(&cl, r, node, sizeof(node));
     return node;
 }
 
@@ -117,20 +75,20 @@ static void test_register_and_place(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.name = "counter/eu", .selector = "region=eu"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k1");
     int rc;
-    CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 5, &rc, &err), 5);
     cor_ref_free(r);
 
     o = (cor_create_opts_t){.selector = "region!=eu"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k2");
     cor_ref_free(r);
 
     /* By name, from scratch. */
-    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter/eu", &r, &err), 0);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 6);
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(cl.rt, "counter/eu", &r, &err), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 6);
     /* A ref passed as bytes to another runtime works there too. */
     uint8_t *buf;
     size_t len;
@@ -139,7 +97,7 @@ static void test_register_and_place(void)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_new(NULL, &other, &err), 0);
     cor_ref_t *r2 = NULL;
     CU_ASSERT_EQUAL(cor_ref_decode(other, buf, len, &r2, &err), 0);
-    CU_ASSERT_EQUAL(add(r2, 1, &rc, &err), 7);
+    CU_ASSERT_EQUAL(cor_echo_add(r2, 1, &rc, &err), 7);
     free(buf);
     cor_ref_free(r2);
     cor_runtime_free(other);
@@ -150,30 +108,27 @@ static void test_create_refusals(void)
 {
     cor_error_t err;
     cor_ref_t *r = NULL;
-    CU_ASSERT_EQUAL(cor_object_create(rt, "no.Such", NULL, 0, NULL, &r, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "no.Such", NULL, 0, NULL, &r, &err), COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no kernel server hosts class no.Such"));
     cor_create_opts_t o = {.selector = "region=mars"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "none matches selector"));
     o = (cor_create_opts_t){.selector = "region=eu,,zone=a"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "term 2 is empty"));
     o = (cor_create_opts_t){.selector = "reg ion=eu"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     o = (cor_create_opts_t){.name = "counter/eu"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EEXIST);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EEXIST);
     o = (cor_create_opts_t){.name = "bad name!"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     const uint8_t junk[] = {0xff, 0xff};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", junk, 2, NULL, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", junk, 2, NULL, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "echo.EchoArgs"));
     /* Nothing of that was recorded. */
-    Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
-    ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
-                                       &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
-    CU_ASSERT_EQUAL(((Cor__ListObjectsReply *)m)->n_objects, 2);
-    protobuf_c_message_free_unpacked(m, NULL);
+    long n = cor_cluster_object_count(&cl);
+    CU_ASSERT_NOT_EQUAL_FATAL(n, -1);
+    CU_ASSERT_EQUAL(n, 2);
 }
 
 static void test_delete(void)
@@ -181,17 +136,17 @@ static void test_delete(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.name = "doomed"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
-    CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(r), &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(cl.rt, cor_ref_id(r), &err), 0);
     int rc;
-    add(r, 1, &rc, &err);
+    cor_echo_add(r, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "knows no such object"));
-    CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(r), &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_delete(cl.rt, cor_ref_id(r), &err), COR_ENOTFOUND);
     cor_ref_t *gone = NULL;
-    CU_ASSERT_EQUAL(cor_object_lookup_name(rt, "doomed", &gone, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_lookup_name(cl.rt, "doomed", &gone, &err), COR_ENOTFOUND);
     /* The name is free again. */
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &gone, &err), 0);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &gone, &err), 0);
     cor_ref_free(gone);
     cor_ref_free(r);
 }
@@ -201,68 +156,58 @@ static void test_dm_chains(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.dm_chain = "KeepInRegion( region = us )"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k2");
     /* The OMS stores the canonical chain and the effective selector. */
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                                       &cor__lookup_reply__descriptor, 5000, &m, &err), 0);
-    CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->dm_chain, "KeepInRegion(region=us)");
-    CU_ASSERT_STRING_EQUAL(((Cor__LookupReply *)m)->object->selector, "region=us");
-    protobuf_c_message_free_unpacked(m, NULL);
+    Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_STRING_EQUAL(l->object->dm_chain, "KeepInRegion(region=us)");
+    CU_ASSERT_STRING_EQUAL(l->object->selector, "region=us");
+    protobuf_c_message_free_unpacked(&l->base, NULL);
     cor_ref_free(r);
 
     o = (cor_create_opts_t){.dm_chain = "KeepOnDevice(node=k1)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k1");
     cor_ref_free(r);
 
     /* Refused at create time, nothing created. */
-    Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
-                                       &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
-    size_t before = ((Cor__ListObjectsReply *)m)->n_objects;
-    protobuf_c_message_free_unpacked(m, NULL);
+    long before = cor_cluster_object_count(&cl);
+    CU_ASSERT_NOT_EQUAL_FATAL(before, -1);
     o = (cor_create_opts_t){.dm_chain = "Nope(x=1)", .name = "never"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unknown deployment manager 'Nope'"));
     o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=eu", .name = "never"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "column 23"));
     o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=eu)", .selector = "region=us",
                             .name = "never"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "contradicts"));
     o = (cor_create_opts_t){.dm_chain = "KeepInRegion(region=mars)", .name = "never"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
-                                       &cor__list_objects_reply__descriptor, 5000, &m, &err), 0);
-    CU_ASSERT_EQUAL(((Cor__ListObjectsReply *)m)->n_objects, before);
-    protobuf_c_message_free_unpacked(m, NULL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_ENOTFOUND);
+    long after = cor_cluster_object_count(&cl);
+    CU_ASSERT_NOT_EQUAL_FATAL(after, -1);
+    CU_ASSERT_EQUAL(after, before);
     cor_ref_t *none = NULL;
-    CU_ASSERT_EQUAL(cor_object_lookup_name(rt, "never", &none, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_lookup_name(cl.rt, "never", &none, &err), COR_ENOTFOUND);
 }
 
 static void test_oms_restart(void)
 {
     cor_error_t err;
     cor_ref_t *r = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter/eu", &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(cl.rt, "counter/eu", &r, &err), 0);
     int rc;
-    int64_t before = add(r, 0, &rc, &err);
-    cor_proc_kill(&oms); /* kill -9 */
+    int64_t before = cor_echo_add(r, 0, &rc, &err);
+    cor_cluster_kill_oms(&cl); /* kill -9 */
     /* Calls do not need the OMS: the kernel still serves. */
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), before + 1);
-    char listen[64];
-    snprintf(listen, sizeof(listen), "%s", oms_addr);
-    CU_ASSERT_EQUAL_FATAL(start_oms(listen), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), before + 1);
+    CU_ASSERT_EQUAL_FATAL(cor_cluster_restart_oms(&cl), 0);
     /* Everything is back: the object by name, both nodes once they beat. */
     cor_ref_t *again = NULL;
-    CU_ASSERT_EQUAL(cor_object_lookup_name(rt, "counter/eu", &again, &err), 0);
-    CU_ASSERT_EQUAL(add(again, 1, &rc, &err), before + 2);
+    CU_ASSERT_EQUAL(cor_object_lookup_name(cl.rt, "counter/eu", &again, &err), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(again, 1, &rc, &err), before + 2);
     CU_ASSERT_TRUE(wait_node_state("k1", COR__NODE_STATE__NODE_ALIVE, 5000));
     CU_ASSERT_TRUE(wait_node_state("k2", COR__NODE_STATE__NODE_ALIVE, 5000));
     uint64_t inc = 0;
@@ -277,20 +222,20 @@ static void test_kernel_death(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.name = "on-k2", .selector = "region=us"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k2");
-    cor_proc_kill(&k2);
+    cor_cluster_kill_kernel(&cl, K2);
     CU_ASSERT_TRUE(wait_node_state("k2", COR__NODE_STATE__NODE_DEAD, 5000));
     int rc;
-    add(r, 1, &rc, &err);
+    cor_echo_add(r, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_EUNAVAIL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "kernel server k2, which hosts it, is dead"));
     /* New objects avoid the dead node. */
     cor_ref_t *r2 = NULL;
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, NULL, &r2, &err), 0);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, NULL, &r2, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r2), "k1");
     o = (cor_create_opts_t){.selector = "region=us"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r2, &err) == 0 ? 0 : err.code,
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r2, &err) == 0 ? 0 : err.code,
                     COR_EUNAVAIL);
     cor_ref_free(r2);
     cor_ref_free(r);
@@ -300,21 +245,21 @@ static void test_kernel_restart_new_incarnation(void)
 {
     cor_error_t err;
     cor_ref_t *r = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter/eu", &r, &err), 0);
-    cor_proc_kill(&k1);
-    CU_ASSERT_EQUAL_FATAL(start_kernel(&k1, "k1", "region=eu"), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(cl.rt, "counter/eu", &r, &err), 0);
+    cor_cluster_kill_kernel(&cl, K1);
+    CU_ASSERT_EQUAL_FATAL(cor_cluster_restart_kernel(&cl, K1), 0);
     uint64_t inc = 0;
     CU_ASSERT_EQUAL(node_state("k1", &inc), COR__NODE_STATE__NODE_ALIVE);
     CU_ASSERT_EQUAL(inc, 2);
     int rc;
-    add(r, 1, &rc, &err);
+    cor_echo_add(r, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_EUNAVAIL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "lost when kernel server k1 restarted"));
     /* The restarted node takes new objects. */
     cor_ref_t *r2 = NULL;
     cor_create_opts_t o = {.selector = "region=eu"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r2, &err), 0);
-    CU_ASSERT_EQUAL(add(r2, 3, &rc, &err), 3);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r2, &err), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r2, 3, &rc, &err), 3);
     cor_ref_free(r2);
     cor_ref_free(r);
 }
@@ -324,13 +269,13 @@ static void test_daemon_bad_arguments(void)
     cor_proc_t p;
     char *a1[] = {(char *)COR_KERNEL_BIN, (char *)"--builtin", (char *)"echo", NULL}; /* no --oms */
     CU_ASSERT_EQUAL(cor_proc_start(&p, a1, 5000), -1);
-    char *a2[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--builtin",
+    char *a2[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", cl.oms_addr, (char *)"--builtin",
                   (char *)"nope", NULL};
     CU_ASSERT_EQUAL(cor_proc_start(&p, a2, 5000), -1);
-    char *a3[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--module",
+    char *a3[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", cl.oms_addr, (char *)"--module",
                   (char *)"/nonexistent.so", NULL};
     CU_ASSERT_EQUAL(cor_proc_start(&p, a3, 5000), -1);
-    char *a4[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", oms_addr, (char *)"--builtin",
+    char *a4[] = {(char *)COR_KERNEL_BIN, (char *)"--oms", cl.oms_addr, (char *)"--builtin",
                   (char *)"echo", (char *)"--label", (char *)"bad label", NULL};
     CU_ASSERT_EQUAL(cor_proc_start(&p, a4, 5000), -1);
     char *a5[] = {(char *)COR_OMS_BIN, (char *)"--sync", (char *)"sometimes", NULL};
@@ -339,24 +284,14 @@ static void test_daemon_bad_arguments(void)
 
 static int suite_init(void)
 {
-    cor_test_tmp_path(data_dir, sizeof(data_dir), "oms-data");
-    if (start_oms("127.0.0.1:0") != 0 || start_kernel(&k1, "k1", "region=eu") != 0 ||
-        start_kernel(&k2, "k2", "region=us") != 0)
-        return 1;
-    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
-    cor_error_t err;
-    return cor_runtime_new(&o, &rt, &err);
+    static const cor_cluster_spec_t spec = {.tag = "oms-data", .kernels = kernels, .n_kernels = 2};
+    return cor_cluster_start(&cl, &spec);
 }
 
 static int suite_cleanup(void)
 {
-    cor_runtime_free(rt);
-    cor_proc_stop(&k1, SIGTERM, 10000);
-    cor_proc_stop(&k2, SIGTERM, 10000);
-    cor_proc_stop(&oms, SIGTERM, 10000);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : 0;
+    cor_cluster_stop(&cl);
+    return 0;
 }
 
 int main(void)

@@ -15,9 +15,8 @@
 #include <string.h>
 
 #include "cor/oms.pb-c.h"
+#include "cluster.h"
 #include "echo/echo.cor.h"
-#include "daemons.h"
-#include "rpc.h"
 #include "host.h"
 #include "testlib.h"
 
@@ -57,50 +56,22 @@ static int must_refuse(const char *a, const char *b)
     return 0;
 }
 
-static char data_dir[256], oms_addr[64];
-static cor_proc_t oms, k1, k2;
-static cor_runtime_t *rt;
-
-static int start_kernel(cor_proc_t *p, const char *name)
-{
-    return cor_proc_start_kernel(p, COR_KERNEL_BIN, oms_addr, name, "echo",
-                                 "region=eu,device-class=cloud");
-}
+static const cor_cluster_kernel_t kernels[] = {
+    {"k1", "echo", "region=eu,device-class=cloud"},
+    {"k2", "echo", "region=eu,device-class=cloud"},
+};
+static cor_cluster_t cl;
 
 static int setup(void)
 {
-    cor_test_tmp_path(data_dir, sizeof(data_dir), "pairs-oms");
-    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
-                           sizeof(oms_addr)) != 0 ||
-        start_kernel(&k1, "k1") != 0 || start_kernel(&k2, "k2") != 0)
-        return 1;
-    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
-    cor_error_t err;
-    return cor_runtime_new(&o, &rt, &err);
+    static const cor_cluster_spec_t spec = {.tag = "pairs-oms", .kernels = kernels, .n_kernels = 2};
+    return cor_cluster_start(&cl, &spec);
 }
 
 static int teardown(void)
 {
-    cor_runtime_free(rt);
-    cor_proc_stop(&k1, SIGTERM, 10000);
-    cor_proc_stop(&k2, SIGTERM, 10000);
-    cor_proc_stop(&oms, SIGTERM, 10000);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : 0;
-}
-
-static size_t object_count(void)
-{
-    Cor__ListObjectsRequest lr = COR__LIST_OBJECTS_REQUEST__INIT;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_OBJECTS, &lr.base,
-                     &cor__list_objects_reply__descriptor, 5000, &m, &err) != 0)
-        return (size_t)-1;
-    size_t n = ((Cor__ListObjectsReply *)m)->n_objects;
-    protobuf_c_message_free_unpacked(m, NULL);
-    return n;
+    cor_cluster_stop(&cl);
+    return 0;
 }
 
 static void test_every_pair(void)
@@ -113,15 +84,15 @@ static void test_every_pair(void)
             cor_create_opts_t o = {.dm_chain = chain};
             cor_ref_t *r = NULL;
             cor_error_t err;
-            size_t before = object_count();
-            int rc = cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err);
+            long before = cor_cluster_object_count(&cl);
+            int rc = cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err);
             if (must_refuse(dms[i].name, dms[j].name)) {
                 if (rc != COR_EINVAL || strstr(err.msg, "conflict") == NULL)
                     fprintf(stderr, "pair %s: expected a conflict, got %d '%s'\n", chain, rc,
                             err.msg);
                 CU_ASSERT_EQUAL(rc, COR_EINVAL);
                 CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "conflict"));
-                CU_ASSERT_EQUAL(object_count(), before);
+                CU_ASSERT_EQUAL(cor_cluster_object_count(&cl), before);
                 refusals++;
                 continue;
             }
@@ -154,7 +125,7 @@ static void test_every_pair(void)
                     sr = NULL;
                 }
             }
-            CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(r), &err), 0);
+            CU_ASSERT_EQUAL(cor_object_delete(cl.rt, cor_ref_id(r), &err), 0);
             cor_ref_free(r);
             allowed++;
         }

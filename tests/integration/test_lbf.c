@@ -19,93 +19,51 @@
 #include <unistd.h>
 
 #include "cor/oms.pb-c.h"
+#include "cluster.h"
 #include "echo/echo.cor.h"
-#include "daemons.h"
-#include "rpc.h"
+#include "echo_calls.h"
 #include "host.h"
 #include "testlib.h"
 
-static char data_dir[256], oms_addr[64];
-static cor_proc_t oms, k[3];
-static cor_runtime_t *rt;
-
-static int start_kernel(int i)
-{
-    char name[16];
-    snprintf(name, sizeof(name), "k%d", i + 1);
-    return cor_proc_start_kernel(&k[i], COR_KERNEL_BIN, oms_addr, name, "echo", NULL);
-}
+static const cor_cluster_kernel_t kernels[] = {
+    {"k1", "echo", NULL},
+    {"k2", "echo", NULL},
+    {"k3", "echo", NULL},
+};
+static cor_cluster_t cl;
 
 static int setup(void)
 {
-    cor_test_tmp_path(data_dir, sizeof(data_dir), "lbf-oms");
-    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
-                           sizeof(oms_addr)) != 0)
-        return 1;
-    for (int i = 0; i < 3; i++)
-        if (start_kernel(i) != 0)
-            return 1;
-    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
-    cor_error_t err;
-    return cor_runtime_new(&o, &rt, &err);
+    static const cor_cluster_spec_t spec = {.tag = "lbf-oms", .kernels = kernels, .n_kernels = 3};
+    return cor_cluster_start(&cl, &spec);
 }
 
 static int teardown(void)
 {
-    cor_runtime_free(rt);
-    for (int i = 0; i < 3; i++)
-        cor_proc_stop(&k[i], SIGTERM, 10000);
-    cor_proc_stop(&oms, SIGTERM, 10000);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : 0;
+    cor_cluster_stop(&cl);
+    return 0;
 }
 
 /* Active replicas' node names (at most 8), and how many. */
 static int active_nodes(cor_ref_t *r, char nodes[8][16])
 {
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
+    Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
+    if (l == NULL)
         return -1;
-    Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
+    Cor__ObjectInfo *o = l->object;
     int n = 0;
     for (size_t i = 0; i < o->n_replicas && n < 8; i++)
         if (o->replicas[i]->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
             o->replicas[i]->node_state == COR__NODE_STATE__NODE_ALIVE)
             snprintf(nodes[n++], 16, "%s", o->replicas[i]->node);
-    protobuf_c_message_free_unpacked(m, NULL);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
     return n;
 }
 
+/* Adds 1 to r's counter: the total, or -1 with *rc set. */
 static int64_t add(cor_ref_t *r, int *rc)
 {
-    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
-    req.delta = 1;
-    Echo__AddReply *rep = NULL;
-    cor_error_t err;
-    *rc = echo_echo_add(r, &req, &rep, &err);
-    if (*rc != 0)
-        return -1;
-    int64_t t = rep->total;
-    echo__add_reply__free_unpacked(rep, NULL);
-    return t;
-}
-
-static int say(cor_ref_t *r)
-{
-    Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
-    req.text = (char *)"hi";
-    Echo__SayReply *rep = NULL;
-    cor_error_t err;
-    int rc = echo_echo_say(r, &req, &rep, &err);
-    if (rc == 0)
-        echo__say_reply__free_unpacked(rep, NULL);
-    return rc;
+    return cor_echo_add(r, 1, rc, NULL);
 }
 
 static cor_ref_t *lbf;
@@ -114,7 +72,7 @@ static void test_replicas_and_round_robin(void)
 {
     cor_error_t err;
     cor_create_opts_t o = {.dm_chain = "LoadBalancedFrontend(replicas=2)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &lbf, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &lbf, &err), 0);
     char nodes[8][16];
     CU_ASSERT_EQUAL_FATAL(active_nodes(lbf, nodes), 2);
     CU_ASSERT_STRING_NOT_EQUAL(nodes[0], nodes[1]);
@@ -135,15 +93,15 @@ static void test_refusals(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.dm_chain = "LoadBalancedFrontend(replicas=4)"};
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EUNAVAIL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EUNAVAIL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "asks for 4 replicas"));
     o.dm_chain = "LoadBalancedFrontend(replicas=2), LoadBalancedFrontend(replicas=3)";
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "conflict"));
     o.dm_chain = "LoadBalancedFrontend(replicas=9)";
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     o.dm_chain = "LoadBalancedFrontend";
-    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "needs parameter 'replicas'"));
 }
 
@@ -151,15 +109,14 @@ static void test_kernel_death_and_repair(void)
 {
     char nodes[8][16];
     CU_ASSERT_EQUAL_FATAL(active_nodes(lbf, nodes), 2);
-    int victim = nodes[0][1] - '1';
     char dead[16];
     snprintf(dead, sizeof(dead), "%s", nodes[0]);
-    cor_proc_kill(&k[victim]);
+    cor_cluster_kill_kernel(&cl, cor_cluster_kernel_index(&cl, dead));
     /* Read-only calls keep succeeding: a failed replica is skipped and the
      * call resent to the other. */
     int failures = 0;
     for (int i = 0; i < 40; i++) {
-        failures += say(lbf) != 0;
+        failures += cor_echo_say(lbf, "hi", NULL) != 0;
         usleep(50 * 1000);
     }
     CU_ASSERT_EQUAL(failures, 0);
@@ -184,15 +141,10 @@ static void test_kernel_death_and_repair(void)
 
 static int64_t checkpoint_ms(cor_ref_t *r, char *node, uint64_t *epoch)
 {
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
+    Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
+    if (l == NULL)
         return -1;
-    Cor__ObjectInfo *o = ((Cor__LookupReply *)m)->object;
+    Cor__ObjectInfo *o = l->object;
     int64_t t = o->checkpoint_ms;
     node[0] = '\0';
     for (size_t i = 0; i < o->n_replicas; i++)
@@ -200,7 +152,7 @@ static int64_t checkpoint_ms(cor_ref_t *r, char *node, uint64_t *epoch)
             o->replicas[i]->node_state == COR__NODE_STATE__NODE_ALIVE)
             snprintf(node, 16, "%s", o->replicas[i]->node);
     *epoch = o->epoch;
-    protobuf_c_message_free_unpacked(m, NULL);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
     return t;
 }
 
@@ -209,7 +161,7 @@ static void test_checkpoint_restore(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.dm_chain = "PeriodicCheckpoint(interval=100ms)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     int rc;
     add(r, &rc);
     add(r, &rc);
@@ -226,7 +178,7 @@ static void test_checkpoint_restore(void)
     t = checkpoint_ms(r, node, &epoch);
     CU_ASSERT(t > 0);
     CU_ASSERT_FATAL(node[0] == 'k');
-    cor_proc_kill(&k[node[1] - '1']);
+    cor_cluster_kill_kernel(&cl, cor_cluster_kernel_index(&cl, node));
     /* The OMS marks the node dead and installs the checkpoint elsewhere. */
     for (int waited = 0; waited < 8000; waited += 100) {
         checkpoint_ms(r, now_on, &epoch2);

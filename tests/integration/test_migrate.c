@@ -22,44 +22,31 @@
 #include "echo/echo.cor.h"
 #include "kv/kv.cor.h"
 #include "social/social.cor.h"
-#include "daemons.h"
+#include "cluster.h"
+#include "echo_calls.h"
 #include "rpc.h"
 #include "host.h"
 #include "testlib.h"
 
-static char data_dir[256], oms_addr[64];
-static cor_proc_t oms, k[3];
-static cor_runtime_t *rt;
-
-static int start_kernel(int i, const char *region)
-{
-    char name[16], label[32];
-    snprintf(name, sizeof(name), "m%d", i + 1);
-    snprintf(label, sizeof(label), "region=%s", region);
-    return cor_proc_start_kernel(&k[i], COR_KERNEL_BIN, oms_addr, name, "all", label);
-}
+static const cor_cluster_kernel_t kernels[] = {
+    {"m1", "all", "region=a"},
+    {"m2", "all", "region=a"},
+    {"m3", "all", "region=b"},
+};
+enum { M3 = 2 };
+static cor_cluster_t cl;
 
 static int setup(void)
 {
-    cor_test_tmp_path(data_dir, sizeof(data_dir), "migrate-oms");
-    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
-                           sizeof(oms_addr)) != 0 ||
-        start_kernel(0, "a") != 0 || start_kernel(1, "a") != 0 || start_kernel(2, "b") != 0)
-        return 1;
-    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
-    cor_error_t err;
-    return cor_runtime_new(&o, &rt, &err);
+    static const cor_cluster_spec_t spec = {.tag = "migrate-oms", .kernels = kernels,
+                                            .n_kernels = 3};
+    return cor_cluster_start(&cl, &spec);
 }
 
 static int teardown(void)
 {
-    cor_runtime_free(rt);
-    for (int i = 0; i < 3; i++)
-        cor_proc_stop(&k[i], SIGTERM, 10000);
-    cor_proc_stop(&oms, SIGTERM, 10000);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : 0;
+    cor_cluster_stop(&cl);
+    return 0;
 }
 
 static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__MigrateReply **out,
@@ -71,8 +58,8 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     rq.to_node = (char *)(to ? to : "");
     rq.selector = (char *)(selector ? selector : "");
     ProtobufCMessage *m = NULL;
-    int rc = cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_MIGRATE, &rq.base,
-                          &cor__migrate_reply__descriptor, 20000, &m, err);
+    int rc = cor_cluster_oms_call(&cl, COR_M_OMS_MIGRATE, &rq.base,
+                                  &cor__migrate_reply__descriptor, 20000, &m, err);
     if (out != NULL)
         *out = (Cor__MigrateReply *)m;
     else if (m != NULL)
@@ -80,26 +67,11 @@ static int migrate(cor_ref_t *r, const char *to, const char *selector, Cor__Migr
     return rc;
 }
 
-/* The OMS's record of r's object: a LookupReply the caller frees with
- * protobuf_c_message_free_unpacked, or NULL when the OMS did not answer. */
-static Cor__LookupReply *lookup(cor_ref_t *r)
-{
-    Cor__LookupRequest lq = COR__LOOKUP_REQUEST__INIT;
-    lq.id.data = (uint8_t *)cor_ref_id(r)->b;
-    lq.id.len = 16;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LOOKUP, &lq.base,
-                     &cor__lookup_reply__descriptor, 5000, &m, &err) != 0)
-        return NULL;
-    return (Cor__LookupReply *)m;
-}
-
 /* Where the OMS says the object lives: its epoch (0 if the OMS did not
  * answer), and optionally the node's name and TCP address. */
 static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len)
 {
-    Cor__LookupReply *l = lookup(r);
+    Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
     uint64_t e = l != NULL ? l->object->epoch : 0;
     if (node != NULL)
         snprintf(node, len, "%s", l != NULL ? l->object->replicas[0]->node : "");
@@ -110,7 +82,7 @@ static uint64_t epoch_of(cor_ref_t *r, char *node, size_t len)
 
 static void where(cor_ref_t *r, char *tcp, size_t len)
 {
-    Cor__LookupReply *l = lookup(r);
+    Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
     snprintf(tcp, len, "%s", l != NULL ? l->object->replicas[0]->tcp_address : "");
     if (l != NULL)
         protobuf_c_message_free_unpacked(&l->base, NULL);
@@ -120,13 +92,9 @@ static void where(cor_ref_t *r, char *tcp, size_t len)
  * 0, or -1 when the OMS does not list it. */
 static int other_kernel(const char *at, char *name, size_t name_len, char *tcp, size_t tcp_len)
 {
-    Cor__ListNodesRequest ln = COR__LIST_NODES_REQUEST__INIT;
-    ProtobufCMessage *m = NULL;
-    cor_error_t err;
-    if (cor_rpc_call(cor_runtime_client(rt), oms_addr, COR_M_OMS_LIST_NODES, &ln.base,
-                     &cor__list_nodes_reply__descriptor, 5000, &m, &err) != 0)
+    Cor__ListNodesReply *nodes = cor_cluster_list_nodes(&cl);
+    if (nodes == NULL)
         return -1;
-    const Cor__ListNodesReply *nodes = (const Cor__ListNodesReply *)m;
     int found = -1;
     for (size_t i = 0; i < nodes->n_nodes; i++)
         if ((strcmp(nodes->nodes[i]->name, "m1") == 0 || strcmp(nodes->nodes[i]->name, "m2") == 0) &&
@@ -135,7 +103,7 @@ static int other_kernel(const char *at, char *name, size_t name_len, char *tcp, 
             snprintf(tcp, tcp_len, "%s", nodes->nodes[i]->tcp_address);
             found = 0;
         }
-    protobuf_c_message_free_unpacked(m, NULL);
+    protobuf_c_message_free_unpacked(&nodes->base, NULL);
     return found;
 }
 
@@ -144,22 +112,7 @@ static int fill(cor_ref_t *r, uint64_t bytes, uint32_t seed);
 /* A new echo object in region a, or NULL with err set. */
 static cor_ref_t *new_echo(cor_error_t *err)
 {
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.selector = "region=a"};
-    return cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, err) == 0 ? r : NULL;
-}
-
-static int64_t add(cor_ref_t *r, int64_t d, int *rc, cor_error_t *err)
-{
-    Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
-    req.delta = d;
-    Echo__AddReply *rep = NULL;
-    *rc = echo_echo_add(r, &req, &rep, err);
-    if (*rc != 0)
-        return -1;
-    int64_t t = rep->total;
-    echo__add_reply__free_unpacked(rep, NULL);
-    return t;
+    return cor_cluster_create(&cl, "echo.Echo", "region=a", NULL, err);
 }
 
 /* A client thread: adds 1 in a loop and, given a mirror, also overwrites
@@ -214,7 +167,7 @@ static void *load(void *arg)
         if (l->social)
             rc = post(l->ref, &err);
         else
-            add(l->ref, 1, &rc, &err);
+            cor_echo_add(l->ref, 1, &rc, &err);
         if (rc == 0)
             l->ok++;
         if (rc == 0 && l->mirror != NULL)
@@ -247,7 +200,7 @@ static void test_moves_under_load(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a", .name = "counter"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     atomic_int stop = 0;
     loader_t l[2];
     pthread_t t[2];
@@ -275,13 +228,13 @@ static void test_moves_under_load(void)
     long acked = 0, failed = 0;
     stop_loaders(&stop, t, l, 2, &acked, &failed);
     int rc;
-    int64_t total = add(r, 0, &rc, &err);
+    int64_t total = cor_echo_add(r, 0, &rc, &err);
     printf("\n    %d moves under load, %ld acknowledged adds, counter %lld, longest freeze %lld us\n",
            moves, acked, (long long)total, (long long)max_frozen);
     CU_ASSERT_EQUAL(moves, 100);
     CU_ASSERT_EQUAL(failed, 0);
     /* The OMS keeps the last 8 moves, oldest first, ending at this epoch. */
-    Cor__LookupReply *lm = lookup(r);
+    Cor__LookupReply *lm = cor_cluster_lookup(&cl, r);
     CU_ASSERT_PTR_NOT_NULL_FATAL(lm);
     Cor__ObjectInfo *info = lm->object;
     CU_ASSERT_EQUAL(info->n_moves, 8);
@@ -300,37 +253,8 @@ static void test_moves_under_load(void)
  * would be). Returns the total, or -1. */
 static int64_t raw_add(cor_ref_t *r, const char *tcp, uint64_t seq, int64_t delta)
 {
-    Echo__AddRequest a = ECHO__ADD_REQUEST__INIT;
-    a.delta = delta;
-    uint8_t payload[32];
-    size_t plen = echo__add_request__pack(&a, payload);
-    uint8_t client[16] = {0xab, 0xcd};
-    Cor__InvokeRequest env = COR__INVOKE_REQUEST__INIT;
-    env.object_id.data = (uint8_t *)cor_ref_id(r)->b;
-    env.object_id.len = 16;
-    env.method = (char *)"Add";
-    env.payload.data = payload;
-    env.payload.len = plen;
-    env.client_id.data = client;
-    env.client_id.len = 16;
-    env.seq = seq;
-    grpc_slice s = grpc_slice_malloc(cor__invoke_request__get_packed_size(&env));
-    cor__invoke_request__pack(&env, GRPC_SLICE_START_PTR(s));
-    grpc_slice out;
-    cor_error_t err;
-    if (cor_client_call(cor_runtime_client(rt), cor_client_peer(cor_runtime_client(rt), tcp), COR_M_INVOKE, s, 5000, &out,
-                        &err, NULL) != 0)
-        return -1;
-    Cor__InvokeReply *rep = cor__invoke_reply__unpack(NULL, GRPC_SLICE_LENGTH(out),
-                                                      GRPC_SLICE_START_PTR(out));
-    Echo__AddReply *ar = rep ? echo__add_reply__unpack(NULL, rep->payload.len, rep->payload.data) : NULL;
-    int64_t t = ar ? ar->total : -1;
-    if (ar)
-        echo__add_reply__free_unpacked(ar, NULL);
-    if (rep)
-        cor__invoke_reply__free_unpacked(rep, NULL);
-    grpc_slice_unref(out);
-    return t;
+    static const uint8_t client[16] = {0xab, 0xcd};
+    return cor_echo_raw_add(cl.rt, r, tcp, client, seq, delta);
 }
 
 static void test_dedup_table_moves(void)
@@ -338,7 +262,7 @@ static void test_dedup_table_moves(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a", .dm_chain = "AtLeastOnceRPC"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     char before[160], after[160];
     where(r, before, sizeof(before));
     CU_ASSERT_EQUAL(raw_add(r, before, 5, 10), 10);
@@ -388,7 +312,7 @@ static void test_dedup_table_precopy(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a", .dm_chain = "AtLeastOnceRPC"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_EQUAL_FATAL(fill(r, 1u << 20, 9), 0);
     atomic_int stop = 0;
     static id_adder_t a;
@@ -417,7 +341,7 @@ static void test_dedup_table_precopy(void)
         same += raw_add(r, tcp, (uint64_t)i + 1, 1) == a.totals[i];
     CU_ASSERT_EQUAL(same, a.n); /* every resend answered from the table */
     int rc;
-    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), a.n); /* each add ran once */
+    CU_ASSERT_EQUAL(cor_echo_add(r, 0, &rc, &err), a.n); /* each add ran once */
     cor_ref_free(r);
 }
 
@@ -426,21 +350,21 @@ static void test_explicit_migration(void)
     cor_error_t err;
     cor_ref_t *plain = NULL, *r = NULL;
     cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &plain, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &plain, &err), 0);
     /* The application may move only objects that said so. */
     CU_ASSERT_EQUAL(cor_migrate(plain, NULL, "region=a", &err), COR_EPERM);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no ExplicitMigration"));
     CU_ASSERT_EQUAL(cor_migrate(plain, NULL, NULL, &err), COR_EINVAL);
     o.dm_chain = "ExplicitMigration";
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 7, &rc, &err), 7);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 7, &rc, &err), 7);
     char before[160], after[160];
     where(r, before, sizeof(before));
     CU_ASSERT_EQUAL(cor_migrate(r, NULL, "region=a", &err), 0);
     where(r, after, sizeof(after));
     CU_ASSERT_STRING_NOT_EQUAL(before, after);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 8); /* state came along */
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 8); /* state came along */
 
     /* From inside its own method: the move is requested, runs once the
      * method has returned, and the object's state comes along. */
@@ -459,7 +383,7 @@ static void test_explicit_migration(void)
     }
     CU_ASSERT_EQUAL(e1, e0 + 1);
     CU_ASSERT_STRING_EQUAL(there, ms.to_node);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 9);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 9);
     /* A plain object's own request is only a request (0): the OMS refuses
      * it (no ExplicitMigration; logged by the kernel) and it stays put. */
     uint64_t p0 = epoch_of(plain, here, sizeof(here));
@@ -480,14 +404,14 @@ static void test_dynamic_migration(void)
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a",
                            .dm_chain = "DynamicMigration(window=500ms, min_calls=20, residence=500ms)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     char at[16], other[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     snprintf(other, sizeof(other), "%s", strcmp(at, "m1") == 0 ? "m2" : "m1");
     /* A caller on the other kernel server: its runtime carries that node's
      * name in every call, as an object hosted there would. */
     cor_runtime_t *near = NULL;
-    cor_runtime_opts_t ro = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr};
+    cor_runtime_opts_t ro = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = cl.oms_addr};
     CU_ASSERT_EQUAL_FATAL(cor_runtime_new(&ro, &near, &err), 0);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_set_node_name(near, other, &err), 0);
     cor_ref_t *nr = NULL;
@@ -496,7 +420,7 @@ static void test_dynamic_migration(void)
     int rc, moved = 0;
     char now_at[16];
     for (int i = 0; i < 4000 && !moved; i++) {
-        if (add(nr, 1, &rc, &err) >= 0)
+        if (cor_echo_add(nr, 1, &rc, &err) >= 0)
             acked++;
         if (i % 50 == 0) {
             epoch_of(r, now_at, sizeof(now_at));
@@ -509,13 +433,13 @@ static void test_dynamic_migration(void)
     CU_ASSERT_EQUAL(e1, e0 + 1);
     /* Once there, it stays: calls from where it lives attract nothing. */
     for (int i = 0; i < 1500; i++) {
-        if (add(nr, 1, &rc, &err) >= 0)
+        if (cor_echo_add(nr, 1, &rc, &err) >= 0)
             acked++;
         usleep(1000);
     }
     CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e1);
     CU_ASSERT_STRING_EQUAL(now_at, other);
-    CU_ASSERT_EQUAL(add(nr, 0, &rc, &err), acked); /* nothing lost on the way */
+    CU_ASSERT_EQUAL(cor_echo_add(nr, 0, &rc, &err), acked); /* nothing lost on the way */
     cor_ref_free(nr);
     cor_runtime_free(near);
     cor_ref_free(r);
@@ -527,7 +451,7 @@ static void test_target_dies(void)
     cor_ref_t *r = new_echo(&err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 5, &rc, &err), 5);
     char at[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     int target = strcmp(at, "m1") == 0 ? 1 : 0;
@@ -535,13 +459,13 @@ static void test_target_dies(void)
     snprintf(tname, sizeof(tname), "m%d", target + 1);
     /* kill -9 the target just before the move: the OMS still thinks it is
      * alive, the install fails, and the source lets go of the freeze. */
-    cor_proc_kill(&k[target]);
+    cor_cluster_kill_kernel(&cl, target);
     CU_ASSERT_NOT_EQUAL(migrate(r, tname, NULL, NULL, &err), 0);
     char now_at[16];
     CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
     CU_ASSERT_STRING_EQUAL(now_at, at);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 6); /* it never stopped existing */
-    CU_ASSERT_EQUAL(start_kernel(target, "a"), 0); /* for the tests after */
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 6); /* it never stopped existing */
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, target), 0); /* for the tests after */
     cor_ref_free(r);
 }
 
@@ -553,16 +477,16 @@ static void test_source_dies(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a", .dm_chain = "PeriodicCheckpoint(interval=100ms)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 9, &rc, &err), 9);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 9, &rc, &err), 9);
     usleep(700 * 1000); /* the next ticks send the checkpoint */
     char at[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
-    int src = at[1] - '1';
+    int src = cor_cluster_kernel_index(&cl, at);
     char other[8];
     snprintf(other, sizeof(other), "m%d", src == 0 ? 2 : 1);
-    cor_proc_kill(&k[src]);
+    cor_cluster_kill_kernel(&cl, src);
     CU_ASSERT_NOT_EQUAL(migrate(r, other, NULL, NULL, &err), 0);
     char now_at[16] = "";
     uint64_t e1 = 0;
@@ -574,8 +498,8 @@ static void test_source_dies(void)
     }
     CU_ASSERT_STRING_EQUAL(now_at, other);
     CU_ASSERT_EQUAL(e1, e0 + 1);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 10);
-    CU_ASSERT_EQUAL(start_kernel(src, "a"), 0); /* for the tests after */
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 10);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, src), 0); /* for the tests after */
     cor_ref_free(r);
 }
 
@@ -589,7 +513,7 @@ static void test_oms_misses_commit(void)
     cor_ref_t *r = new_echo(&err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 3, &rc, &err), 3);
     char at[16], src_tcp[160], dst_tcp[160];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     where(r, src_tcp, sizeof(src_tcp));
@@ -602,7 +526,7 @@ static void test_oms_misses_commit(void)
     mo.target_tcp = dst_tcp;
     mo.new_epoch = e0 + 1;
     mo.dm_chain = (char *)"";
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), src_tcp, COR_M_MIGRATE_OUT, &mo.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(cl.rt), src_tcp, COR_M_MIGRATE_OUT, &mo.base,
                                        &cor__migrate_out_reply__descriptor, 5000, &m, &err), 0);
     protobuf_c_message_free_unpacked(m, NULL);
     /* The target reports on its next tick; the OMS adopts the placement. */
@@ -618,7 +542,7 @@ static void test_oms_misses_commit(void)
     CU_ASSERT_EQUAL(e1, e0 + 1);
     /* Callers (with the old location cached) follow: the tombstone says
      * EMOVED, the OMS now knows. Nothing lost. */
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 4);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 4);
     cor_ref_free(r);
 }
 
@@ -633,7 +557,7 @@ static void test_stray_copy_refused(void)
     cor_ref_t *r = new_echo(&err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 3, &rc, &err), 3);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 3, &rc, &err), 3);
     char at[16], other[16], other_tcp[160];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     CU_ASSERT_EQUAL_FATAL(other_kernel(at, other, sizeof(other), other_tcp, sizeof(other_tcp)), 0);
@@ -649,7 +573,7 @@ static void test_stray_copy_refused(void)
     is.state.len = echo__echo_args__pack(&st, buf);
     is.epoch = e0 + 1;
     is.dm_chain = (char *)"";
-    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(rt), other_tcp, COR_M_INSTALL_STATE, &is.base,
+    CU_ASSERT_EQUAL_FATAL(cor_rpc_call(cor_runtime_client(cl.rt), other_tcp, COR_M_INSTALL_STATE, &is.base,
                                        &cor__install_state_reply__descriptor, 5000, &m, &err), 0);
     protobuf_c_message_free_unpacked(m, NULL);
     CU_ASSERT_EQUAL(raw_add(r, other_tcp, 1, 0), 3); /* the stray is live, for now */
@@ -664,7 +588,7 @@ static void test_stray_copy_refused(void)
     char now_at[16];
     CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
     CU_ASSERT_STRING_EQUAL(now_at, at);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 4);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 4);
     cor_ref_free(r);
 }
 
@@ -835,7 +759,7 @@ static void test_large_state_runtime_diff(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "kv.KeyValueStore", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "kv.KeyValueStore", NULL, 0, &o, &r, &err), 0);
     enum { KEYS = 256, VLEN = 2048 };
     static unsigned last[KEYS];
     char key[16];
@@ -895,7 +819,7 @@ static void test_large_state_runtime_diff(void)
 static int wait_precopy(cor_ref_t *r)
 {
     for (int i = 0; i < 5000; i++) {
-        Cor__LookupReply *l = lookup(r);
+        Cor__LookupReply *l = cor_cluster_lookup(&cl, r);
         int in = 0;
         if (l != NULL) {
             const Cor__MoveProgress *p = l->object->moving;
@@ -919,7 +843,7 @@ static void test_kill_during_precopy(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_EQUAL_FATAL(fill(r, 64u << 20, 3), 0);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 5, &rc, &err), 5);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 5, &rc, &err), 5);
     char at[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
     int target = strcmp(at, "m1") == 0 ? 1 : 0;
@@ -932,14 +856,14 @@ static void test_kill_during_precopy(void)
     snprintf(mv.to, sizeof(mv.to), "%s", tname);
     pthread_create(&t, NULL, move_to_thread, &mv);
     CU_ASSERT_EQUAL(wait_precopy(r), 0);
-    cor_proc_kill(&k[target]);
+    cor_cluster_kill_kernel(&cl, target);
     pthread_join(t, NULL);
     CU_ASSERT_NOT_EQUAL(mv.rc, 0);
     char now_at[16];
     CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
     CU_ASSERT_STRING_EQUAL(now_at, at);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 6);
-    CU_ASSERT_EQUAL(start_kernel(target, "a"), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 6);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, target), 0);
 
     /* The OMS: restarted on its address from its store, it knows of no
      * move; the source kept serving throughout. */
@@ -947,13 +871,10 @@ static void test_kill_during_precopy(void)
     snprintf(mv2.to, sizeof(mv2.to), "%s", tname);
     pthread_create(&t, NULL, move_to_thread, &mv2);
     int caught = wait_precopy(r) == 0;
-    cor_proc_kill(&oms);
+    cor_cluster_kill_oms(&cl);
     pthread_join(t, NULL);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 7); /* served by the source, OMS down */
-    char listen[64];
-    snprintf(listen, sizeof(listen), "%s", oms_addr);
-    CU_ASSERT_EQUAL_FATAL(cor_proc_start_oms(&oms, COR_OMS_BIN, listen, data_dir, oms_addr,
-                                             sizeof(oms_addr)), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 7); /* served by the source, OMS down */
+    CU_ASSERT_EQUAL_FATAL(cor_cluster_restart_oms(&cl), 0);
     if (caught) {
         CU_ASSERT_NOT_EQUAL(mv2.rc, 0);
         CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
@@ -971,7 +892,7 @@ static void test_kill_during_precopy(void)
     CU_ASSERT_EQUAL(rc, 0);
     if (rep != NULL)
         protobuf_c_message_free_unpacked(&rep->base, NULL);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 8);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 8);
     uint8_t *mirror = malloc(64u << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mirror);
     fill_like_echo(mirror, 64u << 20, 3);
@@ -992,13 +913,13 @@ static void test_source_dies_during_precopy(void)
     CU_ASSERT_EQUAL_FATAL(fill(r, 64u << 20, 5), 0);
     char at[16];
     uint64_t e0 = epoch_of(r, at, sizeof(at));
-    int source = at[1] - '1', target = 1 - source;
+    int source = cor_cluster_kernel_index(&cl, at), target = 1 - source;
     mover_t mv = {.r = r};
     snprintf(mv.to, sizeof(mv.to), "m%d", target + 1);
     pthread_t t;
     pthread_create(&t, NULL, move_to_thread, &mv);
     int caught = wait_precopy(r) == 0;
-    cor_proc_kill(&k[source]);
+    cor_cluster_kill_kernel(&cl, source);
     pthread_join(t, NULL);
     CU_ASSERT_NOT_EQUAL(mv.rc, 0);
     if (caught) {
@@ -1007,10 +928,10 @@ static void test_source_dies_during_precopy(void)
         CU_ASSERT_EQUAL(epoch_of(r, now_at, sizeof(now_at)), e0);
         CU_ASSERT_STRING_EQUAL(now_at, at);
         int rc;
-        add(r, 1, &rc, &err);
+        cor_echo_add(r, 1, &rc, &err);
         CU_ASSERT_NOT_EQUAL(rc, 0); /* nobody serves it: not the staged copy */
     }
-    CU_ASSERT_EQUAL(start_kernel(source, "a"), 0);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, source), 0);
     cor_ref_free(r);
 }
 
@@ -1021,19 +942,19 @@ static void test_source_dies_after_commit(void)
     cor_ref_t *r = new_echo(&err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 9, &rc, &err), 9);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 9, &rc, &err), 9);
     char at[16];
     epoch_of(r, at, sizeof(at));
-    int source = at[1] - '1';
+    int source = cor_cluster_kernel_index(&cl, at);
     CU_ASSERT_EQUAL_FATAL(migrate(r, NULL, "region=a", NULL, &err), 0);
-    cor_proc_kill(&k[source]);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 10);
+    cor_cluster_kill_kernel(&cl, source);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 10);
     usleep(1500 * 1000); /* past the OMS's death timeout */
     char now_at[16];
     epoch_of(r, now_at, sizeof(now_at));
     CU_ASSERT_STRING_NOT_EQUAL(now_at, at);
-    CU_ASSERT_EQUAL(add(r, 1, &rc, &err), 11);
-    CU_ASSERT_EQUAL(start_kernel(source, "a"), 0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 11);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, source), 0);
     cor_ref_free(r);
 }
 
@@ -1119,7 +1040,7 @@ static void test_async_calls_follow(void)
     CU_ASSERT_EQUAL(l.failed, 0);
     CU_ASSERT(l.ok > 100);
     int rc;
-    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), l.ok);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 0, &rc, &err), l.ok);
     cor_ref_free(r);
 }
 
@@ -1133,7 +1054,7 @@ static void test_concurrent_class_moves(void)
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "social.User", NULL, 0, &o, &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "social.User", NULL, 0, &o, &r, &err), 0);
     atomic_int stop = 0;
     loader_t p[3];
     pthread_t t[3];
@@ -1171,9 +1092,9 @@ static void test_refusals(void)
 {
     cor_error_t err;
     cor_ref_t *r = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(rt, "counter", &r, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_lookup_name(cl.rt, "counter", &r, &err), 0);
     int rc;
-    int64_t before = add(r, 0, &rc, &err);
+    int64_t before = cor_echo_add(r, 0, &rc, &err);
     char here[16];
     CU_ASSERT_FATAL(epoch_of(r, here, sizeof(here)) != 0);
 
@@ -1184,13 +1105,13 @@ static void test_refusals(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "would break its placement 'region=a'"));
     CU_ASSERT_EQUAL(migrate(r, NULL, "region=b", NULL, &err), COR_ENOTFOUND);
     CU_ASSERT_EQUAL(migrate(r, "m1", "region=a", NULL, &err), COR_EINVAL);
-    CU_ASSERT_EQUAL(add(r, 0, &rc, &err), before); /* untouched */
+    CU_ASSERT_EQUAL(cor_echo_add(r, 0, &rc, &err), before); /* untouched */
 
     /* A dead target. */
     cor_ref_t *free_obj = NULL;
     cor_create_opts_t fo = {.selector = "region=a"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &fo, &free_obj, &err), 0);
-    cor_proc_kill(&k[2]);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &fo, &free_obj, &err), 0);
+    cor_cluster_kill_kernel(&cl, M3);
     for (int i = 0; i < 50; i++) {
         if (migrate(free_obj, "m3", NULL, NULL, &err) == COR_EUNAVAIL)
             break;
