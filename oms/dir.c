@@ -40,12 +40,15 @@ int oms_dir_open(cor_store_t store, const oms_dir_opts_t *opts, oms_dir_t **out,
     d->env = opts->env != NULL ? *opts->env : oms_env_real(d);
     pthread_rwlock_init(&d->lock, NULL);
     cor_idmap_init(&d->objects);
+    cor_idmap_init(&d->groups);
     if (cor_strmap_init(&d->nodes) != 0 || cor_strmap_init(&d->names) != 0 ||
         cor_strmap_init(&d->classes) != 0) {
         oms_dir_close(d);
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     }
     int rc = oms_store_load(d, err);
+    if (rc == 0)
+        oms_group_load(d);
     if (rc != 0) {
         oms_dir_close(d);
         return rc;
@@ -67,6 +70,11 @@ static void free_obj_cb(void *arg, const cor_object_id_t *key, void *value)
     oms_obj_free(value);
 }
 
+static void free_group_cb(void *arg, const cor_object_id_t *key, void *value)
+{
+    oms_group_release(value);
+}
+
 static int free_class(void *arg, const char *key, void *value)
 {
     free(value);
@@ -77,6 +85,9 @@ void oms_dir_close(oms_dir_t *d)
 {
     if (d == NULL)
         return;
+    cor_idmap_each(&d->groups, free_group_cb, NULL);
+    cor_idmap_close(&d->groups);
+    oms_group_free_all(d);
     cor_idmap_each(&d->objects, free_obj_cb, NULL);
     cor_idmap_close(&d->objects);
     if (d->nodes.buckets) {

@@ -10,7 +10,8 @@
  *   dir_nodes.c      registration, heartbeats, liveness, listing nodes
  *   dir_place.c      where a replica may go: hosting, labels, picking a node
  *   dir_objects.c    create, look up, list and delete objects; reply form
- *   dir_repair.c     re-creating replicas lost with their node
+ *   dir_group.c      DM group parts: their hooks, and the actions they take
+ *                    on replicas (the OMS knows no DM by name)
  *   dir_migrate.c    live migration, and placement reports after a move
  *   dir_checkpoint.c the newest checkpoint of each object
  *
@@ -19,7 +20,10 @@
  * it; its info is replaced on each registration. An oms_obj_t is owned by
  * d->objects from insertion until oms_dir_delete or oms_dir_close frees it
  * (oms_obj_free); d->names only points at objects (or RESERVED, while a
- * create holds the name). Class names are interned in d->classes.
+ * create holds the name). Class names are interned in d->classes. An
+ * object's group parts (oms_group_t, dir_group.c) are reference-counted:
+ * d->groups holds one reference while the object exists, o->group points
+ * at the same group.
  *
  * Locking: one rwlock, d->lock. Each function below says what it expects:
  * "write lock" or "read lock" (held by the caller, which may be either for
@@ -32,11 +36,14 @@
 #define COR_OMS_DIR_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+
+#include <cor/dm.h>
 
 #include "directory.h"
 #include "idmap.h"
 #include "labels.h"
-#include "strmap.h"
+#include <cor/strmap.h>
 
 #define NODE_NAME_MAX 63
 #define OBJECT_NAME_MAX 255
@@ -62,8 +69,10 @@ typedef struct oms_replica {
     uint64_t incarnation;
     uint64_t epoch;
     int state;   /* COR__REPLICA_STATE__* */
-    int pending; /* a repair for this slot is under way (not persisted) */
+    int pending; /* a new replica for this slot is being made (not persisted) */
 } oms_replica_t;
+
+typedef struct oms_group oms_group_t;
 
 typedef struct oms_obj {
     cor_object_id_t id;
@@ -88,6 +97,7 @@ typedef struct oms_obj {
     } move;
     Cor__Move *moves[MAX_MOVES]; /* recent live migrations, oldest first (heap) */
     int n_moves;
+    oms_group_t *group;    /* its DM group parts; NULL: none */
 } oms_obj_t;
 
 struct oms_dir {
@@ -99,11 +109,8 @@ struct oms_dir {
     cor_idmap_t objects;  /* id -> oms_obj_t* */
     cor_strmap_t names;   /* object name -> oms_obj_t* (or RESERVED) */
     cor_strmap_t classes; /* interned class names -> the key itself */
-    /* Repair's own (dir_repair.c), set through oms_repair_lost and
-     * oms_repair_room_changed; read by oms_dir_check_liveness. */
-    int repair_pending;   /* replicas lost or a repair failed: look again next tick */
-    int repair_waiting;   /* a lost replica had nowhere to go: look again when a
-                           * node registers, comes back or frees capacity */
+    cor_idmap_t groups;   /* id -> oms_group_t* of objects with group parts */
+    struct oms_event *events; /* node events not yet handed to group parts */
 };
 
 /* ---- dir.c: shared helpers ---- */
@@ -130,9 +137,11 @@ char *oms_arena_str(cor_arena_t *a, const char *s);
 
 /* ---- dir_store.c: the stored form ---- */
 
-/* "obj/<hex id>" and "ckpt/<hex id>": an object's keys in the store. */
+/* "obj/<hex id>", "ckpt/<hex id>" and "grp/<hex id>": an object's keys in
+ * the store (its record, its newest checkpoint, its group parts' state). */
 void oms_obj_key(const cor_object_id_t *id, char key[64]);
 void oms_ckpt_key(const cor_object_id_t *id, char key[64]);
+void oms_group_key(const cor_object_id_t *id, char key[64]);
 
 /* The stored form of o, in *buf (the caller frees). Any lock. */
 int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len);
@@ -202,17 +211,48 @@ oms_obj_t *oms_obj_find(oms_dir_t *d, const ProtobufCBinaryData *id, const char 
 /* The reply form of o, in the arena; NULL when out of memory. Any lock. */
 Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o);
 
-/* ---- dir_repair.c: the seam the rest of the directory repairs through ---- */
+/* ---- dir_group.c: DM group parts ---- */
 
-/* A replica was marked LOST: plan a repair on the next tick. Write lock. */
-void oms_repair_lost(oms_dir_t *d);
+/* Makes the group parts of o's chain (o->group; NULL when no DM of it has
+ * a group hook), with the states saved (NULL: a new object). Any lock or
+ * none (o is the caller's). */
+int oms_group_make(oms_dir_t *d, oms_obj_t *o, const Cor__GroupState *saved, cor_error_t *err);
 
-/* A node appeared, came back or has room again: replicas that had nowhere
- * to go may have somewhere now. Write lock. */
-void oms_repair_room_changed(oms_dir_t *d);
+/* Runs the group_create hooks on o, which is not in the maps yet, and
+ * places one replica when none made any. On failure the replicas made so
+ * far are in o->replicas for the caller to take back. No lock. */
+int oms_group_create(oms_dir_t *d, oms_obj_t *o, cor_error_t *err);
 
-/* Plans and makes the repairs due (from oms_dir_check_liveness). No lock. */
-void oms_repair_run(oms_dir_t *d);
+/* Puts o's group in d->groups (and its saved state in the store) once o is
+ * in the maps. Write lock. */
+void oms_group_publish(oms_dir_t *d, oms_obj_t *o);
+
+/* Takes o's group out of d->groups; the caller passes it (and the
+ * reference) to oms_group_gone once the lock is dropped. Write lock. */
+oms_group_t *oms_group_unpublish(oms_dir_t *d, oms_obj_t *o);
+
+/* Runs the group_delete hooks and lets the group go (NULL is fine). No
+ * lock. */
+void oms_group_gone(oms_group_t *g);
+
+/* Drops a reference to a group (NULL is fine). */
+void oms_group_release(oms_group_t *g);
+
+/* Queues what happened to kernel server node for every group part's
+ * group_node hook. Write lock. */
+void oms_group_event(oms_dir_t *d, const char *node, enum cor_dm_node_event ev);
+
+/* Hands the queued events to the group parts and ticks them (from
+ * oms_dir_check_liveness). No lock. */
+void oms_group_run(oms_dir_t *d);
+
+/* At open, after the objects are loaded: makes every object's group parts
+ * with their stored state. No other thread yet. */
+void oms_group_load(oms_dir_t *d);
+void oms_group_publish_loaded(oms_dir_t *d, oms_obj_t *o);
+
+/* Frees the events not handed out (at close). */
+void oms_group_free_all(oms_dir_t *d);
 
 /* ---- dir_migrate.c ---- */
 

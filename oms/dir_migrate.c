@@ -105,7 +105,7 @@ static void move_progress(oms_dir_t *d, const move_t *mv, const char *phase, uin
 }
 
 /* Check, the source's side (write lock): the caller may move it (an
- * application only under ExplicitMigration), it is not already moving, it
+ * application only when a DM of its chain grants it), it is not already moving, it
  * has exactly one active replica, and that replica's node is alive. Sets
  * mv->slot and mv->src. */
 static int move_check_source(const Cor__MigrateRequest *req, const oms_obj_t *o, move_t *mv,
@@ -121,10 +121,13 @@ static int move_check_source(const Cor__MigrateRequest *req, const oms_obj_t *o,
     mv->src = mv->slot >= 0 ? o->replicas[mv->slot].node : NULL;
     cor_dm_chain_t chain;
     if (req->by_app && (cor_dm_chain_parse(o->dm_chain, &chain, NULL) != 0 ||
-                        !(cor_dm_chain_caps(&chain) & COR_DM_CAP_APP_MIGRATE)))
+                        !(cor_dm_chain_caps(&chain) & COR_DM_CAP_APP_MIGRATE))) {
+        char which[256];
+        cor_dm_names_with(COR_DM_CAP_APP_MIGRATE, which, sizeof(which));
         return cor_error_set(err, COR_EPERM,
-                             "object %s may not be moved by the application: its chain has no "
-                             "ExplicitMigration", mv->s);
+                             "object %s may not be moved by the application: its chain has no %s",
+                             mv->s, which);
+    }
     if (o->migrating)
         return cor_error_set(err, COR_EABORTED, "object %s is already being moved", mv->s);
     if (active != 1)

@@ -11,12 +11,14 @@
  * again. Heartbeats are soft state; registrations are stored.
  *
  * Happy path: register (validated, stored, ALIVE), heartbeat every
- * interval, oms_dir_check_liveness called periodically finds nobody late.
+ * interval, oms_dir_check_liveness called periodically finds nobody late
+ * and runs the group parts (dir_group.c), which hear of every node that
+ * joins, dies or comes back.
  * Failure modes: a bad registration is refused with COR_EINVAL and
  * changes nothing; a store error fails it likewise; a heartbeat from an
  * unknown node or incarnation gets known = 0, telling the kernel to
- * register again; a late node is marked DEAD and repair is run
- * (dir_repair.c).
+ * register again; a late node is marked DEAD, and the objects' group parts
+ * decide what becomes of its replicas.
  */
 #include "dir_int.h"
 
@@ -71,16 +73,18 @@ static void mark_lost_cb(void *arg, const cor_object_id_t *key, void *value)
         cor_object_id_format(&o->id, s);
         cor_log_warn("object %s: replica on %s lost (node restarted)", s, lc->n->info->name);
         lc->count++;
-        oms_repair_lost(lc->d);
     }
 }
 
+/* Writes off the replicas of the node's older processes, then tells the
+ * group parts it joined: what to make of it is theirs to decide. */
 static int mark_lost(oms_dir_t *d, const char *node_name)
 {
     pthread_rwlock_wrlock(&d->lock);
     lost_ctx_t lc = {.d = d, .n = cor_strmap_get(&d->nodes, node_name)};
     if (lc.n != NULL)
         cor_idmap_each(&d->objects, mark_lost_cb, &lc);
+    oms_group_event(d, node_name, COR_DM_NODE_JOINED);
     pthread_rwlock_unlock(&d->lock);
     return lc.count;
 }
@@ -163,7 +167,8 @@ int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__Registe
     n->info = info;
     n->last_hb_mono = d->env.mono_ms(d->env.arg);
     cor__node_load__init(&n->load);
-    oms_repair_room_changed(d);
+    if (info->incarnation == 1)
+        oms_group_event(d, info->name, COR_DM_NODE_JOINED);
     pthread_rwlock_unlock(&d->lock);
 
     /* Replicas of older incarnations are gone with their process. */
@@ -198,13 +203,14 @@ int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__Heart
         cor_log_info("node %s is alive%s", n->info->name,
                      n->info->state == COR__NODE_STATE__NODE_DEAD ? " again" : "");
         n->info->state = COR__NODE_STATE__NODE_ALIVE;
-        oms_repair_room_changed(d);
+        oms_group_event(d, n->info->name, COR_DM_NODE_ALIVE);
     }
     pthread_rwlock_unlock(&d->lock);
     return 0;
 }
 
 typedef struct live_ctx {
+    oms_dir_t *d;
     int64_t now;
     int timeout;
     int changed;
@@ -219,6 +225,7 @@ static int check_node(void *arg, const char *key, void *value)
         cor_log_warn("node %s missed heartbeats for %lld ms: marked dead", n->info->name,
                      (long long)(lc->now - n->last_hb_mono));
         n->info->state = COR__NODE_STATE__NODE_DEAD;
+        oms_group_event(lc->d, n->info->name, COR_DM_NODE_DEAD);
         lc->changed++;
     }
     return 0;
@@ -226,13 +233,12 @@ static int check_node(void *arg, const char *key, void *value)
 
 int oms_dir_check_liveness(oms_dir_t *d)
 {
-    live_ctx_t lc = {.now = d->env.mono_ms(d->env.arg), .timeout = d->opts.heartbeat_timeout_ms};
+    live_ctx_t lc = {.d = d, .now = d->env.mono_ms(d->env.arg),
+                     .timeout = d->opts.heartbeat_timeout_ms};
     pthread_rwlock_wrlock(&d->lock);
     cor_strmap_each(&d->nodes, check_node, &lc);
-    int pending = d->repair_pending;
     pthread_rwlock_unlock(&d->lock);
-    if (lc.changed > 0 || pending)
-        oms_repair_run(d);
+    oms_group_run(d);
     return lc.changed;
 }
 

@@ -2,12 +2,12 @@
  * dir_objects.c — objects: create, look up, list, delete, and the reply
  * form an object takes (DESIGN.md "OMS").
  *
- * Design: creating reserves the name and a place for each replica under
- * the write lock (the chain, the request's or the class's own, says how
- * many and narrows the selector), drops the lock to ask each chosen kernel
- * server to create its replica, and only then records the object — in the
- * store first, then in the maps — so an object is never visible before
- * all its replicas exist. Deleting removes the record first and then asks
+ * Design: creating checks the chain (the request's or the class's own)
+ * and reserves the name under the write lock, then hands the new object to
+ * its DM group parts, which make its replicas (dir_group.c; one replica
+ * when the chain has none that does), each kernel server called without
+ * the lock; only then is the object recorded — in the store first, then in
+ * the maps — so an object is never visible before all its replicas exist. Deleting removes the record first and then asks
  * the kernels to drop their replicas. Listing pages by id with a bounded
  * heap, so a page costs O(n log limit), not a sort of everything.
  *
@@ -136,6 +136,90 @@ Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o)
     return m;
 }
 
+/* Takes back what a failed create made: the replicas, their places, the
+ * name it held, the group parts. No lock. */
+static void create_undo(oms_dir_t *d, oms_obj_t *o, const char *name)
+{
+    for (int i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i].state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            oms_kernel_delete(d, o->replicas[i].node->info->tcp_address, &o->id);
+    pthread_rwlock_wrlock(&d->lock);
+    for (int i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i].state == COR__REPLICA_STATE__REPLICA_ACTIVE)
+            o->replicas[i].node->placed--;
+    if (name[0] != '\0' && cor_strmap_get(&d->names, name) == RESERVED)
+        cor_strmap_del(&d->names, name);
+    pthread_rwlock_unlock(&d->lock);
+    oms_group_release(o->group);
+    oms_obj_free(o);
+}
+
+/* The new object, not in the maps yet: its chain (the request's, else the
+ * class's own), checked, and the selector its placement DMs narrow. The
+ * name is reserved. Write lock. */
+static int create_prepare(oms_dir_t *d, const Cor__CreateObjectRequest *req, oms_obj_t **out,
+                          cor_error_t *err)
+{
+    char chain_text[DM_CHAIN_MAX + 1], effective[1024];
+    snprintf(chain_text, sizeof(chain_text), "%s",
+             req->dm_chain[0] ? req->dm_chain : oms_class_chain(d, req->class_name));
+    cor_dm_chain_t chain;
+    cor_selector_t sel;
+    int rc;
+    if ((rc = cor_dm_chain_parse(chain_text, &chain, err)) != 0 ||
+        (rc = cor_dm_chain_check(&chain, err)) != 0 ||
+        (rc = cor_dm_chain_placement(&chain, req->selector, effective, sizeof(effective), err)) != 0 ||
+        (rc = cor_selector_parse(effective, &sel, err)) != 0)
+        return rc;
+    cor_dm_chain_format(&chain, chain_text, sizeof(chain_text));
+    if (req->name[0] != '\0' && cor_strmap_get(&d->names, req->name) != NULL)
+        return cor_error_set(err, COR_EEXIST, "an object named '%s' already exists", req->name);
+    oms_obj_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor_object_id_generate(&o->id);
+    o->class_name = oms_intern_class(d, req->class_name);
+    o->name = oms_dup_nonempty(req->name);
+    o->dm_chain = oms_dup_nonempty(chain_text);
+    o->selector = oms_dup_nonempty(effective);
+    o->created_ms = d->env.wall_ms(d->env.arg);
+    o->epoch = 1;
+    if (req->args.len > 0 && (o->args = malloc(req->args.len)) != NULL) {
+        memcpy(o->args, req->args.data, req->args.len);
+        o->args_len = req->args.len;
+    }
+    if (o->class_name == NULL || (req->args.len > 0 && o->args == NULL) ||
+        (req->name[0] != '\0' && (o->name == NULL ||
+                                   cor_strmap_put(&d->names, req->name, RESERVED, NULL) != 0))) {
+        oms_obj_free(o);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    *out = o;
+    return 0;
+}
+
+/* Makes o visible: stored, then in the maps, its group parts running.
+ * Write lock. */
+static int create_publish(oms_dir_t *d, oms_obj_t *o, cor_arena_t *arena,
+                          Cor__CreateObjectReply *rep, cor_error_t *err)
+{
+    for (int i = 0; i < o->n_replicas; i++)
+        if (o->replicas[i].node->info->incarnation != o->replicas[i].incarnation)
+            /* The node restarted while we created: that replica died with it. */
+            return cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
+                                 o->replicas[i].node->info->name);
+    int rc = oms_obj_persist(d, o, err);
+    if (rc == 0 && (rc = cor_idmap_put(&d->objects, &o->id, o)) == COR_EEXIST)
+        rc = cor_error_set(err, COR_EINTERNAL, "object id collision");
+    if (rc != 0)
+        return rc;
+    if (o->name != NULL)
+        cor_strmap_put(&d->names, o->name, o, NULL);
+    oms_group_publish(d, o);
+    rep->object = oms_obj_info(arena, o);
+    return rep->object != NULL ? 0 : cor_error_set(err, COR_ENOMEM, "out of memory");
+}
+
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
                    Cor__CreateObjectReply *rep, cor_error_t *err)
 {
@@ -149,158 +233,34 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     cor_selector_t sel;
     if ((rc = cor_selector_parse(req->selector, &sel, err)) != 0)
         return rc;
-
-    /* Reserve the name and a place, without holding the lock across the
-     * call to the kernel. */
+    oms_obj_t *o = NULL;
     pthread_rwlock_wrlock(&d->lock);
-    /* The chain: the request's, else the class's own (cor.dm_chain). It is
-     * checked before anything is reserved, so a bad chain creates nothing;
-     * its placement DMs narrow the selector. */
-    char chain_text[DM_CHAIN_MAX + 1], effective[1024];
-    snprintf(chain_text, sizeof(chain_text), "%s",
-             req->dm_chain[0] ? req->dm_chain : oms_class_chain(d, req->class_name));
-    cor_dm_chain_t chain;
-    if ((rc = cor_dm_chain_parse(chain_text, &chain, err)) != 0 ||
-        (rc = cor_dm_chain_check(&chain, err)) != 0 ||
-        (rc = cor_dm_chain_placement(&chain, req->selector, effective, sizeof(effective), err)) != 0 ||
-        (rc = cor_selector_parse(effective, &sel, err)) != 0) {
+    rc = create_prepare(d, req, &o, err);
+    pthread_rwlock_unlock(&d->lock);
+    if (rc != 0)
+        return rc;
+    /* Its group parts make its replicas (one, without any), each kernel
+     * server called without the lock held. */
+    rc = oms_group_make(d, o, NULL, err);
+    if (rc == 0)
+        rc = oms_group_create(d, o, err);
+    if (rc == 0) {
+        pthread_rwlock_wrlock(&d->lock);
+        rc = create_publish(d, o, arena, rep, err);
         pthread_rwlock_unlock(&d->lock);
+    }
+    if (rc != 0) {
+        create_undo(d, o, req->name);
         return rc;
     }
-    cor_dm_chain_format(&chain, chain_text, sizeof(chain_text));
-    if (req->name[0] != '\0') {
-        if (cor_strmap_get(&d->names, req->name) != NULL) {
-            pthread_rwlock_unlock(&d->lock);
-            return cor_error_set(err, COR_EEXIST, "an object named '%s' already exists", req->name);
-        }
-        if (cor_strmap_put(&d->names, req->name, RESERVED, NULL) != 0) {
-            pthread_rwlock_unlock(&d->lock);
-            return cor_error_set(err, COR_ENOMEM, "out of memory");
-        }
-    }
-    int want = cor_dm_chain_replicas(&chain);
-    oms_node_t *nodes[8];
-    char targets[8][160];
-    uint64_t incs[8];
-    int got = 0;
-    oms_pick_t pc;
-    for (; got < want && got < 8; got++) {
-        pc = (oms_pick_t){.cls = req->class_name, .sel = &sel, .avoid = nodes, .n_avoid = got};
-        if (oms_pick(d, &pc) == NULL)
-            break;
-        nodes[got] = pc.best;
-        pc.best->placed++;
-        snprintf(targets[got], sizeof(targets[got]), "%s", pc.best->info->tcp_address);
-        incs[got] = pc.best->info->incarnation;
-    }
-    if (got < want) {
-        for (int i = 0; i < got; i++)
-            nodes[i]->placed--;
-        if (req->name[0] != '\0')
-            cor_strmap_del(&d->names, req->name);
-        pthread_rwlock_unlock(&d->lock);
-        if (got > 0)
-            return cor_error_set(err, COR_EUNAVAIL,
-                                 "the chain asks for %d replicas on distinct kernel servers, but "
-                                 "only %d live ones can host %s%s%s",
-                                 want, got, req->class_name, effective[0] ? " and match " : "",
-                                 effective);
-        if (pc.hosting == 0)
-            return cor_error_set(err, COR_ENOTFOUND, "no kernel server hosts class %s",
-                                 req->class_name);
-        if (pc.matching == 0)
-            return cor_error_set(err, COR_ENOTFOUND,
-                                 "%d kernel server(s) host %s but none matches selector '%s'",
-                                 pc.hosting, req->class_name, effective);
-        if (pc.alive == 0)
-            return cor_error_set(err, COR_EUNAVAIL,
-                                 "every kernel server that hosts %s%s%s is dead or unknown",
-                                 req->class_name, effective[0] ? " and matches " : "",
-                                 effective);
-        return cor_error_set(err, COR_EUNAVAIL, "every kernel server that can host %s is full",
-                             req->class_name);
-    }
-    pthread_rwlock_unlock(&d->lock);
-
-    int created = 0;
-    oms_obj_t *o = calloc(1, sizeof(*o));
-    if (o == NULL) {
-        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
-        goto undo;
-    }
-    cor_object_id_generate(&o->id);
-    o->name = oms_dup_nonempty(req->name);
-    o->dm_chain = oms_dup_nonempty(chain_text);
-    o->selector = oms_dup_nonempty(effective);
-    o->created_ms = d->env.wall_ms(d->env.arg);
-    o->epoch = 1;
-    o->replicas = calloc((size_t)want, sizeof(*o->replicas));
-    if (req->args.len > 0) {
-        o->args = malloc(req->args.len);
-        if (o->args != NULL) {
-            memcpy(o->args, req->args.data, req->args.len);
-            o->args_len = req->args.len;
-        }
-    }
-    if (o->replicas == NULL || (req->args.len > 0 && o->args == NULL)) {
-        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
-        goto undo;
-    }
-    for (; created < want; created++) {
-        rc = oms_kernel_create(d, targets[created], &o->id, req->class_name, o->args, o->args_len,
-                           chain_text, err);
-        if (rc != 0) {
-            cor_error_prefix(err, "kernel server %s", nodes[created]->info->name);
-            goto undo;
-        }
-        o->replicas[created] = (oms_replica_t){.node = nodes[created], .incarnation = incs[created],
-                                               .epoch = 1,
-                                               .state = COR__REPLICA_STATE__REPLICA_ACTIVE};
-    }
-    o->n_replicas = want;
-
-    pthread_rwlock_wrlock(&d->lock);
-    o->class_name = oms_intern_class(d, req->class_name);
-    for (int i = 0; i < want && rc == 0; i++)
-        if (nodes[i]->info->incarnation != incs[i])
-            /* The node restarted while we created: that replica died with it. */
-            rc = cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
-                               nodes[i]->info->name);
-    if (rc == 0 && o->class_name == NULL) {
-        rc = cor_error_set(err, COR_ENOMEM, "out of memory");
-    } else if (rc == 0 && (rc = oms_obj_persist(d, o, err)) == 0 &&
-               (rc = cor_idmap_put(&d->objects, &o->id, o)) == 0) {
-        if (o->name != NULL)
-            cor_strmap_put(&d->names, o->name, o, NULL);
-        rep->object = oms_obj_info(arena, o);
-        if (rep->object == NULL)
-            rc = cor_error_set(err, COR_ENOMEM, "out of memory");
-    } else if (rc == COR_EEXIST) {
-        rc = cor_error_set(err, COR_EINTERNAL, "object id collision");
-    }
-    pthread_rwlock_unlock(&d->lock);
-    if (rc == 0) {
-        char s[COR_OBJECT_ID_STRLEN + 1];
-        cor_object_id_format(&o->id, s);
-        cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
-                     req->name[0] ? ", " : "", req->name, nodes[0]->info->name,
-                     want > 1 ? " and others" : "");
-        if (want > 1)
-            oms_kernel_set_members(d, &o->id);
-        return 0;
-    }
-undo:
-    /* Recorded nowhere: take back the replicas made so far. */
-    for (int i = 0; i < created; i++)
-        oms_kernel_delete(d, targets[i], &o->id);
-    pthread_rwlock_wrlock(&d->lock);
-    for (int i = 0; i < want; i++)
-        nodes[i]->placed--;
-    if (req->name[0] != '\0' && cor_strmap_get(&d->names, req->name) == RESERVED)
-        cor_strmap_del(&d->names, req->name);
-    pthread_rwlock_unlock(&d->lock);
-    oms_obj_free(o);
-    return rc;
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&o->id, s);
+    cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
+                 req->name[0] ? ", " : "", req->name, o->replicas[0].node->info->name,
+                 o->n_replicas > 1 ? " and others" : "");
+    if (o->n_replicas > 1)
+        oms_kernel_set_members(d, &o->id);
+    return 0;
 }
 
 int oms_dir_lookup(oms_dir_t *d, const Cor__LookupRequest *req, cor_arena_t *arena,
@@ -429,11 +389,13 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
         pthread_rwlock_unlock(&d->lock);
         return err->code;
     }
-    char key[64], ckey[64];
+    char key[64], ckey[64], gkey[64];
     oms_obj_key(&o->id, key);
     oms_ckpt_key(&o->id, ckey);
-    cor_store_op_t ops[2] = {{COR_STORE_DEL, key, NULL, 0}, {COR_STORE_DEL, ckey, NULL, 0}};
-    int rc = d->store.ops->apply(d->store.impl, ops, 2, err);
+    oms_group_key(&o->id, gkey);
+    cor_store_op_t ops[3] = {{COR_STORE_DEL, key, NULL, 0}, {COR_STORE_DEL, ckey, NULL, 0},
+                             {COR_STORE_DEL, gkey, NULL, 0}};
+    int rc = d->store.ops->apply(d->store.impl, ops, 3, err);
     if (rc != 0) {
         pthread_rwlock_unlock(&d->lock);
         return rc;
@@ -454,9 +416,11 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
             r->node->placed--;
         snprintf(targets[i], sizeof(targets[i]), "%s", r->node->info->tcp_address);
     }
-    oms_repair_room_changed(d);
+    oms_group_t *g = oms_group_unpublish(d, o);
     pthread_rwlock_unlock(&d->lock);
 
+    /* Its group parts hear of it before its replicas go. */
+    oms_group_gone(g);
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(&o->id, s);
     Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;

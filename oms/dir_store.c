@@ -26,18 +26,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-void oms_obj_key(const cor_object_id_t *id, char key[64])
+static void key_of(const char *prefix, const cor_object_id_t *id, char key[64])
 {
     char s[COR_OBJECT_ID_STRLEN + 1];
     cor_object_id_format(id, s);
-    snprintf(key, 64, "obj/%s", s);
+    snprintf(key, 64, "%s/%s", prefix, s);
+}
+
+void oms_obj_key(const cor_object_id_t *id, char key[64])
+{
+    key_of("obj", id, key);
 }
 
 void oms_ckpt_key(const cor_object_id_t *id, char key[64])
 {
-    char s[COR_OBJECT_ID_STRLEN + 1];
-    cor_object_id_format(id, s);
-    snprintf(key, 64, "ckpt/%s", s);
+    key_of("ckpt", id, key);
+}
+
+void oms_group_key(const cor_object_id_t *id, char key[64])
+{
+    key_of("grp", id, key);
 }
 
 /* The stored form of an object (replica addresses are not stored: they are

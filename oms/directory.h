@@ -90,6 +90,13 @@ int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *a
  * the commit); otherwise acknowledged and ignored. */
 int oms_dir_report_placement(oms_dir_t *d, const Cor__PlacementReport *req, cor_error_t *err);
 
+/* A DM server part's message to its group part (Oms.GroupMessage): only
+ * the kernel server holding one of the object's active replicas, as that
+ * incarnation, may send (ESTATE otherwise); ENOTFOUND when the object or
+ * the DM's group part is not there. The reply is built in arena. */
+int oms_dir_group_message(oms_dir_t *d, const Cor__GroupMessageRequest *req, cor_arena_t *arena,
+                          Cor__GroupMessageReply *rep, cor_error_t *err);
+
 /* Keeps the newest checkpoint of an object, from the node that holds its
  * active replica (others are refused: a stale replica must not overwrite
  * the live one's state). */

@@ -72,6 +72,13 @@ static int h_report(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out
     return oms_dir_report_placement(arg, (const Cor__PlacementReport *)in, err);
 }
 
+static int h_group(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
+                   cor_error_t *err)
+{
+    return oms_dir_group_message(arg, (const Cor__GroupMessageRequest *)in, a,
+                                 (Cor__GroupMessageReply *)out, err);
+}
+
 static int h_ping(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out, cor_arena_t *a,
                   cor_error_t *err)
 {
@@ -106,6 +113,8 @@ int oms_service_register(cor_server_t *s, oms_dir_t *d, cor_error_t *err)
          h_migrate, d, 1u << 16},
         {COR_M_OMS_REPORT_PLACEMENT, &cor__placement_report__descriptor,
          &cor__placement_ack__descriptor, h_report, d, 1u << 12},
+        {COR_M_OMS_GROUP_MESSAGE, &cor__group_message_request__descriptor,
+         &cor__group_message_reply__descriptor, h_group, d, 1u << 20},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         int rc = cor_rpc_serve(s, &hs[i], err);

@@ -18,7 +18,7 @@
  */
 #include "store.h"
 
-#include "strmap.h"
+#include <cor/strmap.h>
 
 #include <errno.h>
 #include <fcntl.h>

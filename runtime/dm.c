@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "labels.h"
 
@@ -268,7 +269,7 @@ static const cor_dm_ops_t *registry[MAX_DMS];
 static int n_registered;
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 
-void cor_dm_register_builtins(void); /* dm_builtin.c */
+void cor_dm_register_builtins(void); /* dm/builtins.c */
 
 static void builtins(void)
 {
@@ -288,6 +289,8 @@ int cor_dm_register(const cor_dm_ops_t *ops, cor_error_t *err)
                              "DM %s: server_save/server_load, and server_save_dirty/"
                              "server_apply_dirty (which need the first), come as pairs",
                              ops->name);
+    if (ops->group_free != NULL && ops->group_new == NULL)
+        return cor_error_set(err, COR_EINVAL, "DM %s: group_free without group_new", ops->name);
     pthread_mutex_lock(&reg_lock);
     int rc = 0;
     for (int i = 0; i < n_registered; i++)
@@ -311,6 +314,25 @@ const cor_dm_ops_t *cor_dm_find(const char *name)
             found = registry[i];
     pthread_mutex_unlock(&reg_lock);
     return found;
+}
+
+void cor_dm_names_with(unsigned caps, char *buf, size_t len)
+{
+    pthread_once(&builtin_once, builtins);
+    size_t n = 0;
+    buf[0] = '\0';
+    pthread_mutex_lock(&reg_lock);
+    for (int i = 0; i < n_registered; i++) {
+        if ((registry[i]->caps & caps) != caps)
+            continue;
+        int w = snprintf(buf + n, len - n, "%s%s", n ? " or " : "", registry[i]->name);
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    if (n == 0)
+        snprintf(buf, len, "no DM");
 }
 
 static void known_names(char *buf, size_t len)
@@ -445,16 +467,6 @@ int cor_dm_chain_placement(const cor_dm_chain_t *c, const char *selector, char *
     return 0;
 }
 
-int cor_dm_chain_replicas(const cor_dm_chain_t *c)
-{
-    for (int i = 0; i < c->n; i++) {
-        const cor_dm_ops_t *ops = cor_dm_find(c->dms[i].name);
-        if (ops != NULL && ops->replicas != NULL)
-            return ops->replicas(&c->dms[i]);
-    }
-    return 1;
-}
-
 unsigned cor_dm_chain_caps(const cor_dm_chain_t *c)
 {
     unsigned caps = 0;
@@ -466,12 +478,32 @@ unsigned cor_dm_chain_caps(const cor_dm_chain_t *c)
     return caps;
 }
 
-enum cor_dm_recovery cor_dm_chain_recovery(const cor_dm_chain_t *c)
+/* ---------------- helpers for DM authors ---------------- */
+
+long long cor_dm_now_ms(void)
 {
-    for (int i = 0; i < c->n; i++) {
-        const cor_dm_ops_t *ops = cor_dm_find(c->dms[i].name);
-        if (ops != NULL && ops->on_failure != NULL)
-            return ops->on_failure(&c->dms[i]);
-    }
-    return COR_DM_RECOVER_NONE;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cor_dm_transport_failure(int rc)
+{
+    return rc == COR_EUNAVAIL || rc == COR_ETIMEDOUT || rc == COR_ECANCELLED;
+}
+
+int cor_dm_param_label(const cor_dm_entry_t *e, const char *name, cor_error_t *err)
+{
+    const char *v = cor_dm_param(e, name);
+    if (v == NULL)
+        return 0;
+    char term[COR_DM_NAME_MAX + COR_DM_VALUE_MAX + 2];
+    snprintf(term, sizeof(term), "k=%s", v);
+    cor_label_t l;
+    cor_error_t lerr;
+    if (v[0] == '\0' || cor_label_parse(term, &l, &lerr) != 0)
+        return cor_error_set(err, COR_EINVAL,
+                             "%s: %s '%s' is not a label value (letters, digits, . _ / -)",
+                             e->name, name, v);
+    return 0;
 }

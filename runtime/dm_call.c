@@ -122,6 +122,19 @@ int cor_dm_call_peers(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
     return 0;
 }
 
+/* A reply's payload as the caller's malloc'd copy (NULL when empty). */
+static int take_payload(const ProtobufCBinaryData *b, unsigned char **out, size_t *len,
+                        cor_error_t *err)
+{
+    if (b->len == 0)
+        return 0;
+    if ((*out = malloc(b->len)) == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    memcpy(*out, b->data, b->len);
+    *len = b->len;
+    return 0;
+}
+
 int cor_dm_call_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const unsigned char *msg,
                      size_t len, unsigned char **reply, size_t *reply_len)
 {
@@ -145,16 +158,35 @@ int cor_dm_call_peer_send(cor_dm_call_t *c, const cor_dm_replica_t *to, const un
                           &cor__peer_message_reply__descriptor, 2000, &m, c->err);
     if (rc != 0)
         return rc;
-    Cor__PeerMessageReply *r = (Cor__PeerMessageReply *)m;
-    if (r->payload.len > 0) {
-        *reply = malloc(r->payload.len);
-        if (*reply == NULL)
-            rc = cor_error_set(c->err, COR_ENOMEM, "out of memory");
-        else {
-            memcpy(*reply, r->payload.data, r->payload.len);
-            *reply_len = r->payload.len;
-        }
-    }
+    rc = take_payload(&((Cor__PeerMessageReply *)m)->payload, reply, reply_len, c->err);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+int cor_dm_call_group_send(cor_dm_call_t *c, const unsigned char *msg, size_t len,
+                           unsigned char **reply, size_t *reply_len)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    if (c->obj == NULL || c->stack == NULL || c->pos < 1)
+        return cor_error_set(c->err, COR_ESTATE, "group messages are sent by server parts");
+    cor_runtime_t *rt = c->rt;
+    if (rt->oms_address[0] == '\0' || rt->node_name[0] == '\0')
+        return cor_error_set(c->err, COR_ESTATE, "not in a cluster: no OMS to send to");
+    Cor__GroupMessageRequest req = COR__GROUP_MESSAGE_REQUEST__INIT;
+    req.object_id.data = c->obj->id.b;
+    req.object_id.len = 16;
+    req.dm = (char *)c->stack->parts[c->pos - 1].ops->name;
+    req.node = rt->node_name;
+    req.incarnation = atomic_load(&rt->incarnation);
+    req.payload.data = (uint8_t *)msg;
+    req.payload.len = len;
+    ProtobufCMessage *m = NULL;
+    int rc = cor_rpc_call(rt->client, rt->oms_address, COR_M_OMS_GROUP_MESSAGE, &req.base,
+                          &cor__group_message_reply__descriptor, 2000, &m, c->err);
+    if (rc != 0)
+        return rc;
+    rc = take_payload(&((Cor__GroupMessageReply *)m)->payload, reply, reply_len, c->err);
     protobuf_c_message_free_unpacked(m, NULL);
     return rc;
 }

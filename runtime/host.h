@@ -66,6 +66,13 @@ size_t cor_runtime_drop_all(cor_runtime_t *rt);
  * reports. From a kernel server's timer. */
 void cor_runtime_tick(cor_runtime_t *rt);
 
+/* One side of a chain's DM parts, as a ref (client) or a hosted object
+ * (server) holds them; made and freed here for the chain fuzzer. *out is
+ * NULL when that side has no parts. */
+typedef struct cor_dm_stack cor_dm_stack_t;
+int cor_dm_stack_new(const char *chain, int server, cor_dm_stack_t **out, cor_error_t *err);
+void cor_dm_stack_free(cor_dm_stack_t *s);
+
 /* ---- being a kernel server ---- */
 
 /* The node name this runtime registers as (who sends checkpoints and

@@ -36,6 +36,7 @@ enum cor_method_index {
     COR_M_OMS_PUT_CHECKPOINT,
     COR_M_OMS_MIGRATE,
     COR_M_OMS_REPORT_PLACEMENT,
+    COR_M_OMS_GROUP_MESSAGE,
     COR_M_COUNT
 };
 

@@ -1,7 +1,7 @@
 /*
  * strmap.c — string → pointer hash map; see strmap.h.
  */
-#include "strmap.h"
+#include <cor/strmap.h>
 
 #include <cor/error.h>
 

@@ -7,11 +7,15 @@
  *  - the client part runs in the caller's process and sees every outgoing
  *    call (route, retry, cache, fail fast);
  *  - the server part runs beside each replica and sees every incoming call
- *    (order, deduplicate, lock, refuse);
- *  - the group part coordinates the replicas of one object on the OMS
- *    (placement, replica count, reacting to a dead kernel server).
+ *    (order, deduplicate, lock, refuse), on every route: the object's
+ *    server parts run for a co-located caller exactly as for a remote one;
+ *  - the group part runs on the OMS, one instance per object, and
+ *    coordinates its replicas: it makes them when the object is created,
+ *    replaces them when kernel servers die, hears from its server parts,
+ *    and keeps its own state in the OMS's store.
  * A call passes the client parts outermost first, then the server parts in
- * the same order, then reaches the object.
+ * the same order, then reaches the object. docs/dms/README.md is the DM
+ * author's guide; dm/ holds the built-in DMs, one file each.
  *
  * A chain is written `Name(param=value, ...), Name, ...`, outermost first,
  * in a service's (cor.dm_chain) option or at create time. Parsing and
@@ -130,6 +134,7 @@ typedef struct cor_dm_replica {
     char host_id[128];
     uint64_t epoch;
     int alive; /* ACTIVE replica on an ALIVE kernel server */
+    int lost;  /* written off: its kernel server died or restarted */
     int self;  /* (cor_dm_call_peers) the replica this part runs beside */
 } cor_dm_replica_t;
 
@@ -174,6 +179,14 @@ const char *cor_dm_call_node(const cor_dm_call_t *c);
  * capabilities include COR_DM_CAP_APP_MIGRATE in the chain. */
 int cor_dm_call_request_move(cor_dm_call_t *c, const char *to_node);
 
+/* Server parts: sends msg to this DM's group part on the OMS (its
+ * group_message hook) and waits for the answer, put in *reply (malloc'd,
+ * caller frees; NULL when empty). Only a replica the OMS counts as active
+ * may send. ESTATE outside a cluster, ENOTFOUND when the group part takes
+ * no messages. It holds the object's turn while waiting (2 s at most). */
+int cor_dm_call_group_send(cor_dm_call_t *c, const unsigned char *msg, size_t len,
+                           unsigned char **reply, size_t *reply_len);
+
 /* Server parts (in the object's turn): saves the object's state now and
  * sends it to the OMS as its checkpoint, without waiting for the answer.
  * ESTATE outside a cluster, EUNIMPL for a class without save_state. */
@@ -184,6 +197,108 @@ int cor_dm_call_checkpoint(cor_dm_call_t *c);
 int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- The group part ----
+ *
+ * One instance per object, on the OMS: made (group_new) when the object is
+ * created, and again after an OMS restart with the state it last saved.
+ * Its hooks run on OMS threads, one at a time per object, with no OMS lock
+ * held, so they may call the actions below, which talk to kernel servers
+ * and wait for them:
+ *   group_create   the object is being created: make its replicas
+ *                  (cor_dm_group_add_replica). When no group part of the
+ *                  chain makes any, the OMS places one. An error refuses
+ *                  the create; every replica made is taken back.
+ *   group_node     a kernel server joined (registered, maybe anew after a
+ *                  restart: the replicas of its old process are already
+ *                  written off), died (missed its heartbeats) or came back
+ *                  (the same process heartbeats again)
+ *   group_tick     about every heartbeat interval
+ *   group_message  a message from one of the object's server parts
+ *                  (cor_dm_call_group_send)
+ *   group_delete   the object is being deleted (its replicas are taken
+ *                  back by the OMS after this returns)
+ * A group part that keeps more than one replica is what makes an object
+ * survive its kernel server; without one, a replica lost is lost.
+ */
+typedef struct cor_dm_group cor_dm_group_t;
+
+/* What happened to a kernel server (group_node). */
+enum cor_dm_node_event {
+    COR_DM_NODE_JOINED = 1, /* registered: new, or a new process under an old name */
+    COR_DM_NODE_DEAD,       /* missed its heartbeats: placement skips it */
+    COR_DM_NODE_ALIVE,      /* a dead one heartbeats again: its replicas are intact */
+};
+
+/* Where a new replica's state comes from. */
+enum cor_dm_source {
+    COR_DM_FROM_ARGS = 0,   /* the constructor arguments the object was created with */
+    COR_DM_FROM_CHECKPOINT, /* the object's newest checkpoint (under a new epoch) */
+};
+
+/* The object's id (printed) and class. Owned by the OMS, valid during the
+ * hook. */
+const char *cor_dm_group_object(const cor_dm_group_t *g);
+const char *cor_dm_group_class(const cor_dm_group_t *g);
+
+/* The object's replicas as the OMS records them (at most max into out; *n
+ * gets the count). */
+int cor_dm_group_replicas(cor_dm_group_t *g, cor_dm_replica_t *out, int max, int *n);
+
+/* When the object's newest checkpoint was taken (wall clock ms), 0: none. */
+int64_t cor_dm_group_checkpoint_ms(cor_dm_group_t *g);
+
+/* Makes a new replica on a live kernel server that hosts the class, keeps
+ * the object's placement, has room and holds none of the object's live
+ * replicas, and records it. node (len bytes, may be NULL) gets the chosen
+ * server's name. ENOTFOUND or EUNAVAIL saying why no server can take it;
+ * ESTATE from a checkpoint when there is none; EABORTED while the object
+ * is being moved; the kernel server's own error. */
+int cor_dm_group_add_replica(cor_dm_group_t *g, enum cor_dm_source from, char *node, size_t len,
+                             cor_error_t *err);
+
+/* Writes off the live replica on kernel server node: its state is gone (a
+ * dead server). It stops counting as a place to call; its slot is reused
+ * by the next cor_dm_group_add_replica. ENOTFOUND when node holds none. */
+int cor_dm_group_lose_replica(cor_dm_group_t *g, const char *node, cor_error_t *err);
+
+/* Counts the written-off replica on node as live again: its server came
+ * back as the same process (a healed partition), so it never went away.
+ * ESTATE when the server is not alive or is another process now. */
+int cor_dm_group_revive_replica(cor_dm_group_t *g, const char *node, cor_error_t *err);
+
+/* Deletes the replica on node (at its server, best effort) and forgets
+ * it. ENOTFOUND when node holds none. */
+int cor_dm_group_drop_replica(cor_dm_group_t *g, const char *node, cor_error_t *err);
+
+/* Moves the object's single replica live to kernel server to_node
+ * (docs/migration.md) and waits for the outcome. */
+int cor_dm_group_move(cor_dm_group_t *g, const char *to_node, cor_error_t *err);
+
+/* Keeps the part's own state (copied, at most 64 KiB) in the OMS's store
+ * with the object: group_new gets it back after an OMS restart. */
+int cor_dm_group_save(cor_dm_group_t *g, const unsigned char *state, size_t len, cor_error_t *err);
+
+/* Keeps `want` replicas live: writes off those on dead servers, revives
+ * written-off ones whose server came back as the same process, and adds
+ * new ones from `from` while a server can take one (from a checkpoint:
+ * only once there is one; until then it changes nothing). Returns how many
+ * are live after. What LoadBalancedFrontend and PeriodicCheckpoint do on
+ * every event, and a starting point for other group parts. */
+int cor_dm_group_keep(cor_dm_group_t *g, int want, enum cor_dm_source from);
+
+/* ---- Helpers for DM authors ---- */
+
+/* The monotonic clock, in ms. */
+long long cor_dm_now_ms(void);
+
+/* 1 when rc says a call may not have reached the object (EUNAVAIL,
+ * ETIMEDOUT, ECANCELLED), as opposed to an answer from it. */
+int cor_dm_transport_failure(int rc);
+
+/* Checks that parameter name of e, if given, is a valid label value
+ * (letters, digits, . _ / -): EINVAL naming the DM and parameter. */
+int cor_dm_param_label(const cor_dm_entry_t *e, const char *name, cor_error_t *err);
+
 /* A parameter a DM accepts. */
 typedef struct cor_dm_param_spec {
     const char *name;
@@ -191,15 +306,10 @@ typedef struct cor_dm_param_spec {
     int required;
 } cor_dm_param_spec_t;
 
-/* What the OMS does with a lost replica. */
-enum cor_dm_recovery {
-    COR_DM_RECOVER_NONE = 0, /* leave it lost: its state died with it */
-    COR_DM_RECOVER_FRESH,    /* a new replica elsewhere, from the constructor arguments */
-    COR_DM_RECOVER_RESTORE,  /* a new replica elsewhere, from the last checkpoint */
-};
-
-/* 2: server_save_dirty and server_apply_dirty added. */
-#define COR_DM_OPS_VERSION 2
+/* 2: server_save_dirty and server_apply_dirty added.
+ * 3: group parts run code (group_new ... group_message); the replicas and
+ *    on_failure hooks are gone (a group part makes and replaces replicas). */
+#define COR_DM_OPS_VERSION 3
 
 typedef struct cor_dm_ops {
     unsigned version; /* COR_DM_OPS_VERSION */
@@ -212,15 +322,27 @@ typedef struct cor_dm_ops {
     /* Checks parameter values beyond their names (ranges, formats). */
     int (*validate)(const cor_dm_entry_t *e, cor_error_t *err);
     /* Group part, placement: selector terms every replica's kernel server
-     * must match, written into buf as "key=value[,...]". NULL: none. */
+     * must match, written into buf as "key=value[,...]". NULL: none. A pure
+     * function of the parameters: the OMS checks it at create time, before
+     * anything is made, and holds every placement and move to it. */
     int (*placement)(const cor_dm_entry_t *e, char *buf, size_t len, cor_error_t *err);
-    /* Group part, replica count: how many replicas of the object exist, on
-     * distinct kernel servers. NULL: one. */
-    int (*replicas)(const cor_dm_entry_t *e);
-    /* Group part, failure: what the OMS does when a replica is lost (its
-     * kernel server died or restarted). The first DM in the chain with a
-     * hook decides; without one the replica stays lost. */
-    enum cor_dm_recovery (*on_failure)(const cor_dm_entry_t *e);
+
+    /* Group part, on the OMS (see "The group part" above). group_new makes
+     * the instance, with the state it last saved (NULL, 0 for a new
+     * object); group_free frees it. All optional. */
+    int (*group_new)(const cor_dm_entry_t *e, const unsigned char *saved, size_t len,
+                     void **state, cor_error_t *err);
+    void (*group_free)(void *state);
+    int (*group_create)(void *state, cor_dm_group_t *g, cor_error_t *err);
+    void (*group_delete)(void *state, cor_dm_group_t *g);
+    void (*group_node)(void *state, cor_dm_group_t *g, const char *node,
+                       enum cor_dm_node_event ev);
+    void (*group_tick)(void *state, cor_dm_group_t *g);
+    /* Answers with *reply (malloc'd; the OMS frees it), or an error with
+     * err set. */
+    int (*group_message)(void *state, cor_dm_group_t *g, const char *from_node,
+                         const unsigned char *msg, size_t len, unsigned char **reply,
+                         size_t *reply_len, cor_error_t *err);
 
     /* Client part, one per (reference, chain position) in the caller's
      * process: state from client_new (its parameters already checked),
@@ -279,14 +401,12 @@ const cor_dm_ops_t *cor_dm_find(const char *name);
  * inside it. EINVAL with the DM's name (and column) and the reason. */
 int cor_dm_chain_check(const cor_dm_chain_t *c, cor_error_t *err);
 
-/* What the chain says to do with a lost replica. */
-enum cor_dm_recovery cor_dm_chain_recovery(const cor_dm_chain_t *c);
-
 /* The capabilities of every DM in a chain, OR-ed. */
 unsigned cor_dm_chain_caps(const cor_dm_chain_t *c);
 
-/* How many replicas a chain asks for (1 unless a DM's group part says). */
-int cor_dm_chain_replicas(const cor_dm_chain_t *c);
+/* The names of the registered DMs that have every capability in caps, in
+ * registration order, as "A or B" in buf ("no DM" when none has). */
+void cor_dm_names_with(unsigned caps, char *buf, size_t len);
 
 /* The placement constraint of a whole chain plus an explicit selector
  * (either may be empty), as one selector in buf. EINVAL when two terms

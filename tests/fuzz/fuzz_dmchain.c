@@ -13,15 +13,17 @@
  *    and its canonical text (cor_dm_chain_format) parses again to exactly
  *    the same entries and parameters;
  *  - cor_dm_chain_check either refuses it (EINVAL, a message) or accepts
- *    it, and then the registry's answers are sane (replicas >= 1, a
- *    placement or a named conflict), and the chain's server and client DM
- *    parts are made (their constructors read the parameters) and freed.
+ *    it, and then the registry's answers are sane (a placement or a named
+ *    conflict), and the chain's server, client and group DM parts are
+ *    made (their constructors read the parameters) and freed.
  */
 #include "fuzz.h"
 
 #include <string.h>
 
-#include "dm_int.h"
+#include <cor/dm.h>
+
+#include "host.h"
 
 static void check_rejected(int rc, const cor_error_t *err)
 {
@@ -78,9 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         check_rejected(rc, &err);
     } else {
-        FUZZ_CHECK(cor_dm_chain_replicas(&c) >= 1);
         (void)cor_dm_chain_caps(&c);
-        (void)cor_dm_chain_recovery(&c);
         char sel[512];
         cor_error_clear(&err);
         rc = cor_dm_chain_placement(&c, "", sel, sizeof(sel), &err);
@@ -92,6 +92,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rc = cor_dm_stack_new(canon, server, &s, &err);
             FUZZ_CHECK(rc == 0); /* checked chains are made */
             cor_dm_stack_free(s);
+        }
+        for (int i = 0; i < c.n; i++) {
+            const cor_dm_ops_t *ops = cor_dm_find(c.dms[i].name);
+            void *state = NULL;
+            FUZZ_CHECK(ops != NULL);
+            if (ops->group_new == NULL)
+                continue;
+            FUZZ_CHECK(ops->group_new(&c.dms[i], NULL, 0, &state, &err) == 0);
+            if (ops->group_free != NULL)
+                ops->group_free(state);
         }
     }
     free(canon);

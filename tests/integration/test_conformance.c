@@ -24,6 +24,7 @@
  * same on every route as on the first.
  */
 #include <cor/cor.h>
+#include <cor/dm.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -615,6 +616,74 @@ static void test_async_refreshes_like_sync(void)
     cor_ref_free(placed);
 }
 
+/* TestSend: a server part that sends each call's method name to its
+ * group part on the OMS (cor_dm_call_group_send) and notes the answer. */
+static struct {
+    int rc;
+    char msg[COR_ERROR_MSG_MAX];
+} sent;
+
+static int send_call(void *state, cor_dm_call_t *c)
+{
+    unsigned char *reply = NULL;
+    size_t len = 0;
+    const char *m = cor_dm_call_method(c)->name;
+    sent.rc = cor_dm_call_group_send(c, (const unsigned char *)m, strlen(m), &reply, &len);
+    snprintf(sent.msg, sizeof(sent.msg), "%s", cor_dm_call_error(c)->msg);
+    free(reply);
+    return cor_dm_next(c);
+}
+
+static const cor_dm_ops_t test_send = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "TestSend",
+    .summary = "sends to its group part",
+    .server_call = send_call,
+};
+
+/* Replaces this process's replica of the object behind ref with one whose
+ * server parts are TestSend, and calls it once. */
+static void send_from_here(cor_ref_t *ref)
+{
+    cor_error_t err;
+    cor_runtime_delete_object(self_rt, cor_ref_id(ref), &err);
+    CU_ASSERT_EQUAL_FATAL(cor_runtime_install(self_rt, &echo_class, cor_ref_id(ref), 1, "TestSend",
+                                              (const uint8_t *)"", 0, &err), 0);
+    cor_ref_t *here = cor_ref_new(self_rt, cor_ref_id(ref), "echo.Echo", NULL);
+    step_t s = {M(echo_echo_service, E_SAY), R(say_hi), 0, NULL};
+    outcome_t got;
+    sent.rc = -1000;
+    call(here, &s, 0, &got);
+    CU_ASSERT_EQUAL(got.rc, 0);
+    cor_ref_free(here);
+    cor_runtime_delete_object(self_rt, cor_ref_id(ref), &err);
+}
+
+/* A server part's message reaches the OMS, which checks the sender holds
+ * the object's active replica before looking for a group part to take
+ * it (the group parts' side is in tests/unit/test_oms_fixture.c: a real
+ * cor-oms runs only the built-in DMs). */
+static void test_group_send_plumbing(void)
+{
+    cor_error_t err;
+    CU_ASSERT_EQUAL_FATAL(cor_dm_register(&test_send, &err), 0);
+    cor_create_opts_t here = {.selector = "node=self"}, there = {.selector = "node=k1"};
+    cor_ref_t *mine = NULL, *theirs = NULL;
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(self_rt, "echo.Echo", NULL, 0, &here, &mine, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(self_rt, "echo.Echo", NULL, 0, &there, &theirs, &err),
+                          0);
+    send_from_here(mine); /* this node holds it: the OMS looks for a group part */
+    CU_ASSERT_EQUAL(sent.rc, COR_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sent.msg, "has no group part"));
+    send_from_here(theirs); /* k1 holds it: this node may not speak for it */
+    CU_ASSERT_EQUAL(sent.rc, COR_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sent.msg, "does not hold one of its active replicas"));
+    CU_ASSERT_EQUAL(cor_object_delete(self_rt, cor_ref_id(mine), &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(self_rt, cor_ref_id(theirs), &err), 0);
+    cor_ref_free(mine);
+    cor_ref_free(theirs);
+}
+
 int main(void)
 {
     init_requests();
@@ -623,6 +692,7 @@ int main(void)
         {"kv.KeyValueStore: every route, every DM", test_kv},
         {"social.User: every route, every DM", test_social},
         {"async calls find a misplaced object through the OMS", test_async_refreshes_like_sync},
+        {"server parts reach the OMS's group parts", test_group_send_plumbing},
         {NULL, NULL},
     };
     return cor_test_main("conformance", tests, setup, teardown);

@@ -29,7 +29,7 @@
 #include "echo/echo.cor.h"
 #include "echo_class.h"
 #include "host.h"
-#include "strmap.h"
+#include <cor/strmap.h>
 #include "testlib.h"
 
 /* ---- test DMs ---- */

@@ -13,6 +13,7 @@
  * what it hosts and the tombstones its moves left.
  */
 #include <cor/cor.h>
+#include <cor/dm.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,8 +336,9 @@ static void check_invariants(int settled)
             checks++;
         }
         int lbf = strstr(o->dm_chain, "LoadBalancedFrontend") != NULL;
-        /* A single replica is never live in two places. */
-        if (!lbf)
+        /* A single replica is never live in two places (TestGroup, the
+         * group-part tests' DM, keeps as many as a test asks for). */
+        if (!lbf && strstr(o->dm_chain, "TestGroup") == NULL)
             CU_ASSERT(active <= 1);
         /* Once settled, a load-balanced object has its two replicas on
          * live nodes whenever two live nodes exist. */
@@ -1002,6 +1004,313 @@ static void test_placement_reports(void)
     step(1000, 500);
 }
 
+/* ---------------- DM group parts ---------------- */
+
+/* TestGroup(replicas=N, refuse=0|1): a group part that makes N replicas
+ * at create (then, with refuse=1, refuses the create), records every hook
+ * it sees, and acts on messages: "save:TEXT", "drop:NODE", "lose:NODE",
+ * "revive:NODE", "add", "move:NODE", "count". */
+static struct {
+    int news, creates, ticks, deletes, frees;
+    int joined, dead, alive;
+    char last_node[16];
+    char saved_seen[64]; /* the last saved state group_new was given */
+} tg;
+
+static int tg_new(const cor_dm_entry_t *e, const unsigned char *saved, size_t len, void **state,
+                  cor_error_t *err)
+{
+    tg.news++;
+    if (len > 0)
+        snprintf(tg.saved_seen, sizeof(tg.saved_seen), "%.*s", (int)len, (const char *)saved);
+    long *want = malloc(sizeof(*want));
+    cor_dm_param_int(e, "replicas", 1, 1, 8, want, NULL);
+    *state = want;
+    return 0;
+}
+
+static void tg_free(void *state)
+{
+    tg.frees++;
+    free(state);
+}
+
+static int tg_create(void *state, cor_dm_group_t *g, cor_error_t *err)
+{
+    tg.creates++;
+    for (long i = 0; i < *(long *)state; i++) {
+        int rc = cor_dm_group_add_replica(g, COR_DM_FROM_ARGS, NULL, 0, err);
+        if (rc != 0)
+            return rc;
+    }
+    cor_dm_replica_t r[8];
+    int n = 0;
+    cor_dm_group_replicas(g, r, 8, &n);
+    if (n == 2 && strcmp(cor_dm_group_class(g), "echo.Echo") == 0 && *(long *)state == 2 &&
+        strcmp(r[0].node, r[1].node) != 0 && getenv("TG_REFUSE") != NULL)
+        return cor_error_set(err, COR_EPERM, "TestGroup refuses on purpose");
+    return 0;
+}
+
+static void tg_node(void *state, cor_dm_group_t *g, const char *node, enum cor_dm_node_event ev)
+{
+    tg.joined += ev == COR_DM_NODE_JOINED;
+    tg.dead += ev == COR_DM_NODE_DEAD;
+    tg.alive += ev == COR_DM_NODE_ALIVE;
+    snprintf(tg.last_node, sizeof(tg.last_node), "%s", node);
+}
+
+static void tg_tick(void *state, cor_dm_group_t *g)
+{
+    tg.ticks++;
+}
+
+static void tg_delete(void *state, cor_dm_group_t *g)
+{
+    tg.deletes++;
+}
+
+static int tg_message(void *state, cor_dm_group_t *g, const char *from, const unsigned char *msg,
+                      size_t len, unsigned char **reply, size_t *reply_len, cor_error_t *err)
+{
+    char m[128], out[64] = "ok";
+    snprintf(m, sizeof(m), "%.*s", (int)len, (const char *)msg);
+    int rc = 0;
+    if (strncmp(m, "save:", 5) == 0)
+        rc = cor_dm_group_save(g, (const unsigned char *)m + 5, strlen(m + 5), err);
+    else if (strncmp(m, "drop:", 5) == 0)
+        rc = cor_dm_group_drop_replica(g, m + 5, err);
+    else if (strncmp(m, "lose:", 5) == 0)
+        rc = cor_dm_group_lose_replica(g, m + 5, err);
+    else if (strncmp(m, "revive:", 7) == 0)
+        rc = cor_dm_group_revive_replica(g, m + 7, err);
+    else if (strcmp(m, "add") == 0)
+        rc = cor_dm_group_add_replica(g, COR_DM_FROM_ARGS, out, sizeof(out), err);
+    else if (strncmp(m, "move:", 5) == 0)
+        rc = cor_dm_group_move(g, m + 5, err);
+    else if (strcmp(m, "count") == 0) {
+        cor_dm_replica_t r[8];
+        int n = 0, alive = 0, lost = 0;
+        rc = cor_dm_group_replicas(g, r, 8, &n);
+        for (int i = 0; i < n; i++) {
+            alive += r[i].alive;
+            lost += r[i].lost;
+        }
+        snprintf(out, sizeof(out), "%d alive %d lost from %s", alive, lost, from);
+    } else
+        rc = cor_error_set(err, COR_EINVAL, "TestGroup: what is '%s'?", m);
+    if (rc == 0) {
+        *reply = (unsigned char *)strdup(out);
+        *reply_len = strlen(out);
+    }
+    return rc;
+}
+
+static const cor_dm_param_spec_t tg_params[] = {{"replicas", "how many", 0}, {NULL, NULL, 0}};
+
+static const cor_dm_ops_t test_group = {
+    .version = COR_DM_OPS_VERSION,
+    .name = "TestGroup",
+    .summary = "records its group hooks",
+    .params = tg_params,
+    .group_new = tg_new,
+    .group_free = tg_free,
+    .group_create = tg_create,
+    .group_node = tg_node,
+    .group_tick = tg_tick,
+    .group_delete = tg_delete,
+    .group_message = tg_message,
+};
+
+/* Sends msg to x's TestGroup part as the kernel k would; the reply's text
+ * in out. */
+static int group_msg(const cor_object_id_t *x, const fake_kernel_t *k, const char *dm,
+                     const char *msg, char *out, size_t len, cor_error_t *err)
+{
+    Cor__GroupMessageRequest rq = COR__GROUP_MESSAGE_REQUEST__INIT;
+    rq.object_id.data = (uint8_t *)x->b;
+    rq.object_id.len = 16;
+    rq.dm = (char *)dm;
+    rq.node = (char *)k->name;
+    rq.incarnation = k->incarnation;
+    rq.payload.data = (uint8_t *)msg;
+    rq.payload.len = strlen(msg);
+    Cor__GroupMessageReply rp = COR__GROUP_MESSAGE_REPLY__INIT;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    int rc = oms_dir_group_message(dir, &rq, &a, &rp, err);
+    if (out != NULL)
+        snprintf(out, len, "%.*s", (int)rp.payload.len, (const char *)rp.payload.data);
+    cor_arena_close(&a);
+    return rc;
+}
+
+/* How many of k1..k5 host x. */
+static int holders(const cor_object_id_t *x)
+{
+    int n = 0;
+    for (int i = 0; i < NODES; i++)
+        n += hosts(&kernels[i], x) >= 0;
+    return n;
+}
+
+/* A group part makes the replicas at create; refusing the create takes
+ * them all back; it hears of nodes dying, joining and coming back, and is
+ * ticked. */
+static void test_group_hooks(void)
+{
+    cor_error_t err;
+    CU_ASSERT_EQUAL(cor_dm_register(&test_group, &err), 0);
+    heal_all();
+    step(1000, 500);
+    memset(&tg, 0, sizeof(tg));
+    cor_object_id_t x = create("TestGroup(replicas=3)");
+    CU_ASSERT_FALSE(cor_object_id_is_nil(&x));
+    CU_ASSERT_EQUAL(tg.news, 1);
+    CU_ASSERT_EQUAL(tg.creates, 1);
+    CU_ASSERT_EQUAL(holders(&x), 3);
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    Cor__ObjectInfo *o = lookup(&x, &a);
+    CU_ASSERT_EQUAL_FATAL(o != NULL ? (int)o->n_replicas : -1, 3);
+    cor_arena_close(&a);
+
+    /* Refused after making two: both are taken back, nothing recorded. */
+    int hosted = 0;
+    for (int i = 0; i < NODES; i++)
+        hosted += kernels[i].n_hosted;
+    setenv("TG_REFUSE", "1", 1);
+    Cor__CreateObjectRequest rq = COR__CREATE_OBJECT_REQUEST__INIT;
+    rq.class_name = (char *)"echo.Echo";
+    rq.dm_chain = (char *)"TestGroup(replicas=2)";
+    rq.name = (char *)"refused";
+    Cor__CreateObjectReply rp = COR__CREATE_OBJECT_REPLY__INIT;
+    cor_arena_init(&a, 0);
+    CU_ASSERT_EQUAL(oms_dir_create(dir, &rq, &a, &rp, &err), COR_EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "refuses on purpose"));
+    unsetenv("TG_REFUSE");
+    int after = 0;
+    for (int i = 0; i < NODES; i++)
+        after += kernels[i].n_hosted;
+    CU_ASSERT_EQUAL(after, hosted);
+    CU_ASSERT_EQUAL(tg.frees, 1); /* the refused object's part is gone */
+    rq.dm_chain = (char *)"";     /* the name was given back */
+    CU_ASSERT_EQUAL(oms_dir_create(dir, &rq, &a, &rp, &err), 0);
+    cor_arena_close(&a);
+
+    /* Nodes come and go: the part hears each, and is ticked meanwhile. */
+    int ticks = tg.ticks;
+    fake_kernel_t *k = kernel_named(node_of(&x));
+    k->up = 0;
+    step(2000, 100000);
+    CU_ASSERT(tg.dead >= 1);
+    CU_ASSERT(tg.ticks > ticks);
+    k->up = 1;
+    register_node(k);
+    step(500, 100000);
+    CU_ASSERT(tg.joined >= 1);
+    fake_kernel_t *c = other_kernel(k->name);
+    c->cut = 1;
+    step(2000, 100000);
+    c->cut = 0;
+    step(500, 100000);
+    CU_ASSERT(tg.alive >= 1);
+    CU_ASSERT_STRING_EQUAL(tg.last_node, c->name);
+}
+
+/* Server parts reach their group part, only from a holder's current
+ * process; the group part's actions change the replicas. */
+static void test_group_messages(void)
+{
+    heal_all();
+    step(1000, 500);
+    cor_object_id_t x = create("TestGroup(replicas=2)");
+    cor_object_id_t plain = create("");
+    fake_kernel_t *h = kernel_named(node_of(&x)), *stranger = NULL;
+    for (int i = 0; i < NODES && stranger == NULL; i++)
+        if (hosts(&kernels[i], &x) < 0)
+            stranger = &kernels[i];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stranger);
+    char out[64];
+    cor_error_t err;
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "count", out, sizeof(out), &err), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "2 alive 0 lost from %s", h->name);
+    CU_ASSERT_STRING_EQUAL(out, want);
+    CU_ASSERT_EQUAL(group_msg(&x, stranger, "TestGroup", "count", out, sizeof(out), &err),
+                    COR_ESTATE);
+    fake_kernel_t old = *h;
+    old.incarnation = h->incarnation + 7;
+    CU_ASSERT_EQUAL(group_msg(&x, &old, "TestGroup", "count", out, sizeof(out), &err), COR_ESTATE);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "Nope", "count", out, sizeof(out), &err), COR_ENOTFOUND);
+    fake_kernel_t *ph = kernel_named(node_of(&plain));
+    CU_ASSERT_EQUAL(group_msg(&plain, ph, "TestGroup", "count", out, sizeof(out), &err),
+                    COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "what", out, sizeof(out), &err), COR_EINVAL);
+
+    /* Actions: one more replica, one written off and taken back, one
+     * dropped (its kernel no longer hosts it). */
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "add", out, sizeof(out), &err), 0);
+    CU_ASSERT_EQUAL(holders(&x), 3);
+    fake_kernel_t *added = kernel_named(out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(added);
+    CU_ASSERT(hosts(added, &x) >= 0);
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "lose:%s", added->name);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", cmd, out, sizeof(out), &err), 0);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "count", out, sizeof(out), &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "2 alive 1 lost"));
+    snprintf(cmd, sizeof(cmd), "revive:%s", added->name);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", cmd, out, sizeof(out), &err), 0);
+    snprintf(cmd, sizeof(cmd), "drop:%s", added->name);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", cmd, out, sizeof(out), &err), 0);
+    CU_ASSERT(hosts(added, &x) < 0);
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "count", out, sizeof(out), &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "2 alive 0 lost"));
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", cmd, out, sizeof(out), &err), COR_ENOTFOUND);
+}
+
+/* Re-opens the directory on the same store: an OMS restart. */
+static void restart_oms(void)
+{
+    oms_dir_close(dir);
+    cor_store_t st;
+    cor_error_t err;
+    CU_ASSERT_EQUAL_FATAL(cor_store_open_embedded(data, 0, &st, &err), 0);
+    oms_dir_opts_t o = {.heartbeat_interval_ms = 200, .heartbeat_timeout_ms = 1000, .env = &env};
+    CU_ASSERT_EQUAL_FATAL(oms_dir_open(st, &o, &dir, &err), 0);
+}
+
+/* A group part's saved state outlives an OMS restart; a deleted object's
+ * part hears of it and its state goes with it. */
+static void test_group_state_survives(void)
+{
+    heal_all();
+    step(1000, 500);
+    cor_object_id_t x = create("TestGroup(replicas=1)");
+    fake_kernel_t *h = kernel_named(node_of(&x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    cor_error_t err;
+    CU_ASSERT_EQUAL(group_msg(&x, h, "TestGroup", "save:remember me", NULL, 0, &err), 0);
+    memset(&tg, 0, sizeof(tg));
+    restart_oms();
+    CU_ASSERT(tg.news >= 1);
+    CU_ASSERT_STRING_EQUAL(tg.saved_seen, "remember me");
+    step(1000, 500);
+    Cor__DeleteObjectRequest dq = COR__DELETE_OBJECT_REQUEST__INIT;
+    dq.id.data = x.b;
+    dq.id.len = 16;
+    int deletes = tg.deletes;
+    CU_ASSERT_EQUAL(oms_dir_delete(dir, &dq, &err), 0);
+    CU_ASSERT_EQUAL(tg.deletes, deletes + 1);
+    CU_ASSERT_EQUAL(holders(&x), 0);
+    memset(&tg, 0, sizeof(tg));
+    restart_oms();
+    CU_ASSERT_STRING_NOT_EQUAL(tg.saved_seen, "remember me");
+    step(1000, 500);
+}
+
 int main(void)
 {
     static const cor_test_t tests[] = {
@@ -1013,6 +1322,9 @@ int main(void)
         {"a failed move stays on its source, with ABORT", test_failed_move_stays},
         {"moves the OMS refuses", test_move_refusals},
         {"placement reports during and after a move", test_placement_reports},
+        {"group parts: replicas at create, refusal, node events, ticks", test_group_hooks},
+        {"group parts: messages from holders only, actions on replicas", test_group_messages},
+        {"group parts: saved state outlives an OMS restart", test_group_state_survives},
         {NULL, NULL},
     };
     return cor_test_main("oms_fixture", tests, setup, teardown);

@@ -1,7 +1,8 @@
 /*
- * strmap.h — hash map from NUL-terminated string keys to pointers
- * (internal). Keys are copied; values are the caller's. Chained buckets,
- * grows at load 1. Not thread-safe: the owner locks.
+ * cor/strmap.h — a hash map from NUL-terminated string keys to pointers,
+ * for DM parts and applications that need a table (the runtime and the
+ * OMS use it too). Keys are copied; values are the caller's. Chained
+ * buckets, grows at load 1. Not thread-safe: the owner locks.
  */
 #ifndef COR_STRMAP_H
 #define COR_STRMAP_H
