@@ -1,6 +1,6 @@
 /*
  * dir_checkpoint.c — the newest checkpoint of each object, kept for a
- * restore (DESIGN.md "OMS", PeriodicCheckpoint).
+ * restore (DESIGN.md "OMS"; a group part restores from it).
  *
  * Design: a kernel server sends the state of an object it holds (the
  * CheckpointRequest as received) now and then; the OMS keeps only the

@@ -41,6 +41,7 @@
 #include <cor/dm.h>
 
 #include "directory.h"
+#include "group.h"
 #include "idmap.h"
 #include "labels.h"
 #include <cor/strmap.h>
@@ -50,8 +51,8 @@
 #define CLASS_NAME_MAX 255
 #define DM_CHAIN_MAX 1024
 
-/* Replicas of one object the OMS tracks at most (LoadBalancedFrontend's
- * limit; the stored form keeps this many). */
+/* Replicas of one object the OMS tracks at most (the stored form keeps
+ * this many). */
 #define OMS_MAX_REPLICAS 8
 
 /* Recent live migrations kept per object. */
@@ -211,7 +212,57 @@ oms_obj_t *oms_obj_find(oms_dir_t *d, const ProtobufCBinaryData *id, const char 
 /* The reply form of o, in the arena; NULL when out of memory. Any lock. */
 Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o);
 
-/* ---- dir_group.c: DM group parts ---- */
+/* ---- dir_group.c, dir_group_act.c: DM group parts ---- */
+
+/* One object's group parts: the instances of its chain's DMs that have
+ * group hooks, their saved state, and a mutex so that one hook at a time
+ * runs for the object. d->groups holds a reference while the object
+ * exists; a hook run outside the directory lock holds another. */
+struct oms_group {
+    atomic_int refs;
+    pthread_mutex_t lock; /* one hook at a time */
+    oms_dir_t *d;
+    cor_object_id_t id;
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    const char *class_name; /* interned */
+    int gone;               /* the object was deleted */
+    int n;
+    struct {
+        const cor_dm_ops_t *ops;
+        cor_dm_entry_t entry;
+        void *state;
+        uint8_t *saved; /* the last cor_dm_group_save (NULL: none) */
+        size_t saved_len;
+    } parts[COR_DM_MAX_CHAIN];
+};
+
+/* What a hook's actions work on (the handle's arg). */
+typedef struct oms_gctx {
+    oms_dir_t *d;
+    oms_group_t *g;        /* NULL: the default replica of an object without one */
+    const cor_object_id_t *id;
+    const char *idstr;
+    int part;
+    oms_obj_t *creating;   /* during create: the object, not in the maps yet */
+    int changed;           /* the replica set changed: tell the replicas */
+} oms_gctx_t;
+
+/* The implementation behind cor_dm_group_t (dir_group_act.c). */
+extern const cor_dm_group_impl_t oms_group_impl;
+
+/* Adds a replica to x's object, from its constructor arguments or its
+ * checkpoint (cor_dm_group_add_replica). No lock. */
+int oms_group_add_replica(void *x, enum cor_dm_source from, char *node, size_t len,
+                          cor_error_t *err);
+
+/* The replica of o on node in state (any state: -1); NULL if none. Any
+ * lock. */
+oms_replica_t *oms_replica_on(oms_obj_t *o, const char *node, int state);
+
+/* Writes every part's saved state as the object's "grp/<id>" record (or
+ * deletes it when none has any). The group's mutex held. */
+int oms_group_store(oms_dir_t *d, oms_group_t *g, cor_error_t *err);
+
 
 /* Makes the group parts of o's chain (o->group; NULL when no DM of it has
  * a group hook), with the states saved (NULL: a new object). Any lock or

@@ -405,9 +405,9 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
         cor_strmap_del(&d->names, o->name);
     /* Who to tell, copied out before the lock is dropped. */
     int n = o->n_replicas;
-    char targets[8][160];
-    int live[8];
-    for (int i = 0; i < n && i < 8; i++) {
+    char targets[OMS_MAX_REPLICAS][160];
+    int live[OMS_MAX_REPLICAS];
+    for (int i = 0; i < n && i < OMS_MAX_REPLICAS; i++) {
         oms_replica_t *r = &o->replicas[i];
         live[i] = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
                   r->node->info->state != COR__NODE_STATE__NODE_DEAD &&
@@ -426,7 +426,7 @@ int oms_dir_delete(oms_dir_t *d, const Cor__DeleteObjectRequest *req, cor_error_
     Cor__DeleteReplicaRequest dr = COR__DELETE_REPLICA_REQUEST__INIT;
     dr.object_id.data = o->id.b;
     dr.object_id.len = 16;
-    for (int i = 0; i < n && i < 8; i++) {
+    for (int i = 0; i < n && i < OMS_MAX_REPLICAS; i++) {
         if (!live[i])
             continue;
         cor_error_t kerr;

@@ -53,8 +53,8 @@ void oms_group_key(const cor_object_id_t *id, char key[64])
 int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
 {
     Cor__ObjectInfo m = COR__OBJECT_INFO__INIT;
-    Cor__Replica reps[8], *rp[8];
-    int n = o->n_replicas < 8 ? o->n_replicas : 8;
+    Cor__Replica reps[OMS_MAX_REPLICAS], *rp[OMS_MAX_REPLICAS];
+    int n = o->n_replicas < OMS_MAX_REPLICAS ? o->n_replicas : OMS_MAX_REPLICAS;
     m.id.data = (uint8_t *)o->id.b;
     m.id.len = 16;
     m.class_name = (char *)o->class_name;
