@@ -728,8 +728,7 @@ static int cor_child_start(void *arg, void **state)
         return -1;
     if (cor_runtime_new(&opts, &rt, &err) != 0 ||
         cor_runtime_register_class(rt, &echo_class, &err) != 0 ||
-        cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &id, NULL,
-                                  &err) != 0 ||
+        cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err) != 0 ||
         cor_runtime_listen(rt, "127.0.0.1:0", a->unix_path, &err) != 0) {
         fprintf(stderr, "cor-bench-echo: Corundum host: %s\n", err.msg);
         cor_runtime_free(rt);
@@ -1462,8 +1461,7 @@ int main(int argc, char **argv)
         cor_runtime_register_class(rt, &echo_class, &err) != 0 ||
         cor_object_id_parse(REMOTE_OBJECT, &remote_id) != 0 ||
         cor_object_id_parse(LOCAL_OBJECT, &local_id) != 0 ||
-        cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &local_id,
-                                  &refs[n_refs], &err) != 0) {
+        cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &local_id}, &refs[n_refs], &err) != 0) {
         fprintf(stderr, "cor-bench-echo: runtime: %s\n", err.msg);
         goto out;
     }

@@ -28,7 +28,7 @@ typedef struct cor_store_op {
 } cor_store_op_t;
 
 /* Called for each key under a prefix; return non-zero to stop. */
-typedef int (*cor_store_scan_fn)(void *arg, const char *key, const uint8_t *value, size_t len);
+typedef int (*cor_store_scan_cb)(void *arg, const char *key, const uint8_t *value, size_t len);
 
 #define COR_STORE_OPS_VERSION 1
 
@@ -41,7 +41,7 @@ typedef struct cor_store_ops {
     /* *value is malloc'd (caller frees); ENOTFOUND if absent. */
     int (*get)(void *impl, const char *key, uint8_t **value, size_t *len, cor_error_t *err);
     /* Every key starting with prefix, in no particular order. */
-    int (*scan)(void *impl, const char *prefix, cor_store_scan_fn fn, void *arg, cor_error_t *err);
+    int (*scan)(void *impl, const char *prefix, cor_store_scan_cb fn, void *arg, cor_error_t *err);
     void (*close)(void *impl);
 } cor_store_ops_t;
 

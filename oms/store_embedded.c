@@ -321,7 +321,7 @@ static int emb_get(void *impl, const char *key, uint8_t **value, size_t *len, co
 struct scan_ctx {
     const char *prefix;
     size_t plen;
-    cor_store_scan_fn fn;
+    cor_store_scan_cb fn;
     void *arg;
 };
 
@@ -334,7 +334,7 @@ static int scan_one(void *arg, const char *key, void *value)
     return sc->fn(sc->arg, key, x->data, x->len);
 }
 
-static int emb_scan(void *impl, const char *prefix, cor_store_scan_fn fn, void *arg,
+static int emb_scan(void *impl, const char *prefix, cor_store_scan_cb fn, void *arg,
                     cor_error_t *err)
 {
     emb_t *e = impl;

@@ -107,11 +107,11 @@ int cor_object_create(cor_runtime_t *rt, const char *class_name, const uint8_t *
                       size_t args_len, const cor_create_opts_t *opts, cor_ref_t **ref,
                       cor_error_t *err)
 {
-    int rc = need_oms(rt, err);
-    if (rc != 0)
-        return rc;
     if (class_name == NULL || class_name[0] == '\0')
         return cor_error_set(err, COR_EINVAL, "create: no class name");
+    if (rt->oms_address[0] == '\0' || (opts != NULL && opts->here))
+        return cor_obj_create_here(rt, class_name, args, args_len, opts, ref, err);
+    int rc;
     Cor__CreateObjectRequest req = COR__CREATE_OBJECT_REQUEST__INIT;
     req.class_name = (char *)class_name;
     req.args.data = (uint8_t *)args;
@@ -164,9 +164,9 @@ int cor_object_lookup_name(cor_runtime_t *rt, const char *name, cor_ref_t **ref,
 
 int cor_object_delete(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err)
 {
-    int rc = need_oms(rt, err);
-    if (rc != 0)
-        return rc;
+    if (rt->oms_address[0] == '\0')
+        return cor_runtime_unhost(rt, id, err);
+    int rc;
     Cor__DeleteObjectRequest req = COR__DELETE_OBJECT_REQUEST__INIT;
     req.id.data = (uint8_t *)id->b;
     req.id.len = 16;
@@ -175,6 +175,8 @@ int cor_object_delete(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t 
                       &cor__delete_object_reply__descriptor, 2 * OMS_DEADLINE_MS, &m, err);
     if (m != NULL)
         protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == COR_ENOTFOUND && cor_runtime_unhost(rt, id, NULL) == 0)
+        rc = 0; /* created here, unknown to the OMS */
     return rc;
 }
 

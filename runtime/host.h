@@ -25,6 +25,11 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
                         uint64_t epoch, const char *dm_chain, const uint8_t *state, size_t len,
                         cor_error_t *err);
 
+/* Stops hosting object id here, once calls running in it finish; the OMS
+ * is not told (cor_object_delete is the one that deletes an object).
+ * ENOTFOUND when it is not hosted here. */
+int cor_runtime_unhost(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err);
+
 /* 1 when this runtime hosts object id (a live replica, not a tombstone). */
 int cor_runtime_hosts(cor_runtime_t *rt, const cor_object_id_t *id);
 

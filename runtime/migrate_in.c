@@ -336,7 +336,7 @@ void cor_migrate_sweep(cor_runtime_t *rt)
     }
     pthread_rwlock_unlock(&rt->lock);
     for (int i = 0; i < n; i++)
-        cor_runtime_delete_object(rt, &old[i], NULL);
+        cor_runtime_unhost(rt, &old[i], NULL);
 
     cor_stage_t *expired = NULL;
     pthread_mutex_lock(&rt->stage_lock);

@@ -146,6 +146,12 @@ typedef struct cor_obj_init {
 int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_t *id,
                  uint64_t epoch, const char *dm_chain, const cor_obj_init_t *in, cor_error_t *err);
 
+/* cor_object_create's "here": makes an object of class_name hosted by
+ * this runtime, with the class's own chain. */
+int cor_obj_create_here(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
+                        size_t args_len, const cor_create_opts_t *opts, cor_ref_t **ref,
+                        cor_error_t *err);
+
 /* Saves o's state with the class's save_state, in the caller's turn (or
  * from a step that holds it). *buf is malloc'd, the caller frees it. */
 int cor_obj_save(cor_obj_t *o, uint8_t **buf, size_t *len, cor_error_t *err);

@@ -292,10 +292,15 @@ int cor_runtime_install(cor_runtime_t *rt, const cor_class_t *cls, const cor_obj
     return cor_obj_make(rt, cls, id, epoch, dm_chain, &in, err);
 }
 
-int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
-                              size_t args_len, const cor_object_id_t *id, cor_ref_t **ref,
-                              cor_error_t *err)
+int cor_obj_create_here(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
+                        size_t args_len, const cor_create_opts_t *opts, cor_ref_t **ref,
+                        cor_error_t *err)
 {
+    if (opts != NULL && (opts->name != NULL || opts->dm_chain != NULL || opts->selector != NULL))
+        return cor_error_set(err, COR_EINVAL,
+                             "an object created here has no name, chain of its own or selector: "
+                             "those are the OMS's");
+    const cor_object_id_t *id = opts != NULL ? opts->id : NULL;
     const cor_class_t *cls = cor_runtime_find_class(rt, class_name);
     if (cls == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "no class named %s is registered here", class_name);
@@ -315,7 +320,7 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
         if (r == NULL ||
             cor_ref_set_location(r, rt->tcp_addr, rt->unix_path, rt->host_id, 0, err) != 0) {
             cor_ref_free(r);
-            cor_runtime_delete_object(rt, id, NULL);
+            cor_runtime_unhost(rt, id, NULL);
             return cor_error_set(err, COR_ENOMEM, "out of memory");
         }
         *ref = r;
@@ -323,7 +328,7 @@ int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name, const u
     return 0;
 }
 
-int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err)
+int cor_runtime_unhost(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err)
 {
     pthread_rwlock_wrlock(&rt->lock);
     cor_obj_t *o = cor_idmap_del(&rt->objects, id);

@@ -40,7 +40,7 @@ static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     cor_object_id_t id;
     if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
-    return cor_runtime_delete_object(arg, &id, err);
+    return cor_runtime_unhost(arg, &id, err);
 }
 
 /* save_state in the object's turn, so no call is half-way through. */

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         goto fail;
     if (local) {
         if (cor_runtime_register_class(rt, &echo_class, &err) != 0 ||
-            cor_runtime_create_object(rt, "echo.Echo", NULL, 0, NULL, &ref, &err) != 0)
+            cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1}, &ref, &err) != 0)
             goto fail;
     } else {
         cor_object_id_t id;

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         }
         if (n_ids == 0)
             cor_object_id_generate(&id);
-        if (cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &id, NULL, &err) != 0)
+        if (cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err) != 0)
             goto fail;
         char s[COR_OBJECT_ID_STRLEN + 1];
         cor_object_id_format(&id, s);

@@ -1089,7 +1089,7 @@ static int sec_memory(const cfg_t *cfg)
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
         cor_object_id_generate(&last);
-        if (cor_runtime_create_object(rt, ECHO_CLASS, NULL, 0, &last, NULL, &err) != 0) {
+        if (cor_object_create(rt, ECHO_CLASS, NULL, 0, &(cor_create_opts_t){.here = 1, .id = &last}, NULL, &err) != 0) {
             fprintf(stderr, "cor-bench-oms: memory: %s\n", err.msg);
             goto out;
         }

@@ -79,20 +79,6 @@ const char *cor_runtime_tcp_address(const cor_runtime_t *rt);
 /* The unix socket path it listens on, "" if none. */
 const char *cor_runtime_unix_path(const cor_runtime_t *rt);
 
-/* Creates an object of class_name hosted by this runtime. id may be NULL
- * (a fresh one is generated). On success *ref (if ref is not NULL) is a new
- * reference the caller frees with cor_ref_free. ENOTFOUND for an unknown
- * class, EEXIST for an id already hosted, or the class's create error. */
-int cor_runtime_create_object(cor_runtime_t *rt, const char *class_name,
-                              const uint8_t *args, size_t args_len,
-                              const cor_object_id_t *id, cor_ref_t **ref,
-                              cor_error_t *err);
-
-/* Destroys a hosted object once calls running in it finish. ENOTFOUND if
- * the runtime does not host it. */
-int cor_runtime_delete_object(cor_runtime_t *rt, const cor_object_id_t *id,
-                              cor_error_t *err);
-
 /* ---- References ---- */
 
 /* A new reference to object id of class_name, not yet located, whose
@@ -136,20 +122,30 @@ int cor_ref_decode(cor_runtime_t *rt, const uint8_t *buf, size_t len,
 cor_ref_t *cor_ref_dup(const cor_ref_t *ref);
 void cor_ref_free(cor_ref_t *ref);
 
-/* ---- The cluster: objects placed by the OMS (needs opts.oms_address) ---- */
+/* ---- Objects: created, found and deleted ---- */
 
 typedef struct cor_create_opts {
     const char *name;     /* optional unique name ("user/alice"); NULL: none */
     const char *dm_chain; /* overrides the class's (cor.dm_chain); NULL: keep */
     const char *selector; /* kernel-server labels the placement must match,
                            * "region=eu,device-class=edge"; NULL: any */
+    int here;             /* host it in this runtime, not through the OMS (a
+                           * runtime without an OMS always does) */
+    const cor_object_id_t *id; /* with here: its id; NULL: a fresh one */
 } cor_create_opts_t;
 
-/* Asks the OMS to create an object of class_name on a kernel server that
- * hosts the class (and matches opts->selector). args are the constructor
- * arguments (copied). On success *ref is a new located reference the
- * caller frees. ENOTFOUND when no live kernel server hosts the class,
- * EEXIST when the name is taken, EINVAL for a malformed selector. */
+/* Creates an object of class_name. Through the OMS (the runtime has an
+ * OMS address and opts->here is not set): on a kernel server that hosts
+ * the class and matches the chain's placement and opts->selector, its
+ * replicas made by the chain's group parts; ENOTFOUND when no live kernel
+ * server hosts the class, EEXIST when the name is taken, EINVAL for a
+ * malformed selector or chain. Here: hosted by this runtime with the
+ * class's own chain (name, dm_chain and selector must be NULL: EINVAL);
+ * ENOTFOUND when the class is not registered here, EEXIST for an id
+ * hosted already. args are the constructor arguments (copied). Either
+ * way the class's create error comes back with its message, and on
+ * success *ref (when ref is not NULL) is a new located reference the
+ * caller frees. opts may be NULL. */
 int cor_object_create(cor_runtime_t *rt, const char *class_name, const uint8_t *args,
                       size_t args_len, const cor_create_opts_t *opts, cor_ref_t **ref,
                       cor_error_t *err);
@@ -161,8 +157,10 @@ int cor_object_lookup(cor_runtime_t *rt, const cor_object_id_t *id, cor_ref_t **
 int cor_object_lookup_name(cor_runtime_t *rt, const char *name, cor_ref_t **ref,
                            cor_error_t *err);
 
-/* Deletes the object everywhere. ENOTFOUND when the OMS knows no such
- * object. Refs to it then fail with ENOTFOUND. */
+/* Deletes the object: through the OMS, which tells its kernel servers,
+ * or (without an OMS, or for an object the OMS does not know that was
+ * created here) here, once calls running in it finish. ENOTFOUND when
+ * neither knows it. Refs to it then fail with ENOTFOUND. */
 int cor_object_delete(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t *err);
 
 /* Moves the object behind ref to the kernel server named to_node, or to

@@ -43,7 +43,7 @@ size_t cor_check_obj_run(const cor_hop_t **ops, size_t n, size_t i)
     return j - i;
 }
 
-cor_check_result_t cor_check_each_obj(const cor_history_t *h, cor_check_obj_fn fn,
+cor_check_result_t cor_check_each_obj(const cor_history_t *h, cor_check_obj_cb fn,
                                       const cor_check_opts_t *opts, FILE *out)
 {
     const cor_hop_t **v = cor_check_sorted_ops(h);

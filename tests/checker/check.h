@@ -69,12 +69,12 @@ const cor_hop_t **cor_check_sorted_ops(const cor_history_t *h);
 size_t cor_check_obj_run(const cor_hop_t **ops, size_t n, size_t i);
 
 /* One object's operations ops[0..n), sorted by start, all with one obj. */
-typedef cor_check_result_t (*cor_check_obj_fn)(const cor_hop_t **ops, size_t n,
+typedef cor_check_result_t (*cor_check_obj_cb)(const cor_hop_t **ops, size_t n,
                                                const cor_check_opts_t *opts, FILE *out);
 
 /* Runs fn on each object of h in obj order and returns the worst result;
  * stops at the first BAD_INPUT. */
-cor_check_result_t cor_check_each_obj(const cor_history_t *h, cor_check_obj_fn fn,
+cor_check_result_t cor_check_each_obj(const cor_history_t *h, cor_check_obj_cb fn,
                                       const cor_check_opts_t *opts, FILE *out);
 
 /* Writes "FILE:LINE" of op into buf. */

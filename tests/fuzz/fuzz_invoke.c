@@ -113,8 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cor_error_t err;
     cor_error_clear(&err);
-    if (cor_runtime_create_object(fuzz_rt, fuzz_class.name, NULL, 0, &fuzz_object_id, NULL,
-                                  &err) != 0) {
+    if (cor_object_create(fuzz_rt, fuzz_class.name, NULL, 0, &(cor_create_opts_t){.here = 1, .id = &fuzz_object_id}, NULL, &err) != 0) {
         fprintf(stderr, "fuzz_invoke: creating the object: %s\n", err.msg);
         abort();
     }
@@ -133,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.code == rc);
         FUZZ_CHECK(err.msg[0] != '\0');
     }
-    FUZZ_CHECK(cor_runtime_delete_object(fuzz_rt, &fuzz_object_id, &err) == 0);
+    FUZZ_CHECK(cor_object_delete(fuzz_rt, &fuzz_object_id, &err) == 0);
     FUZZ_CHECK(cor_runtime_object_count(fuzz_rt) == 0);
     return 0;
 }

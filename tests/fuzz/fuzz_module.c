@@ -371,13 +371,13 @@ static void host_module(const cor_module_t *m)
         id.b[0] = 0xf0; /* any id but nil, one per class */
         id.b[15] = (uint8_t)(i + 1);
         cor_error_clear(&err);
-        if (cor_runtime_create_object(fuzz_rt, m->classes[i]->name, NULL, 0, &id, NULL, &err) !=
+        if (cor_object_create(fuzz_rt, m->classes[i]->name, NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err) !=
             0) {
             fprintf(stderr, "fuzz_module: accepted class %s: create refused: %s\n",
                     m->classes[i]->name, err.msg);
             FUZZ_CHECK(!"an object of an accepted class can be created");
         }
-        FUZZ_CHECK(cor_runtime_delete_object(fuzz_rt, &id, &err) == 0);
+        FUZZ_CHECK(cor_object_delete(fuzz_rt, &id, &err) == 0);
     }
     FUZZ_CHECK(created == n && destroyed == n);
     FUZZ_CHECK(cor_runtime_object_count(fuzz_rt) == 0);

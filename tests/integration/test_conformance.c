@@ -646,7 +646,7 @@ static const cor_dm_ops_t test_send = {
 static void send_from_here(cor_ref_t *ref)
 {
     cor_error_t err;
-    cor_runtime_delete_object(self_rt, cor_ref_id(ref), &err);
+    cor_runtime_unhost(self_rt, cor_ref_id(ref), &err);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_install(self_rt, &echo_class, cor_ref_id(ref), 1, "TestSend",
                                               (const uint8_t *)"", 0, &err), 0);
     cor_ref_t *here = cor_ref_new(self_rt, cor_ref_id(ref), "echo.Echo", NULL);
@@ -656,7 +656,7 @@ static void send_from_here(cor_ref_t *ref)
     call(here, &s, 0, &got);
     CU_ASSERT_EQUAL(got.rc, 0);
     cor_ref_free(here);
-    cor_runtime_delete_object(self_rt, cor_ref_id(ref), &err);
+    cor_runtime_unhost(self_rt, cor_ref_id(ref), &err);
 }
 
 /* A server part's message reaches the OMS, which checks the sender holds

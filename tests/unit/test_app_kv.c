@@ -41,14 +41,14 @@ static cor_ref_t *new_store(uint32_t max_keys)
     cor_ref_t *ref = NULL;
     cor_error_t err;
     CU_ASSERT_EQUAL_FATAL(
-        cor_runtime_create_object(rt, "kv.KeyValueStore", buf, len, NULL, &ref, &err), 0);
+        cor_object_create(rt, "kv.KeyValueStore", buf, len, &(cor_create_opts_t){.here = 1}, &ref, &err), 0);
     return ref;
 }
 
 static void drop_store(cor_ref_t *ref)
 {
     cor_error_t err;
-    CU_ASSERT_EQUAL(cor_runtime_delete_object(rt, cor_ref_id(ref), &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(ref), &err), 0);
     cor_ref_free(ref);
 }
 
@@ -400,8 +400,7 @@ static void test_max_keys_and_args(void)
 
     const uint8_t garbage[] = {0xff, 0xff, 0xff};
     cor_ref_t *r2 = NULL;
-    CU_ASSERT_EQUAL(cor_runtime_create_object(rt, "kv.KeyValueStore", garbage, sizeof(garbage),
-                                              NULL, &r2, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(rt, "kv.KeyValueStore", garbage, sizeof(garbage), &(cor_create_opts_t){.here = 1}, &r2, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "kv.KvArgs"));
     CU_ASSERT_PTR_NULL(r2);
 }

@@ -46,7 +46,7 @@ static cor_ref_t *new_user(const char *display_name)
     size_t len = social__user_args__pack(&a, buf);
     cor_ref_t *ref = NULL;
     cor_error_t err;
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(rt, "social.User", buf, len, NULL, &ref, &err),
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "social.User", buf, len, &(cor_create_opts_t){.here = 1}, &ref, &err),
                           0);
     return ref;
 }
@@ -54,7 +54,7 @@ static cor_ref_t *new_user(const char *display_name)
 static void drop_user(cor_ref_t *ref)
 {
     cor_error_t err;
-    cor_runtime_delete_object(rt, cor_ref_id(ref), &err);
+    cor_object_delete(rt, cor_ref_id(ref), &err);
     cor_ref_free(ref);
 }
 
@@ -337,7 +337,7 @@ static void test_deleted_followee(void)
     post_ok(carol, "from carol");
     post_ok(alice, "from alice");
 
-    CU_ASSERT_EQUAL(cor_runtime_delete_object(rt, cor_ref_id(carol), &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(carol), &err), 0);
     int rc;
     Social__TimelineReply *t = timeline(alice, 0, &rc, &err);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -427,7 +427,7 @@ static void test_following_cap(void)
     cor_ref_t *others[SOCIAL_MAX_FOLLOWING + 1];
     for (unsigned i = 0; i <= SOCIAL_MAX_FOLLOWING; i++) {
         CU_ASSERT_EQUAL_FATAL(
-            cor_runtime_create_object(rt, "social.User", NULL, 0, NULL, &others[i], &err), 0);
+            cor_object_create(rt, "social.User", NULL, 0, &(cor_create_opts_t){.here = 1}, &others[i], &err), 0);
     }
     for (unsigned i = 0; i < SOCIAL_MAX_FOLLOWING; i++)
         CU_ASSERT_EQUAL(follow(fan, others[i], NULL, &err), 0);
@@ -508,7 +508,7 @@ static void test_remote_followee(void)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(rb, &social_class, &err), 0);
     CU_ASSERT_EQUAL_FATAL(cor_runtime_listen(rb, "127.0.0.1:0", NULL, &err), 0);
     cor_ref_t *bob = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(rb, "social.User", NULL, 0, NULL, &bob, &err),
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rb, "social.User", NULL, 0, &(cor_create_opts_t){.here = 1}, &bob, &err),
                           0);
     post_ok(bob, "remote hello");
     cor_ref_t *alice = new_user("Alice"); /* on rt, which never listens */

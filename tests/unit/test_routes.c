@@ -93,8 +93,7 @@ static void test_colocated_reply_is_whole(void)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_listen(host, "127.0.0.1:0", NULL, &err), 0);
     cor_object_id_t id;
     cor_object_id_generate(&id);
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(host, "kv.KeyValueStore", NULL, 0, &id,
-                                                    NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(host, "kv.KeyValueStore", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err), 0);
     /* As the probe (and corctl) made it: id and class, no DM chain. */
     cor_ref_t *local = cor_ref_new(host, &id, "kv.KeyValueStore", NULL);
     race_t r = {.ref = cor_ref_new(far, &id, "kv.KeyValueStore", NULL)};
@@ -261,9 +260,9 @@ static void test_app_emoved_is_not_a_redirect(void)
     snprintf(decoy_addr, sizeof(decoy_addr), "%s", cor_runtime_tcp_address(decoy));
     cor_object_id_t id;
     cor_object_id_generate(&id);
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(host, "test.Liar", NULL, 0, &id, NULL, &err),
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(host, "test.Liar", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err),
                           0);
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(decoy, "echo.Echo", NULL, 0, &id, NULL, &err),
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(decoy, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err),
                           0);
     cor_ref_t *local = cor_ref_new(host, &id, "test.Liar", NULL);
     cor_ref_t *remote = cor_ref_new(far, &id, "test.Liar", NULL);
@@ -333,7 +332,7 @@ static void test_async_client_parts_off_caller(void)
     CU_ASSERT_EQUAL_FATAL(cor_runtime_register_class(rt, &echo_class, &err), 0);
     cor_object_id_t id;
     cor_object_id_generate(&id);
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &id, NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err), 0);
     cor_ref_t *ref = cor_ref_new(rt, &id, "echo.Echo", "TestLatch");
     Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
     req.text = (char *)"async";

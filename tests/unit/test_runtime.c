@@ -60,21 +60,20 @@ static void test_create_refusals(void)
     cor_error_t err;
     CU_ASSERT_EQUAL(cor_runtime_register_class(rt, &echo_class, &err), 0);
     cor_ref_t *ref = NULL;
-    CU_ASSERT_EQUAL(cor_runtime_create_object(rt, "no.Such", NULL, 0, NULL, &ref, &err),
+    CU_ASSERT_EQUAL(cor_object_create(rt, "no.Such", NULL, 0, &(cor_create_opts_t){.here = 1}, &ref, &err),
                     COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no.Such"));
     const uint8_t garbage[] = {0xff, 0xff, 0xff};
-    CU_ASSERT_EQUAL(cor_runtime_create_object(rt, "echo.Echo", garbage, sizeof(garbage), NULL,
-                                              &ref, &err), COR_EINVAL);
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", garbage, sizeof(garbage), &(cor_create_opts_t){.here = 1}, &ref, &err), COR_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "echo.EchoArgs"));
     CU_ASSERT_PTR_NULL(ref);
     cor_object_id_t id;
     cor_object_id_generate(&id);
-    CU_ASSERT_EQUAL(cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &id, NULL, &err), 0);
-    CU_ASSERT_EQUAL(cor_runtime_create_object(rt, "echo.Echo", NULL, 0, &id, NULL, &err),
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err), 0);
+    CU_ASSERT_EQUAL(cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1, .id = &id}, NULL, &err),
                     COR_EEXIST);
-    CU_ASSERT_EQUAL(cor_runtime_delete_object(rt, &id, &err), 0);
-    CU_ASSERT_EQUAL(cor_runtime_delete_object(rt, &id, &err), COR_ENOTFOUND);
+    CU_ASSERT_EQUAL(cor_object_delete(rt, &id, &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(rt, &id, &err), COR_ENOTFOUND);
     cor_runtime_free(rt);
 }
 
@@ -118,7 +117,7 @@ static void test_colocated(void)
     uint8_t abuf[16];
     size_t alen = echo__echo_args__pack(&args, abuf);
     cor_ref_t *ref = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(rt, "echo.Echo", abuf, alen, NULL, &ref, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", abuf, alen, &(cor_create_opts_t){.here = 1}, &ref, &err), 0);
 
     Echo__SayRequest req = ECHO__SAY_REQUEST__INIT;
     req.text = (char *)"hello";
@@ -150,7 +149,7 @@ static void test_colocated(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, want));
 
     /* Deleted: the ref no longer reaches anything. */
-    CU_ASSERT_EQUAL(cor_runtime_delete_object(rt, cor_ref_id(ref), &err), 0);
+    CU_ASSERT_EQUAL(cor_object_delete(rt, cor_ref_id(ref), &err), 0);
     CU_ASSERT_EQUAL(echo_echo_say(ref, &req, &rep, &err), COR_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, idstr));
     cor_ref_free(ref);
@@ -178,7 +177,7 @@ static void test_one_call_at_a_time(void)
     cor_error_t err;
     CU_ASSERT_EQUAL(cor_runtime_register_class(rt, &echo_class, &err), 0);
     cor_ref_t *ref = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(rt, "echo.Echo", NULL, 0, NULL, &ref, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(rt, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1}, &ref, &err), 0);
     adder_t a = {ref, 20000};
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
@@ -213,7 +212,7 @@ static void pair_open(pair_t *p, const char *caller_host_id)
     CU_ASSERT_EQUAL(cor_runtime_listen(squatter, cor_runtime_tcp_address(p->host), NULL, &err),
                     COR_EUNAVAIL);
     cor_runtime_free(squatter);
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(p->host, "echo.Echo", NULL, 0, NULL, &p->href, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(p->host, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1}, &p->href, &err), 0);
 }
 
 static cor_ref_t *pair_ref(pair_t *p)
@@ -438,7 +437,7 @@ static void test_slow_object_does_not_block_others(void)
     cor_error_t err;
     cor_ref_t *a = pair_ref(&p);
     cor_ref_t *hb = NULL;
-    CU_ASSERT_EQUAL_FATAL(cor_runtime_create_object(p.host, "echo.Echo", NULL, 0, NULL, &hb, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(p.host, "echo.Echo", NULL, 0, &(cor_create_opts_t){.here = 1}, &hb, &err), 0);
     uint8_t *buf;
     size_t len;
     CU_ASSERT_EQUAL_FATAL(cor_ref_encode(hb, &buf, &len, &err), 0);
