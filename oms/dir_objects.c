@@ -208,6 +208,9 @@ static int create_publish(oms_dir_t *d, oms_obj_t *o, cor_arena_t *arena,
             /* The node restarted while we created: that replica died with it. */
             return cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
                                  o->replicas[i].node->info->name);
+    /* The reply first: nothing can fail once o is in the maps. */
+    if ((rep->object = oms_obj_info(arena, o)) == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
     int rc = oms_obj_persist(d, o, err);
     if (rc == 0 && (rc = cor_idmap_put(&d->objects, &o->id, o)) == COR_EEXIST)
         rc = cor_error_set(err, COR_EINTERNAL, "object id collision");
@@ -216,8 +219,7 @@ static int create_publish(oms_dir_t *d, oms_obj_t *o, cor_arena_t *arena,
     if (o->name != NULL)
         cor_strmap_put(&d->names, o->name, o, NULL);
     oms_group_publish(d, o);
-    rep->object = oms_obj_info(arena, o);
-    return rep->object != NULL ? 0 : cor_error_set(err, COR_ENOMEM, "out of memory");
+    return 0;
 }
 
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
@@ -244,9 +246,18 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     rc = oms_group_make(d, o, NULL, err);
     if (rc == 0)
         rc = oms_group_create(d, o, err);
+    /* Once published, o belongs to the maps (a delete may free it): what
+     * the log and the members need is copied while the lock is held. */
+    cor_object_id_t id = o->id;
+    char first[NODE_NAME_MAX + 1] = "";
+    int n = 0;
     if (rc == 0) {
         pthread_rwlock_wrlock(&d->lock);
         rc = create_publish(d, o, arena, rep, err);
+        if (rc == 0) {
+            snprintf(first, sizeof(first), "%s", o->replicas[0].node->info->name);
+            n = o->n_replicas;
+        }
         pthread_rwlock_unlock(&d->lock);
     }
     if (rc != 0) {
@@ -254,12 +265,11 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
         return rc;
     }
     char s[COR_OBJECT_ID_STRLEN + 1];
-    cor_object_id_format(&o->id, s);
+    cor_object_id_format(&id, s);
     cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
-                 req->name[0] ? ", " : "", req->name, o->replicas[0].node->info->name,
-                 o->n_replicas > 1 ? " and others" : "");
-    if (o->n_replicas > 1)
-        oms_kernel_set_members(d, &o->id);
+                 req->name[0] ? ", " : "", req->name, first, n > 1 ? " and others" : "");
+    if (n > 1)
+        oms_kernel_set_members(d, &id);
     return 0;
 }
 

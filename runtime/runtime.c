@@ -14,7 +14,8 @@
  *   ref.c          references
  *   call.c         cor_call / cor_call_async and the routes
  *   dm_call.c      what DM parts may do with a call
- *   migrate.c      live migration, both ends
+ *   migrate_out.c  live migration, the source's side
+ *   migrate_in.c   live migration, the target's side; tombstones
  *   cluster.c      the OMS API: create, look up, delete, move
  *
  * Freeing: the workers stop first (queued jobs complete as cancelled),

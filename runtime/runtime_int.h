@@ -95,7 +95,7 @@ int cor_replica_ops_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err);
 long long cor_mono_ms(void);
 long long cor_mono_us(void);
 
-/* ---- live migration (migrate.c) ---- */
+/* ---- live migration (migrate_out.c, migrate_in.c) ---- */
 
 /* Kernel.MigrateOut and Kernel.InstallState (handlers for cor_rpc_serve;
  * arg is the runtime). */

@@ -27,13 +27,11 @@
 #include <cor/dm.h>
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "daemons.h"
+#include "cluster.h"
 #include "echo/echo.cor.h"
 #include "echo_class.h"
 #include "host.h"
@@ -46,14 +44,15 @@
 
 #define LABELS "region=r1,device-class=cloud"
 
-static char data_dir[256], oms_addr[64], sock[200];
-static cor_proc_t oms, k1;
+static const cor_cluster_kernel_t kernels[] = {{"k1", "all", LABELS}};
+static cor_cluster_t cl; /* its client runtime is "on another host": far_rt */
+static char sock[200];
 static cor_runtime_t *self_rt, *same_rt, *far_rt;
 static cor_test_node_t *self_node;
 
 static cor_runtime_t *new_rt(const char *host_id)
 {
-    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = oms_addr,
+    cor_runtime_opts_t o = {.version = COR_RUNTIME_OPTS_VERSION, .oms_address = cl.oms_addr,
                             .host_id = host_id};
     cor_runtime_t *rt = NULL;
     cor_error_t err;
@@ -68,14 +67,13 @@ static int setup(void)
 {
     static const cor_class_t *const classes[] = {&echo_class, &kv_class, &social_class, NULL};
     cor_error_t err;
-    cor_test_tmp_path(data_dir, sizeof(data_dir), "conf-oms");
+    cor_cluster_spec_t spec = {.tag = "conf-oms", .kernels = kernels, .n_kernels = 1,
+                               .host_id = "far-away"};
     cor_test_tmp_path(sock, sizeof(sock), "self.sock");
-    if (cor_proc_start_oms(&oms, COR_OMS_BIN, "127.0.0.1:0", data_dir, oms_addr,
-                           sizeof(oms_addr)) != 0 ||
-        cor_proc_start_kernel(&k1, COR_KERNEL_BIN, oms_addr, "k1", "all", LABELS) != 0)
+    if (cor_cluster_start(&cl, &spec) != 0)
         return 1;
-    if ((self_rt = new_rt(NULL)) == NULL || (same_rt = new_rt(NULL)) == NULL ||
-        (far_rt = new_rt("far-away")) == NULL)
+    far_rt = cl.rt;
+    if ((self_rt = new_rt(NULL)) == NULL || (same_rt = new_rt(NULL)) == NULL)
         return 1;
     for (int i = 0; classes[i] != NULL; i++)
         if (cor_runtime_register_class(self_rt, classes[i], &err) != 0)
@@ -85,20 +83,16 @@ static int setup(void)
         fprintf(stderr, "self: %s\n", err.msg);
         return 1;
     }
-    return cor_test_node_start(self_rt, oms_addr, "self", LABELS, classes, 200, &self_node);
+    return cor_test_node_start(self_rt, cl.oms_addr, "self", LABELS, classes, 200, &self_node);
 }
 
 static int teardown(void)
 {
     cor_test_node_stop(self_node);
-    cor_runtime_free(far_rt);
     cor_runtime_free(same_rt);
     cor_runtime_free(self_rt);
-    cor_proc_stop(&k1, SIGTERM, 10000);
-    cor_proc_stop(&oms, SIGTERM, 10000);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
-    return system(cmd) == 0 ? 0 : 0;
+    cor_cluster_stop(&cl);
+    return 0;
 }
 
 /* ---------------- scripts ---------------- */
