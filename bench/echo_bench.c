@@ -23,7 +23,7 @@
  * overhead"): five no-op DMs, Nop1..Nop5 (client and server parts that only
  * call cor_dm_next), are registered here and in every Corundum host child.
  * The host's DM objects are made through Kernel.CreateReplica with their
- * chain, and the refs to them carry the same chain (cor_ref_set_chain):
+ * chain, and the refs to them carry the same chain (cor_ref_new's):
  *
  *   cor-tcp-nop5/tN     chain "Nop1, ..., Nop5" on ref and replica, TCP
  *   cor-tcp-nop1/tN     chain "Nop1": the DM path's fixed cost
@@ -82,7 +82,7 @@
 #include "echo/echo.cor.h"
 #include "echo_class.h"
 #include "raw_echo.h"
-#include "host.h" /* cor_ref_set_chain, cor_runtime_install, cor_runtime_client(rt) */
+#include "host.h" /* cor_runtime_install, cor_runtime_client */
 
 #define MAX_VARIANTS 4   /* --server-threads values */
 #define MAX_MODES 64

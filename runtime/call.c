@@ -58,9 +58,11 @@ typedef struct outcall {
     ProtobufCMessage *reply_msg;   /* out: a heap message the caller frees */
     uint8_t *reply;                /* out: malloc'd payload */
     size_t reply_len;
-    char answered_by[COR_ADDR_MAX + 8]; /* the peer last called; "" in this process */
+    char *answered_by;             /* out (ANSWERED_MAX bytes): the peer last called; "" here */
     cor_error_t *err;
 } outcall_t;
+
+#define ANSWERED_MAX (COR_ADDR_MAX + 8)
 
 static uint64_t next_seq(cor_runtime_t *rt)
 {
@@ -100,13 +102,10 @@ static int call_here(outcall_t *c, cor_obj_t *o, cor_redirect_t *moved)
     cor_invoke_t inv = {.m = c->m, .msg = c->msg, .req = c->req, .req_len = c->req_len,
                         .epoch = c->route != NULL ? c->route->epoch : cor_ref_epoch(c->ref),
                         .client_id = rt->client_id, .seq = c->seq, .caller_node = rt->node_name,
-                        .form = c->form};
+                        .form = c->form, .err = c->err, .moved = moved};
     int rc = cor_obj_invoke(rt, o, &inv);
-    if (rc != 0) {
-        *c->err = inv.err;
-        *moved = inv.moved;
+    if (rc != 0)
         return rc;
-    }
     c->reply_msg = inv.reply_msg;
     c->reply = inv.reply;
     c->reply_len = inv.reply_len;
@@ -132,7 +131,7 @@ static int call_remote(outcall_t *c, cor_redirect_t *moved)
         if ((p = cor_ref_peer(ref)) == NULL)
             return cor_error_set(c->err, COR_ENOTFOUND, "object has no known location");
     }
-    snprintf(c->answered_by, sizeof(c->answered_by), "%s", cor_peer_target(p));
+    snprintf(c->answered_by, ANSWERED_MAX, "%s", cor_peer_target(p));
     cor_wire_call_t w = {.id = &ref->id, .m = c->m, .client_id = rt->client_id, .seq = c->seq,
                          .epoch = r != NULL ? r->epoch : cor_ref_epoch(ref),
                          .caller_node = rt->node_name};
@@ -238,7 +237,7 @@ static int send_call(outcall_t *c, int first_rc, const cor_redirect_t *first_mov
 
 typedef struct client_term {
     cor_ref_t *ref;
-    char answered_by[COR_ADDR_MAX + 8];
+    char *answered_by; /* ANSWERED_MAX bytes */
 } client_term_t;
 
 /* The end of the client chain: the call leaves for the object. */
@@ -247,9 +246,8 @@ static int client_terminal(cor_dm_call_t *c, void *arg)
     client_term_t *t = arg;
     outcall_t oc = {.ref = t->ref, .m = c->m, .req = c->req, .req_len = c->req_len,
                     .seq = c->seq, .route = c->routed ? &c->route : NULL,
-                    .form = COR_REPLY_BYTES, .err = c->err};
+                    .form = COR_REPLY_BYTES, .answered_by = t->answered_by, .err = c->err};
     int rc = send_call(&oc, 0, NULL);
-    snprintf(t->answered_by, sizeof(t->answered_by), "%s", oc.answered_by);
     if (rc == 0)
         cor_dm_call_give_reply(c, oc.reply, oc.reply_len);
     return rc;
@@ -257,11 +255,10 @@ static int client_terminal(cor_dm_call_t *c, void *arg)
 
 static int call_through_dm(cor_ref_t *ref, cor_dm_stack_t *dm, const cor_method_desc_t *m,
                            const uint8_t *req, size_t req_len, uint64_t seq,
-                           ProtobufCMessage **reply, char *answered_by, size_t ab_len,
-                           cor_error_t *err)
+                           ProtobufCMessage **reply, char *answered_by, cor_error_t *err)
 {
     cor_runtime_t *rt = ref->rt;
-    client_term_t t = {.ref = ref};
+    client_term_t t = {.ref = ref, .answered_by = answered_by};
     cor_dm_call_t c = {.m = m, .object = ref->idstr, .req = req, .req_len = req_len,
                        .client_id = rt->client_id, .seq = seq, .err = err, .stack = dm,
                        .terminal = client_terminal, .terminal_arg = &t, .ref = ref};
@@ -273,7 +270,6 @@ static int call_through_dm(cor_ref_t *ref, cor_dm_stack_t *dm, const cor_method_
                                m->output->name);
     }
     free(c.reply);
-    snprintf(answered_by, ab_len, "%s", t.answered_by);
     return rc;
 }
 
@@ -298,7 +294,6 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
     if (err == NULL)
         err = &local;
     cor_error_clear(err);
-    char answered_by[COR_ADDR_MAX + 8] = "";
     cor_dm_stack_t *dm = NULL;
     int rc;
     if (req->descriptor != m->input)
@@ -306,23 +301,30 @@ int cor_call(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMessage 
                            req->descriptor->name, m->input->name);
     else
         rc = cor_ref_client_stack(ref, &dm, err);
-    if (rc == 0 && dm != NULL) {
+    if (rc != 0) {
+        prefix_error(err, ref, m, NULL);
+        return rc;
+    }
+    char answered_by[ANSWERED_MAX];
+    answered_by[0] = '\0';
+    if (dm != NULL) {
         size_t n;
         uint8_t *buf = pack_request(req, &n);
         rc = buf == NULL ? cor_error_set(err, COR_ENOMEM, "out of memory")
                          : call_through_dm(ref, dm, m, buf, n, next_seq(ref->rt), reply,
-                                           answered_by, sizeof(answered_by), err);
+                                           answered_by, err);
         free(buf);
-    } else if (rc == 0) {
-        /* One call id for every attempt, so a server part can deduplicate. */
-        outcall_t c = {.ref = ref, .m = m, .msg = req, .seq = next_seq(ref->rt),
-                       .form = COR_REPLY_MESSAGE, .err = err};
-        rc = send_call(&c, 0, NULL);
-        *reply = c.reply_msg;
-        snprintf(answered_by, sizeof(answered_by), "%s", c.answered_by);
+        if (rc != 0)
+            prefix_error(err, ref, m, answered_by);
+        return rc;
     }
+    /* One call id for every attempt, so a server part can deduplicate. */
+    outcall_t c = {.ref = ref, .m = m, .msg = req, .seq = next_seq(ref->rt),
+                   .form = COR_REPLY_MESSAGE, .answered_by = answered_by, .err = err};
+    rc = send_call(&c, 0, NULL);
+    *reply = c.reply_msg;
     if (rc != 0)
-        prefix_error(err, ref, m, answered_by);
+        prefix_error(err, ref, m, c.answered_by);
     return rc;
 }
 
@@ -349,7 +351,7 @@ typedef struct async_call {
     cor_error_t err;
     ProtobufCMessage *reply; /* heap */
     cor_redirect_t moved;
-    char target[COR_ADDR_MAX + 8];
+    char target[ANSWERED_MAX];
 } async_call_t;
 
 static void async_free(async_call_t *a)
@@ -411,14 +413,13 @@ static void async_slow(cor_job_t *j)
     int rc = async_request(a, &err);
     if (rc == 0 && a->dm != NULL) {
         rc = call_through_dm(a->ref, a->dm, a->m, a->req, a->req_len, a->seq, &reply, a->target,
-                             sizeof(a->target), &err);
+                             &err);
     } else if (rc == 0) {
         outcall_t c = {.ref = a->ref, .m = a->m, .req = a->req, .req_len = a->req_len,
-                       .seq = a->seq, .form = COR_REPLY_MESSAGE, .err = &err};
-        snprintf(c.answered_by, sizeof(c.answered_by), "%s", a->target);
+                       .seq = a->seq, .form = COR_REPLY_MESSAGE, .answered_by = a->target,
+                       .err = &err};
         rc = send_call(&c, a->rc, &a->moved);
         reply = c.reply_msg;
-        snprintf(a->target, sizeof(a->target), "%s", c.answered_by);
     }
     async_deliver(a, rc, reply, &err);
     if (reply != NULL)
@@ -528,9 +529,11 @@ static void async_local_done(cor_invoke_t *inv)
 {
     async_call_t *a = inv->user;
     a->rc = inv->rc;
-    a->err = inv->err;
     a->reply = inv->reply_msg;
-    a->moved = inv->moved;
+    if (inv->err != &a->err) /* a queued copy's own */
+        a->err = *inv->err;
+    if (inv->moved != &a->moved)
+        a->moved = *inv->moved;
     if (a->rc == COR_EMOVED && a->moved.epoch != 0 && !a->has_env) {
         /* It goes remote next: keep the request as an envelope. */
         cor_wire_call_t w = {.id = &a->ref->id, .m = a->m, .client_id = a->ref->rt->client_id,
@@ -591,7 +594,8 @@ int cor_call_async(cor_ref_t *ref, const cor_method_desc_t *m, const ProtobufCMe
         cor_invoke_t inv = {.m = m, .msg = req, .epoch = cor_ref_epoch(ref),
                             .client_id = rt->client_id, .seq = a->seq,
                             .caller_node = rt->node_name, .form = COR_REPLY_MESSAGE,
-                            .done = async_local_done, .user = a};
+                            .done = async_local_done, .user = a, .err = &a->err,
+                            .moved = &a->moved};
         a->here = &inv;
         rc = cor_obj_invoke(rt, o, &inv);
         cor_obj_put(o);

@@ -54,7 +54,7 @@ static int request_bytes(exec_t *x, const uint8_t **req, size_t *len)
     size_t n = protobuf_c_message_get_packed_size(inv->msg);
     uint8_t *b = cor_arena_alloc(x->arena, n ? n : 1);
     if (b == NULL)
-        return cor_error_set(&inv->err, COR_ENOMEM, "out of memory packing a %zu-byte request", n);
+        return cor_error_set(inv->err, COR_ENOMEM, "out of memory packing a %zu-byte request", n);
     protobuf_c_message_pack(inv->msg, b);
     *req = b;
     *len = n;
@@ -72,23 +72,23 @@ static int run_method(exec_t *x, const uint8_t *req, size_t len, ProtobufCMessag
     if (in == NULL || in->descriptor != m->input) {
         in = protobuf_c_message_unpack(m->input, &x->arena->pb, len, req);
         if (in == NULL)
-            return cor_error_set(&inv->err, COR_EINVAL, "malformed request: payload is not a %s",
+            return cor_error_set(inv->err, COR_EINVAL, "malformed request: payload is not a %s",
                                  m->input->name);
     }
     ProtobufCMessage *r = cor_arena_alloc(x->arena, m->output->sizeof_message);
     if (r == NULL)
-        return cor_error_set(&inv->err, COR_ENOMEM, "out of memory");
+        return cor_error_set(inv->err, COR_ENOMEM, "out of memory");
     protobuf_c_message_init(m->output, r);
     atomic_fetch_add(&x->rt->calls_served, 1);
     cor_ctx_t ctx = {.rt = x->rt, .arena = x->arena, .id = &x->o->id, .method = m,
-                     .err = &inv->err};
+                     .err = inv->err};
     int rc = cor_obj_run_method(x->o, m, &ctx, in, r);
     if (rc == COR_EMOVED) {
         /* Only the runtime's tombstones redirect callers: an application
          * cannot send them elsewhere with a crafted error. */
         char msg[COR_ERROR_MSG_MAX];
-        snprintf(msg, sizeof(msg), "%s", inv->err.msg);
-        rc = cor_error_set(&inv->err, COR_EAPP,
+        snprintf(msg, sizeof(msg), "%s", inv->err->msg);
+        rc = cor_error_set(inv->err, COR_EAPP,
                            "the method answered EMOVED, which only the runtime may: %.160s", msg);
     }
     if (rc == 0)
@@ -116,7 +116,7 @@ static int hand_out_message(exec_t *x, const ProtobufCMessage *rep)
     if (inv->form == COR_REPLY_BYTES) {
         inv->reply = malloc(n ? n : 1);
         if (inv->reply == NULL)
-            return cor_error_set(&inv->err, COR_ENOMEM, "out of memory");
+            return cor_error_set(inv->err, COR_ENOMEM, "out of memory");
         protobuf_c_message_pack(rep, inv->reply);
         inv->reply_len = n;
         return 0;
@@ -125,11 +125,11 @@ static int hand_out_message(exec_t *x, const ProtobufCMessage *rep)
     uint8_t small[512];
     uint8_t *buf = n <= sizeof(small) ? small : cor_arena_alloc(x->arena, n);
     if (buf == NULL)
-        return cor_error_set(&inv->err, COR_ENOMEM, "out of memory copying the reply");
+        return cor_error_set(inv->err, COR_ENOMEM, "out of memory copying the reply");
     protobuf_c_message_pack(rep, buf);
     inv->reply_msg = protobuf_c_message_unpack(reply_type(x), NULL, n, buf);
     if (inv->reply_msg == NULL)
-        return cor_error_set(&inv->err, COR_ENOMEM, "out of memory copying the reply");
+        return cor_error_set(inv->err, COR_ENOMEM, "out of memory copying the reply");
     return 0;
 }
 
@@ -152,7 +152,7 @@ static int hand_out_bytes(exec_t *x, uint8_t *bytes, size_t len)
     } else {
         inv->reply_msg = protobuf_c_message_unpack(reply_type(x), NULL, len, bytes);
         if (inv->reply_msg == NULL)
-            rc = cor_error_set(&inv->err, COR_EPROTO, "reply is not a %s", reply_type(x)->name);
+            rc = cor_error_set(inv->err, COR_EPROTO, "reply is not a %s", reply_type(x)->name);
     }
     free(bytes);
     return rc;
@@ -189,7 +189,7 @@ static int through_dm(exec_t *x)
                        .rt = x->rt, .obj = x->o,
                        .caller_node = inv->caller_node != NULL ? inv->caller_node : "",
                        .client_id = inv->client_id != NULL ? inv->client_id : no_client,
-                       .seq = inv->seq, .err = &inv->err, .stack = x->o->dm,
+                       .seq = inv->seq, .err = inv->err, .stack = x->o->dm,
                        .terminal = method_terminal, .terminal_arg = x};
     rc = cor_dm_run(&c);
     if (rc == 0) {
@@ -219,16 +219,16 @@ static int exec_call(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
 {
     if (atomic_load(&o->moved)) {
         /* Not run here: the caller follows the object. */
-        snprintf(inv->moved.to, sizeof(inv->moved.to), "%s", o->moved_to);
-        inv->moved.epoch = o->moved_epoch;
-        return cor_error_set(&inv->err, COR_EMOVED, "object moved to %s (epoch %llu)",
+        snprintf(inv->moved->to, sizeof(inv->moved->to), "%s", o->moved_to);
+        inv->moved->epoch = o->moved_epoch;
+        return cor_error_set(inv->err, COR_EMOVED, "object moved to %s (epoch %llu)",
                              o->moved_to, (unsigned long long)o->moved_epoch);
     }
     /* A caller that knows a newer placement than this replica's is talking
      * to a stale copy (say, a node back from the dead whose object was
      * restored elsewhere): never run it here. */
     if (inv->epoch != 0 && o->epoch != 0 && inv->epoch > o->epoch)
-        return cor_error_set(&inv->err, COR_EMOVED,
+        return cor_error_set(inv->err, COR_EMOVED,
                              "this replica is at epoch %llu, the caller knows epoch %llu: stale",
                              (unsigned long long)o->epoch, (unsigned long long)inv->epoch);
     const cor_service_desc_t *svc = o->cls->service;
@@ -242,10 +242,10 @@ static int exec_call(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
         m = cor_service_method(svc, inv->method, strlen(inv->method));
     }
     if (m == NULL || m->invoke == NULL)
-        return cor_error_set(&inv->err, COR_EUNIMPL, "class %s has no method named '%.64s'",
+        return cor_error_set(inv->err, COR_EUNIMPL, "class %s has no method named '%.64s'",
                              o->cls->name, inv->m != NULL ? inv->m->name : inv->method);
     if (fingerprint != 0 && fingerprint != svc->fingerprint)
-        return cor_error_set(&inv->err, COR_EREVISION,
+        return cor_error_set(inv->err, COR_EREVISION,
                              "caller's interface %016llx differs from %s's %016llx here",
                              (unsigned long long)fingerprint, svc->name,
                              (unsigned long long)svc->fingerprint);
@@ -260,14 +260,14 @@ static int exec_call(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
 /* Runs inv in o's turn (the caller holds or shares it). */
 static void exec(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
 {
-    cor_error_clear(&inv->err);
-    inv->moved.epoch = 0;
+    cor_error_clear(inv->err);
+    inv->moved->epoch = 0;
     inv->reply_msg = NULL;
     inv->reply = NULL;
     inv->reply_len = 0;
     inv->rc = exec_call(rt, o, inv);
-    if (inv->rc != 0 && inv->err.code == COR_OK)
-        cor_error_set(&inv->err, inv->rc, "%s", cor_strerror(inv->rc));
+    if (inv->rc != 0 && inv->err->code == COR_OK)
+        cor_error_set(inv->err, inv->rc, "%s", cor_strerror(inv->rc));
 }
 
 /* ------------------------------------------------------------------ */
@@ -291,6 +291,8 @@ typedef struct queued {
     cor_runtime_t *rt;
     cor_obj_t *o; /* a reference of its own */
     cor_invoke_t inv;
+    cor_error_t err;      /* inv.err and inv.moved point here */
+    cor_redirect_t moved;
     uint8_t data[]; /* request, client id, method name, caller node */
 } queued_t;
 
@@ -318,6 +320,8 @@ static queued_t *queue_copy(cor_runtime_t *rt, cor_obj_t *o, const cor_invoke_t 
     q->rt = rt;
     q->o = o;
     q->inv = *inv;
+    q->inv.err = &q->err;
+    q->inv.moved = &q->moved;
     uint8_t *p = q->data;
     if (inv->msg != NULL && inv->req == NULL)
         protobuf_c_message_pack(inv->msg, p);
@@ -342,12 +346,19 @@ static queued_t *queue_copy(cor_runtime_t *rt, cor_obj_t *o, const cor_invoke_t 
 
 int cor_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
 {
-    if (inv->done == NULL) {
+    enum cor_turn turn = cor_obj_try_enter(o);
+    if (inv->done == NULL && turn == COR_TURN_QUEUED) {
+        /* Busy: wait for the turn (the thread holding it runs this call
+         * and wakes us). */
         sync_exec_t s = {rt, o, inv};
         cor_obj_run_sync(o, sync_exec_fn, &s);
         return inv->rc;
     }
-    enum cor_turn turn = cor_obj_try_enter(o);
+    if (inv->done == NULL) {
+        exec(rt, o, inv);
+        cor_obj_exit(o, turn);
+        return inv->rc;
+    }
     if (turn != COR_TURN_QUEUED) {
         /* The common case: run it now, and answer before draining what
          * queued behind it. */
@@ -358,7 +369,7 @@ int cor_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
     }
     queued_t *q = queue_copy(rt, o, inv);
     if (q == NULL) {
-        inv->rc = cor_error_set(&inv->err, COR_ENOMEM, "out of memory queueing a call");
+        inv->rc = cor_error_set(inv->err, COR_ENOMEM, "out of memory queueing a call");
         return inv->rc;
     }
     atomic_fetch_add(&o->refs, 1);
@@ -381,11 +392,11 @@ static int decode(cor_runtime_t *rt, const uint8_t *data, size_t len, cor_arena_
     *o = NULL;
     Cor__InvokeRequest *req = cor__invoke_request__unpack(&arena->pb, len, data);
     if (req == NULL)
-        return cor_error_set(&inv->err, COR_EINVAL,
+        return cor_error_set(inv->err, COR_EINVAL,
                              "malformed invoke request: not a cor.InvokeRequest");
     cor_object_id_t id;
     if (cor_object_id_from_bytes(req->object_id.data, req->object_id.len, &id) != 0)
-        return cor_error_set(&inv->err, COR_EINVAL,
+        return cor_error_set(inv->err, COR_EINVAL,
                              "malformed invoke request: object id has %zu bytes, not 16",
                              req->object_id.len);
     inv->method = req->method;
@@ -398,7 +409,7 @@ static int decode(cor_runtime_t *rt, const uint8_t *data, size_t len, cor_arena_
     inv->caller_node = req->caller_node;
     *o = cor_obj_get(rt, &id);
     if (*o == NULL)
-        return cor_error_set(&inv->err, COR_ENOTFOUND, "object not hosted here");
+        return cor_error_set(inv->err, COR_ENOTFOUND, "object not hosted here");
     return 0;
 }
 
@@ -407,10 +418,10 @@ static void answer(cor_invoke_t *inv)
     cor_srv_call_t *call = inv->user;
     if (inv->rc == 0)
         cor_srv_call_reply(call, inv->out);
-    else if (inv->moved.epoch != 0)
-        cor_srv_call_redirect(call, inv->err.msg, &inv->moved);
+    else if (inv->moved->epoch != 0)
+        cor_srv_call_redirect(call, inv->err->msg, inv->moved);
     else
-        cor_srv_call_fail(call, inv->rc, inv->err.msg);
+        cor_srv_call_fail(call, inv->rc, inv->err->msg);
 }
 
 static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data, size_t len)
@@ -418,14 +429,17 @@ static void invoke_handler(void *arg, cor_srv_call_t *call, const uint8_t *data,
     cor_runtime_t *rt = arg;
     cor_arena_t arena;
     cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
-    cor_invoke_t inv = {.form = COR_REPLY_ENVELOPE, .done = answer, .user = call};
-    cor_error_clear(&inv.err);
+    cor_error_t err;
+    cor_redirect_t moved;
+    cor_error_clear(&err);
+    cor_invoke_t inv = {.form = COR_REPLY_ENVELOPE, .done = answer, .user = call, .err = &err,
+                        .moved = &moved};
     cor_obj_t *o = NULL;
     int rc = decode(rt, data, len, &arena, &inv, &o);
     if (rc == 0)
         rc = cor_obj_invoke(rt, o, &inv);
     if (rc != 0)
-        cor_srv_call_fail(call, rc, inv.err.msg);
+        cor_srv_call_fail(call, rc, err.msg);
     if (o != NULL)
         cor_obj_put(o);
     cor_arena_close(&arena);
@@ -441,8 +455,12 @@ int cor_runtime_dispatch_bytes(cor_runtime_t *rt, const uint8_t *data, size_t le
 {
     cor_arena_t arena;
     cor_arena_init(&arena, rt->opts.max_message_bytes * 4);
-    cor_invoke_t inv = {.form = COR_REPLY_ENVELOPE};
-    cor_error_clear(&inv.err);
+    cor_error_t local;
+    cor_redirect_t moved;
+    if (err == NULL)
+        err = &local;
+    cor_error_clear(err);
+    cor_invoke_t inv = {.form = COR_REPLY_ENVELOPE, .err = err, .moved = &moved};
     cor_obj_t *o = NULL;
     int rc = decode(rt, data, len, &arena, &inv, &o);
     if (rc == 0)
@@ -451,15 +469,13 @@ int cor_runtime_dispatch_bytes(cor_runtime_t *rt, const uint8_t *data, size_t le
         size_t n = GRPC_SLICE_LENGTH(inv.out);
         *reply = malloc(n ? n : 1);
         if (*reply == NULL) {
-            rc = cor_error_set(&inv.err, COR_ENOMEM, "out of memory");
+            rc = cor_error_set(err, COR_ENOMEM, "out of memory");
         } else {
             memcpy(*reply, GRPC_SLICE_START_PTR(inv.out), n);
             *reply_len = n;
         }
         grpc_slice_unref(inv.out);
     }
-    if (rc != 0 && err != NULL)
-        *err = inv.err;
     if (o != NULL)
         cor_obj_put(o);
     cor_arena_close(&arena);

@@ -60,14 +60,17 @@ struct cor_invoke {
     void (*done)(cor_invoke_t *inv);
     void *user; /* for done */
 
+    /* Where the outcome's message and redirect go (the caller's storage;
+     * a queued copy points them at its own). */
+    cor_error_t *err;            /* the message, unprefixed */
+    cor_redirect_t *moved;       /* rc == EMOVED from a tombstone: where it went (epoch 0: none) */
+
     /* The outcome. */
     int rc;
-    cor_error_t err;             /* the message, unprefixed */
     ProtobufCMessage *reply_msg; /* COR_REPLY_MESSAGE: free with protobuf_c_message_free_unpacked */
     uint8_t *reply;              /* COR_REPLY_BYTES: malloc'd (free) */
     size_t reply_len;
     grpc_slice out;              /* COR_REPLY_ENVELOPE: the receiver unrefs */
-    cor_redirect_t moved;        /* rc == EMOVED from a tombstone: where it went (epoch 0: none) */
 };
 
 /* Runs inv on o (see the head of this file). The caller keeps its

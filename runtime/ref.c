@@ -19,6 +19,14 @@ static char *dup_or_null(const char *s)
     return (s != NULL && s[0] != '\0') ? strdup(s) : NULL;
 }
 
+/* Sets the chain whose client parts calls through ref run (copied), once,
+ * before the ref is shared. */
+static int set_chain(cor_ref_t *ref, const char *chain)
+{
+    ref->dm_chain = dup_or_null(chain);
+    return chain != NULL && chain[0] != '\0' && ref->dm_chain == NULL ? COR_ENOMEM : 0;
+}
+
 cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id, const char *class_name,
                        const char *dm_chain)
 {
@@ -35,7 +43,7 @@ cor_ref_t *cor_ref_new(cor_runtime_t *rt, const cor_object_id_t *id, const char 
     }
     pthread_mutex_init(&r->lock, NULL);
     atomic_init(&r->holds, 1);
-    if (cor_ref_set_chain(r, dm_chain, NULL) != 0) {
+    if (set_chain(r, dm_chain) != 0) {
         cor_ref_free(r);
         return NULL;
     }
@@ -127,21 +135,6 @@ cor_ref_t *cor_ref_dup(const cor_ref_t *ref)
     }
     r->deadline_ms = ref->deadline_ms;
     return r;
-}
-
-int cor_ref_set_chain(cor_ref_t *ref, const char *chain, cor_error_t *err)
-{
-    char *copy = dup_or_null(chain);
-    if (chain != NULL && chain[0] != '\0' && copy == NULL)
-        return cor_error_set(err, COR_ENOMEM, "out of memory");
-    pthread_mutex_lock(&ref->lock);
-    free(ref->dm_chain);
-    ref->dm_chain = copy;
-    cor_dm_stack_free(ref->dm);
-    ref->dm = NULL;
-    ref->dm_ready = 0;
-    pthread_mutex_unlock(&ref->lock);
-    return 0;
 }
 
 void cor_ref_free(cor_ref_t *ref)
@@ -240,10 +233,7 @@ cor_peer_t *cor_ref_peer(cor_ref_t *ref)
 
 uint64_t cor_ref_epoch(cor_ref_t *ref)
 {
-    pthread_mutex_lock(&ref->lock);
-    uint64_t e = ref->epoch;
-    pthread_mutex_unlock(&ref->lock);
-    return e;
+    return atomic_load(&ref->epoch);
 }
 
 int cor_ref_deadline(const cor_ref_t *ref)
@@ -253,12 +243,17 @@ int cor_ref_deadline(const cor_ref_t *ref)
 
 int cor_ref_client_stack(cor_ref_t *ref, cor_dm_stack_t **out, cor_error_t *err)
 {
+    /* Made once and never changed after: read without the lock then. */
+    if (atomic_load_explicit(&ref->dm_ready, memory_order_acquire)) {
+        *out = ref->dm;
+        return 0;
+    }
     pthread_mutex_lock(&ref->lock);
     int rc = 0;
     if (!ref->dm_ready) {
         rc = cor_dm_stack_new(ref->dm_chain, 0, &ref->dm, err);
         if (rc == 0)
-            ref->dm_ready = 1;
+            atomic_store_explicit(&ref->dm_ready, 1, memory_order_release);
         else
             cor_error_prefix(err, "dm chain");
     }

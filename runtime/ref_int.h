@@ -25,16 +25,12 @@ struct cor_ref {
     char *tcp_addr;
     char *unix_path;
     char *host_id;
-    uint64_t epoch;
+    atomic_uint_fast64_t epoch; /* written under lock, read without it */
     cor_peer_t *peer;   /* chosen transport target, cached */
     char *dm_chain;     /* NULL: none */
-    int dm_ready;       /* client stack made (or found empty) */
+    atomic_int dm_ready; /* client stack made (or found empty); set once, after dm */
     cor_dm_stack_t *dm; /* client DM parts; NULL: none */
 };
-
-/* Sets the chain whose client parts calls through ref run (copied; NULL
- * or "" for none). Resets the parts already made. */
-int cor_ref_set_chain(cor_ref_t *ref, const char *chain, cor_error_t *err);
 
 /* The peer to call the object at (cached in the ref); NULL if the ref has
  * no location. */
