@@ -581,8 +581,8 @@ static void *mig_call(void *arg)
 {
     mig_call_t *mc = arg;
     int deadline = mc->c->timeout_ms > 60000 ? mc->c->timeout_ms : 60000;
-    mc->rc = corctl_rpc(mc->c, COR_M_OMS_MIGRATE, &mc->req->base, &cor__migrate_reply__descriptor,
-                        deadline, &mc->reply, &mc->err);
+    mc->rc = corctl_oms_call(mc->c, COR_M_OMS_MIGRATE, &mc->req->base, &cor__migrate_reply__descriptor,
+                             deadline, &mc->reply, &mc->err);
     atomic_store(&mc->done, 1);
     return NULL;
 }

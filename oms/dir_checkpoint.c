@@ -8,7 +8,8 @@
  * both in one store apply so they never disagree. Only the node holding
  * the object's active replica, under its current incarnation, may send
  * one: a stale replica must not overwrite the live one's state. Repair
- * (dir_repair.c) reads it back to restore a replica lost with its node.
+ * (dir_group_act.c, a group part's revive action) reads it back to
+ * restore a replica lost with its node.
  *
  * Happy path: put from the holder, newer than the last: stored. get: the
  * stored request, decoded. Failure modes: an unknown object is

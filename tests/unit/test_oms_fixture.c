@@ -126,7 +126,7 @@ static int reply_with(const ProtobufCMessage *m, ProtobufCMessage **reply)
     return 0;
 }
 
-/* The source's side of a move (runtime/migrate.c in a real kernel), as
+/* The source's side of a move (runtime/migrate_out.c in a real kernel), as
  * the test scripted it in `mig`. */
 static int fake_migrate_out(fake_kernel_t *k, const Cor__MigrateOutRequest *rq,
                             ProtobufCMessage **reply, cor_error_t *err)
