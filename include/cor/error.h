@@ -41,7 +41,8 @@ extern "C" {
     X(EMOVED, -16, 9, "object moved")                                          \
     X(EAPP, -17, 2, "application error")                                       \
     X(EPROTO, -18, 13, "protocol error")                                       \
-    X(ESHUTDOWN, -19, 14, "shutting down")
+    X(ESHUTDOWN, -19, 14, "shutting down")                                     \
+    X(ENOTLEADER, -20, 14, "not the leader")
 
 enum cor_error_code {
     COR_OK = 0,
