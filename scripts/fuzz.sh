@@ -23,7 +23,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=${COR_FUZZ_SRC:-$root}
 build=${COR_FUZZ_BUILD:-$root/build-fuzz}
-all_targets=(invoke oms labels dmchain json_pb stubs module)
+all_targets=(invoke oms labels dmchain json_pb stubs module raft)
 
 seconds=60
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then

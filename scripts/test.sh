@@ -28,8 +28,8 @@ if [ "${COR_SKIP_SANITIZERS:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$root/build-asan" --output-on-failure -j2 -L 'unit|integration|fuzz' \
-      -LE valgrind --timeout 600
+    ctest --test-dir "$root/build-asan" --output-on-failure -j2 -L 'unit|integration|fuzz|sim' \
+      -LE 'valgrind|sim-bug' --timeout 600
   echo "== TSan"
   bash scripts/tsan.sh
   echo "== short fuzz runs"
