@@ -24,6 +24,7 @@ extern const cor_dm_ops_t cor_dm_immutable;
 extern const cor_dm_ops_t cor_dm_periodic_checkpoint;
 /* Replicas. */
 extern const cor_dm_ops_t cor_dm_load_balanced_frontend;
+extern const cor_dm_ops_t cor_dm_consensus_rsm;
 /* Migration. */
 extern const cor_dm_ops_t cor_dm_explicit_migration;
 extern const cor_dm_ops_t cor_dm_dynamic_migration;

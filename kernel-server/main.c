@@ -2,7 +2,7 @@
  * main.c — cor-kernel, the per-node daemon that hosts objects.
  *
  *   cor-kernel --oms ADDR [--name NAME] [--listen 127.0.0.1:0] [--advertise HOST:PORT]
- *              [--unix PATH | --no-unix]
+ *              [--unix PATH | --no-unix] [--data-dir DIR]
  *              [--label key=value]... [--capacity N] [--threads N]
  *              [--module PATH.so]... [--builtin echo|kv|social|all]... [--config FILE]
  *
@@ -57,6 +57,7 @@ typedef struct kernel_cfg {
     char listen[ADDR_MAX];
     char advertise[ADDR_MAX]; /* "" : advertise what we listen on */
     char unix_path[ADDR_MAX];
+    char data_dir[1024]; /* "" : none (no ConsensusRSM replicas here) */
     int no_unix;
     cor_label_t labels[MAX_LABELS];
     int n_labels;
@@ -89,7 +90,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cor-kernel --oms ADDR [--name NAME] [--listen ADDR] [--advertise HOST:PORT]\n"
-            "                  [--unix PATH | --no-unix] [--label key=value]...\n"
+            "                  [--unix PATH | --no-unix] [--data-dir DIR] [--label key=value]...\n"
             "                  [--capacity N] [--threads N] [--module PATH.so]...\n"
             "                  [--builtin echo|kv|social|all]... [--config FILE]\n");
 }
@@ -205,6 +206,8 @@ static int apply_setting(kernel_cfg_t *c, const char *key, const char *v, char *
         return copy_str(key, v, c->name, sizeof(c->name), msg, mlen);
     if (strcmp(key, "listen") == 0)
         return copy_str(key, v, c->listen, sizeof(c->listen), msg, mlen);
+    if (strcmp(key, "data-dir") == 0)
+        return copy_str(key, v, c->data_dir, sizeof(c->data_dir) - 64, msg, mlen);
     if (strcmp(key, "advertise") == 0)
         return set_advertise(c, key, v, msg, mlen);
     if (strcmp(key, "unix") == 0) {
@@ -543,6 +546,7 @@ int main(int argc, char **argv)
     /* Before listening: the server threads read it, and starting them is
      * what orders this write before their reads. */
     if (cor_runtime_set_node_name(k.rt, k.cfg.name, &err) != 0 ||
+        (k.cfg.data_dir[0] != '\0' && cor_runtime_set_data_dir(k.rt, k.cfg.data_dir, &err) != 0) ||
         cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
     if (k.cfg.advertise[0] != '\0') {

@@ -85,6 +85,11 @@ void cor_dm_stack_free(cor_dm_stack_t *s);
  * Before cor_runtime_listen. */
 int cor_runtime_set_node_name(cor_runtime_t *rt, const char *name, cor_error_t *err);
 
+/* Where this kernel server keeps durable state (ConsensusRSM replicas'
+ * Raft logs, under DIR/raft/<object id>/). Without one it cannot hold a
+ * ConsensusRSM replica. Before any object is made. Copies dir. */
+int cor_runtime_set_data_dir(cor_runtime_t *rt, const char *dir, cor_error_t *err);
+
 /* The TCP address to register and hand out in refs instead of the bound
  * one (a NAT or container address). After cor_runtime_listen, before the
  * first registration. EINVAL for a malformed address. */

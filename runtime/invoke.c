@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsm.h"
 #include "runtime_int.h"
 #include "wire.h"
 
@@ -346,6 +347,10 @@ static queued_t *queue_copy(cor_runtime_t *rt, cor_obj_t *o, const cor_invoke_t 
 
 int cor_obj_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
 {
+    /* A replicated object's calls go through its log (or a confirmed read)
+     * first; the apply loop brings them back here. */
+    if (o->rsm != NULL && !cor_rsm_applying(o))
+        return cor_rsm_invoke(rt, o, inv);
     enum cor_turn turn = cor_obj_try_enter(o);
     if (inv->done == NULL && turn == COR_TURN_QUEUED) {
         /* Busy: wait for the turn (the thread holding it runs this call

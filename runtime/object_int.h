@@ -74,6 +74,7 @@ typedef struct cor_obj {
     uint64_t moved_epoch;
     long long moved_at_ms;
     struct cor_precopy *precopy; /* a move's pre-copy session; in-turn */
+    struct cor_rsm *rsm;         /* a ConsensusRSM replica (rsm.c), or NULL */
 } cor_obj_t;
 
 /* ---- turns (turn.c) ---- */

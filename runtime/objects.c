@@ -16,6 +16,7 @@
  */
 #include "runtime_int.h"
 #include "ref_int.h"
+#include "rsm.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -151,6 +152,7 @@ static void obj_free(cor_obj_t *o)
 {
     if (o->self != NULL)
         o->cls->destroy(o->self);
+    cor_rsm_free(o->rsm);
     cor_dm_stack_free(o->dm);
     free(o->members);
     cor_precopy_free(o->precopy);
@@ -274,12 +276,25 @@ int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_
         }
     }
     pthread_rwlock_wrlock(&rt->lock);
-    rc = cor_idmap_put(&rt->objects, &o->id, o);
+    if (cor_idmap_get(&rt->objects, &o->id) != NULL) {
+        pthread_rwlock_unlock(&rt->lock);
+        obj_free(o);
+        return cor_error_set(err, COR_EEXIST, "object %s: already hosted here", s);
+    }
+    /* A replicated object's replica exists before anyone can call it (and
+     * its store is opened once: under the lock, with no other copy here). */
+    rc = cor_rsm_attach(rt, o, err);
+    if (rc == 0)
+        rc = cor_idmap_put(&rt->objects, &o->id, o);
     pthread_rwlock_unlock(&rt->lock);
     if (rc != 0) {
-        obj_free(o);
-        return cor_error_set(err, rc, "object %s: %s", s,
-                             rc == COR_EEXIST ? "already hosted here" : cor_strerror(rc));
+        if (o->rsm != NULL) {
+            cor_rsm_detach(rt, o); /* the Raft thread lets go of it */
+            cor_obj_put(o);
+        } else {
+            obj_free(o);
+        }
+        return err->code == rc ? rc : cor_error_set(err, rc, "object %s: %s", s, cor_strerror(rc));
     }
     return 0;
 }
@@ -338,6 +353,7 @@ int cor_runtime_unhost(cor_runtime_t *rt, const cor_object_id_t *id, cor_error_t
         cor_object_id_format(id, s);
         return cor_error_set(err, COR_ENOTFOUND, "object %s is not hosted here", s);
     }
+    cor_rsm_detach(rt, o);
     cor_obj_put(o);
     return 0;
 }

@@ -10,6 +10,7 @@
  * through. Malformed ids or classes are EINVAL / ENOTFOUND naming them,
  * before anything changes.
  */
+#include "rsm.h"
 #include "runtime_int.h"
 
 #include <cor/log.h>
@@ -110,6 +111,7 @@ static void members_fn(void *arg)
     free(m->obj->members);
     m->obj->members = m->members;
     m->obj->n_members = m->n;
+    cor_rsm_members(m->obj, m->members, m->n);
     cor_dm_stack_t *s = m->obj->dm;
     cor_error_t err;
     cor_error_clear(&err);

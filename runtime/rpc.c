@@ -28,6 +28,7 @@ const char *const cor_method_paths[COR_M_COUNT] = {
     [COR_M_OMS_MIGRATE] = "/cor.Oms/Migrate",
     [COR_M_OMS_REPORT_PLACEMENT] = "/cor.Oms/ReportPlacement",
     [COR_M_OMS_GROUP_MESSAGE] = "/cor.Oms/GroupMessage",
+    [COR_M_RAFT_MESSAGE] = "/cor.Kernel/RaftMessage",
 };
 
 int cor_rpc_call(cor_client_t *c, const char *target, enum cor_method_index m,

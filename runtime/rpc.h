@@ -37,6 +37,7 @@ enum cor_method_index {
     COR_M_OMS_MIGRATE,
     COR_M_OMS_REPORT_PLACEMENT,
     COR_M_OMS_GROUP_MESSAGE,
+    COR_M_RAFT_MESSAGE,
     COR_M_COUNT
 };
 

@@ -22,6 +22,7 @@
  * then serving stops (calls in flight are cancelled), then the client
  * (asynchronous calls complete with ECANCELLED), then the objects go.
  */
+#include "rsm.h"
 #include "runtime_int.h"
 
 #include <cor/log.h>
@@ -100,6 +101,8 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
     atomic_init(&rt->incarnation, 0);
     pthread_mutex_init(&rt->report_lock, NULL);
     pthread_mutex_init(&rt->stage_lock, NULL);
+    pthread_mutex_init(&rt->rsm_lock, NULL);
+    pthread_cond_init(&rt->rsm_cond, NULL);
     cor_workers_init(&rt->workers);
     cor_client_opts_t copts = {.max_message_bytes = rt->opts.max_message_bytes};
     int rc = cor_client_new(cor_method_paths, COR_M_COUNT, &copts, &rt->client, err);
@@ -107,6 +110,8 @@ int cor_runtime_new(const cor_runtime_opts_t *opts, cor_runtime_t **out, cor_err
         cor_workers_stop(&rt->workers);
         pthread_mutex_destroy(&rt->report_lock);
         pthread_mutex_destroy(&rt->stage_lock);
+        pthread_mutex_destroy(&rt->rsm_lock);
+        pthread_cond_destroy(&rt->rsm_cond);
         pthread_rwlock_destroy(&rt->lock);
         free(rt);
         return rc;
@@ -149,6 +154,8 @@ int cor_runtime_listen(cor_runtime_t *rt, const char *tcp_addr, const char *unix
     rc = cor_invoke_serve(rt, s, err);
     if (rc == 0)
         rc = cor_replica_ops_serve(rt, s, err);
+    if (rc == 0)
+        rc = cor_rsm_serve(rt, s, err);
     if (rc != 0)
         goto fail;
     if (tcp_addr != NULL && tcp_addr[0] != '\0') {
@@ -198,6 +205,7 @@ void cor_runtime_free(cor_runtime_t *rt)
     cor_server_free(rt->server);
     if (rt->unix_path[0] != '\0')
         unlink(rt->unix_path);
+    cor_rsm_stop(rt); /* before the client its messages go through */
     cor_client_free(rt->client);
     cor_idmap_each(&rt->objects, free_obj_cb, NULL);
     cor_idmap_close(&rt->objects);
@@ -205,6 +213,8 @@ void cor_runtime_free(cor_runtime_t *rt)
     pthread_mutex_destroy(&rt->report_lock);
     cor_migrate_free_stages(rt);
     pthread_mutex_destroy(&rt->stage_lock);
+    pthread_mutex_destroy(&rt->rsm_lock);
+    pthread_cond_destroy(&rt->rsm_cond);
     pthread_rwlock_destroy(&rt->lock);
     free(rt);
 }
@@ -243,6 +253,15 @@ int cor_runtime_set_node_name(cor_runtime_t *rt, const char *name, cor_error_t *
         return cor_error_set(err, COR_EINVAL, "node name must be 1..%zu bytes",
                              sizeof(rt->node_name) - 1);
     snprintf(rt->node_name, sizeof(rt->node_name), "%s", name);
+    return 0;
+}
+
+int cor_runtime_set_data_dir(cor_runtime_t *rt, const char *dir, cor_error_t *err)
+{
+    if (dir == NULL || dir[0] == '\0' || strlen(dir) >= sizeof(rt->data_dir) - 64)
+        return cor_error_set(err, COR_EINVAL, "data directory must be 1..%zu bytes",
+                             sizeof(rt->data_dir) - 65);
+    snprintf(rt->data_dir, sizeof(rt->data_dir), "%s", dir);
     return 0;
 }
 

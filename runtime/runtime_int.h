@@ -52,6 +52,13 @@ struct cor_runtime {
     atomic_uint_fast64_t calls_served;
     cor_workers_t workers;
 
+    char data_dir[1024];            /* --data-dir: ConsensusRSM stores; "" none */
+    pthread_mutex_t rsm_lock;       /* the replicas the Raft thread drives (rsm.c) */
+    pthread_cond_t rsm_cond;
+    struct cor_rsm *rsms;
+    pthread_t rsm_thread;
+    int rsm_running, rsm_stop, rsm_wake;
+
     pthread_rwlock_t lock; /* classes and objects */
     const cor_class_t *classes[COR_MAX_CLASSES];
     int n_classes;

@@ -1,6 +1,7 @@
 /*
  * test_dm_pairs.c — every ordered pair of the shipped DMs, as a chain, on
- * real daemons (cor-oms and two cor-kernel servers): a pair that is allowed
+ * real daemons (cor-oms and two cor-kernel servers, with data directories
+ * for ConsensusRSM's logs): a pair that is allowed
  * is created and called (a read-only method succeeds, and a mutating one
  * too unless the chain has Immutable, which must refuse it);
  * a pair that is refused is refused at create time as a conflict, and
@@ -33,6 +34,7 @@ static const struct {
     {"LoadBalancedFrontend", "LoadBalancedFrontend(replicas=2)"},
     {"PeriodicCheckpoint", "PeriodicCheckpoint(interval=1s)"},
     {"Immutable", "Immutable"},
+    {"ConsensusRSM", "ConsensusRSM(replicas=2)"},
 };
 #define N_DMS (int)(sizeof(dms) / sizeof(dms[0]))
 
@@ -45,6 +47,10 @@ static const char *const refused[][2] = {
     {"PeriodicCheckpoint", "PeriodicCheckpoint"}, /* both checkpoint */
     {"PeriodicCheckpoint", "LoadBalancedFrontend"}, /* a restored single replica vs N */
     {"Immutable", "Immutable"},                   /* both freeze */
+    {"ConsensusRSM", "ConsensusRSM"},             /* both set the replica count */
+    {"ConsensusRSM", "LoadBalancedFrontend"},     /* replicated state vs independent copies */
+    {"ConsensusRSM", "PeriodicCheckpoint"},       /* a restored single replica vs a group */
+    {"ConsensusRSM", "Immutable"},                /* a log of writes vs no writes */
 };
 
 static int must_refuse(const char *a, const char *b)
@@ -131,7 +137,7 @@ static void test_every_pair(void)
         }
     }
     CU_ASSERT_EQUAL(allowed + refusals, N_DMS * N_DMS);
-    CU_ASSERT_EQUAL(refusals, 8); /* 6 self-pairs + the one mixed pair both ways */
+    CU_ASSERT_EQUAL(refusals, 15); /* 7 self-pairs + four mixed pairs both ways */
 }
 
 int main(void)

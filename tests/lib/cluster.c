@@ -62,6 +62,7 @@ void cor_cluster_stop(cor_cluster_t *c)
     for (int i = 0; i < c->spec.n_kernels; i++)
         cor_proc_stop(&c->k[i], SIGTERM, 10000);
     cor_proc_stop(&c->oms, SIGTERM, 10000);
+    cor_test_remove_kernel_data();
     if (c->data_dir[0] != '\0') {
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->data_dir);

@@ -24,16 +24,17 @@ int cor_proc_start_kernel(cor_proc_t *p, const char *bin, const char *oms_addr, 
                           const char *builtin, const char *labels)
 {
     enum { MAX_TEST_LABELS = 8 };
-    char sock[200], lab[512];
+    char sock[200], lab[512], data[256];
     cor_test_tmp_path(sock, sizeof(sock), name);
-    char *argv[10 + 2 * MAX_TEST_LABELS + 1] = {
+    cor_test_kernel_data_dir(data, sizeof(data), name);
+    char *argv[12 + 2 * MAX_TEST_LABELS + 1] = {
         (char *)bin, (char *)"--oms", (char *)oms_addr, (char *)"--name", (char *)name,
-        (char *)"--builtin", (char *)builtin, (char *)"--unix", sock};
-    int n = 9;
+        (char *)"--builtin", (char *)builtin, (char *)"--unix", sock, (char *)"--data-dir", data};
+    int n = 11;
     snprintf(lab, sizeof(lab), "%s", labels != NULL ? labels : "");
     char *save = NULL;
     for (char *t = strtok_r(lab, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-        if (n >= 9 + 2 * MAX_TEST_LABELS)
+        if (n >= 11 + 2 * MAX_TEST_LABELS)
             return -1;
         argv[n++] = (char *)"--label";
         argv[n++] = t;

@@ -40,6 +40,23 @@ void cor_test_tmp_path(char *out, size_t len, const char *tag)
              tag);
 }
 
+void cor_test_kernel_data_dir(char *out, size_t len, const char *name)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, len, "%s/cor-test-%d-kdata-%s", dir && dir[0] ? dir : "/tmp", (int)getpid(),
+             name);
+}
+
+void cor_test_remove_kernel_data(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/cor-test-%d-kdata-*", dir && dir[0] ? dir : "/tmp",
+             (int)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "testlib: could not remove the kernels' data directories\n");
+}
+
 long long cor_test_now_ms(void)
 {
     struct timespec ts;

@@ -22,6 +22,14 @@ int cor_test_main(const char *suite, const cor_test_t *tests, int (*init)(void),
 /* Writes "<TMPDIR or /tmp>/cor-test-<pid>-<n>-<tag>" into out. */
 void cor_test_tmp_path(char *out, size_t len, const char *tag);
 
+/* The data directory (--data-dir) of the test's kernel `name`: the same
+ * path for every start of that kernel in this test process, so a restart
+ * finds what it persisted. Made by the kernel when it first needs it. */
+void cor_test_kernel_data_dir(char *out, size_t len, const char *name);
+
+/* Removes every kernel data directory of this test process. */
+void cor_test_remove_kernel_data(void);
+
 /* Milliseconds on the monotonic clock. */
 long long cor_test_now_ms(void);
 

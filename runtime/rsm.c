@@ -1,0 +1,1016 @@
+/*
+ * rsm.c — ConsensusRSM replicas: the Raft core driven for hosted objects
+ * (see rsm.h for where it sits).
+ *
+ * Design. Each replica is a cor_rsm_t beside its object: the core, the
+ * store (<data dir>/raft/<object id>/), the peers as the OMS last sent
+ * them, the calls waiting for their entry to apply, and a table of answers
+ * by call id. Other threads only put things in its inbox (Raft messages,
+ * calls, a new replica set) and wake the runtime's one Raft thread, which
+ * owns everything else: every RSM_TICK_MS it ticks each replica, feeds it
+ * its inbox, and runs its updates — persist (fsync) before send, send with
+ * one-way Kernel.RaftMessage calls, then apply.
+ *
+ * A log entry is a packed cor.InvokeRequest: method, payload, call id
+ * (client id and sequence number), caller. Applying it runs the call the
+ * ordinary way (cor_obj_invoke, so the object's server DM parts and its
+ * method, in its turn) on every replica, in log order; the answer is kept
+ * under the call id, so a call retried after a failover is answered from
+ * the table and never runs twice (deterministically on every replica: the
+ * table is part of the replicated state). read_only methods are not
+ * logged: the leader confirms its leadership (ReadIndex) and runs them once
+ * it has applied that far.
+ *
+ * A group forms when its replicas get their first replica set from the
+ * OMS: a replica with an empty store bootstraps with every member as a
+ * voter, one with a store loads it. (Replacing a lost replica, which must
+ * not bootstrap, comes with the group part's membership changes.)
+ *
+ * Failure modes: a call reaching a follower, or a leader that loses its
+ * leadership before the call's entry applies, fails with ENOTLEADER (the
+ * client part retries elsewhere, with the same call id); a group not yet
+ * formed, EUNAVAIL; a store write that fails stops the replica (it answers
+ * EUNAVAIL from then on: what is on disk stays a consistent prefix). A
+ * Raft message from a node outside the replica set, or one that does not
+ * decode, is dropped with a log line.
+ */
+#include "rsm.h"
+
+#include <cor/log.h>
+#include <cor/raft.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cor/kernel.pb-c.h"
+#include "host.h"
+#include "rpc.h"
+#include "runtime_int.h"
+#include "store.h"
+
+#define RSM_TICK_MS 20
+#define RSM_ELECTION_TICKS 10 /* 200-400 ms */
+#define RSM_HEARTBEAT_TICKS 2
+#define RSM_MAX_PEERS COR_RAFT_MAX_MEMBERS
+#define DEDUP_MAX 4096
+#define DEDUP_BUCKETS 8192
+
+/* ---------------- calls waiting for the log ---------------- */
+
+typedef struct waiter {
+    struct waiter *next;
+    cor_invoke_t inv;    /* a copy; its pointers into data[] */
+    cor_invoke_t *orig;  /* a caller that waits (its outcome goes here), or NULL */
+    cor_error_t err;
+    cor_redirect_t moved;
+    const ProtobufCMessageDescriptor *reply_desc;
+    const char *method; /* the class's method name */
+    int read_only;
+    uint64_t index, term; /* the entry, once proposed */
+    uint64_t ctx;         /* the read, once asked */
+    uint64_t read_index;
+    int read_ready;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    uint8_t data[];
+} waiter_t;
+
+typedef struct rmsg {
+    struct rmsg *next;
+    char from[64];
+    size_t len;
+    uint8_t bytes[];
+} rmsg_t;
+
+/* An answer kept under its call id. */
+typedef struct answer {
+    struct answer *chain;
+    unsigned char client[16];
+    uint64_t seq;
+    int rc;
+    char *msg;
+    uint8_t *bytes;
+    size_t len;
+} answer_t;
+
+typedef struct peer {
+    cor_raft_id_t id;
+    char node[64];
+    char target[COR_ADDR_MAX];
+} peer_t;
+
+struct cor_rsm {
+    cor_runtime_t *rt;
+    cor_obj_t *o;
+    struct cor_rsm *next; /* the runtime's list */
+
+    pthread_mutex_t lock; /* the inbox */
+    rmsg_t *msgs, **msgs_tail;
+    waiter_t *calls, **calls_tail;
+    cor_dm_replica_t *members;
+    int n_members, members_new;
+    int detached;
+
+    /* The Raft thread's. */
+    cor_raft_t *raft;
+    cor_raft_store_t *store;
+    char dir[1024 + 64];
+    int broken;
+    cor_raft_id_t self;
+    peer_t peers[RSM_MAX_PEERS];
+    int n_peers;
+    long long last_tick;
+    waiter_t *waiting; /* proposed or reading */
+    uint64_t next_ctx;
+    answer_t *buckets[DEDUP_BUCKETS];
+    answer_t *ring[DEDUP_MAX];
+    size_t ring_next, n_answers;
+};
+
+/* The object this thread is applying entries to. */
+static _Thread_local const cor_obj_t *tls_applying;
+
+int cor_rsm_applying(const cor_obj_t *o)
+{
+    return tls_applying == o;
+}
+
+static cor_raft_id_t node_id(const char *node)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)node; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* ---------------- answers by call id ---------------- */
+
+static size_t answer_slot(const unsigned char *client, uint64_t seq)
+{
+    uint64_t h = seq * 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ client[i]) * 1099511628211ULL;
+    return (size_t)(h % DEDUP_BUCKETS);
+}
+
+static answer_t *answer_find(cor_rsm_t *s, const unsigned char *client, uint64_t seq)
+{
+    for (answer_t *a = s->buckets[answer_slot(client, seq)]; a != NULL; a = a->chain)
+        if (a->seq == seq && memcmp(a->client, client, 16) == 0)
+            return a;
+    return NULL;
+}
+
+static void answer_unlink(cor_rsm_t *s, answer_t *a)
+{
+    answer_t **pp = &s->buckets[answer_slot(a->client, a->seq)];
+    while (*pp != a)
+        pp = &(*pp)->chain;
+    *pp = a->chain;
+    free(a->msg);
+    free(a->bytes);
+    free(a);
+}
+
+/* Keeps an answer; the oldest goes when the table is full (the same one
+ * on every replica: entries apply in the same order everywhere). */
+static void answer_keep(cor_rsm_t *s, const unsigned char *client, uint64_t seq, int rc,
+                        const char *msg, const uint8_t *b, size_t n)
+{
+    answer_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return;
+    memcpy(a->client, client, 16);
+    a->seq = seq;
+    a->rc = rc;
+    a->msg = strdup(msg != NULL ? msg : "");
+    a->len = n;
+    if (n > 0 && (a->bytes = malloc(n)) != NULL)
+        memcpy(a->bytes, b, n);
+    if ((n > 0 && a->bytes == NULL) || a->msg == NULL) {
+        free(a->bytes);
+        free(a->msg);
+        free(a);
+        return;
+    }
+    if (s->ring[s->ring_next] != NULL)
+        answer_unlink(s, s->ring[s->ring_next]);
+    s->ring[s->ring_next] = a;
+    s->ring_next = (s->ring_next + 1) % DEDUP_MAX;
+    size_t k = answer_slot(client, seq);
+    a->chain = s->buckets[k];
+    s->buckets[k] = a;
+}
+
+/* ---------------- finishing calls ---------------- */
+
+static void waiter_free(waiter_t *w)
+{
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+/* Hands the outcome to the caller: a waiting one wakes (and frees w), an
+ * asynchronous one's done runs here and w is freed. */
+static void finish(waiter_t *w)
+{
+    if (w->orig != NULL) {
+        pthread_mutex_lock(&w->lock);
+        w->done = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    w->inv.done(&w->inv);
+    waiter_free(w);
+}
+
+static void fail(waiter_t *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(waiter_t *w, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[COR_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    w->inv.rc = cor_error_set(w->inv.err, code, "ConsensusRSM: %s", msg);
+    finish(w);
+}
+
+/* Delivers an outcome (reply payload bytes when rc is 0) in w's form. */
+static void deliver(waiter_t *w, int rc, const char *msg, const uint8_t *b, size_t n)
+{
+    cor_invoke_t *inv = &w->inv;
+    inv->rc = rc;
+    if (rc != 0) {
+        cor_error_set(inv->err, rc, "%s", msg != NULL && msg[0] ? msg : cor_strerror(rc));
+    } else if (inv->form == COR_REPLY_BYTES) {
+        inv->reply = malloc(n ? n : 1);
+        if (inv->reply == NULL)
+            inv->rc = cor_error_set(inv->err, COR_ENOMEM, "out of memory");
+        else if (n)
+            memcpy(inv->reply, b, n);
+        inv->reply_len = n;
+    } else if (inv->form == COR_REPLY_ENVELOPE) {
+        Cor__InvokeReply env = COR__INVOKE_REPLY__INIT;
+        env.payload.data = (uint8_t *)b;
+        env.payload.len = n;
+        inv->out = grpc_slice_malloc(cor__invoke_reply__get_packed_size(&env));
+        cor__invoke_reply__pack(&env, GRPC_SLICE_START_PTR(inv->out));
+    } else {
+        inv->reply_msg = protobuf_c_message_unpack(w->reply_desc, NULL, n, b);
+        if (inv->reply_msg == NULL)
+            inv->rc = cor_error_set(inv->err, COR_EPROTO, "reply is not a %s", w->reply_desc->name);
+    }
+    finish(w);
+}
+
+/* ---------------- applying ---------------- */
+
+/* Runs one call on the object the ordinary way (its turn, its server DM
+ * parts, its method), as the apply loop. Outcome: rc, err, reply bytes
+ * (malloc'd, caller frees). */
+static int run_call(cor_rsm_t *s, const char *method, uint64_t fingerprint, const uint8_t *req,
+                    size_t len, const unsigned char *client, uint64_t seq, const char *caller,
+                    cor_error_t *err, uint8_t **reply, size_t *reply_len)
+{
+    cor_redirect_t moved;
+    cor_invoke_t inv = {.method = method, .fingerprint = fingerprint, .req = req, .req_len = len,
+                        .client_id = client, .seq = seq, .caller_node = caller,
+                        .form = COR_REPLY_BYTES, .err = err, .moved = &moved};
+    cor_error_clear(err);
+    const cor_obj_t *outer = tls_applying;
+    tls_applying = s->o;
+    int rc = cor_obj_invoke(s->rt, s->o, &inv);
+    tls_applying = outer;
+    *reply = rc == 0 ? inv.reply : NULL;
+    *reply_len = rc == 0 ? inv.reply_len : 0;
+    if (rc != 0)
+        free(inv.reply);
+    return rc;
+}
+
+static waiter_t *take_waiter(cor_rsm_t *s, int (*match)(waiter_t *, uint64_t), uint64_t key)
+{
+    for (waiter_t **pp = &s->waiting; *pp != NULL; pp = &(*pp)->next) {
+        if (match(*pp, key)) {
+            waiter_t *w = *pp;
+            *pp = w->next;
+            w->next = NULL;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static int by_index(waiter_t *w, uint64_t index)
+{
+    return !w->read_only && w->index == index;
+}
+
+static int by_ctx(waiter_t *w, uint64_t ctx)
+{
+    return w->read_only && w->ctx == ctx;
+}
+
+static void apply_entry(cor_rsm_t *s, const cor_raft_entry_t *e)
+{
+    waiter_t *w = take_waiter(s, by_index, e->index);
+    if (w != NULL && w->term != e->term) {
+        fail(w, COR_ENOTLEADER, "the call's log entry was replaced by a newer leader's; retry");
+        w = NULL;
+    }
+    if (e->type != COR_RAFT_NORMAL)
+        return;
+    Cor__InvokeRequest *req = cor__invoke_request__unpack(NULL, e->len, e->data);
+    if (req == NULL) {
+        cor_log_error("object %s: log entry %llu is not a call; skipped", s->o->idstr,
+                      (unsigned long long)e->index);
+        if (w != NULL)
+            fail(w, COR_EINTERNAL, "log entry %llu is not a call", (unsigned long long)e->index);
+        return;
+    }
+    const unsigned char *client = req->client_id.len == 16 ? req->client_id.data : NULL;
+    answer_t *a = client != NULL ? answer_find(s, client, req->seq) : NULL;
+    if (a != NULL) {
+        /* Applied before under this call id: answer as then, run nothing. */
+        if (w != NULL)
+            deliver(w, a->rc, a->msg, a->bytes, a->len);
+    } else {
+        cor_error_t err;
+        uint8_t *reply = NULL;
+        size_t n = 0;
+        int rc = run_call(s, req->method, req->fingerprint, req->payload.data, req->payload.len,
+                          client, req->seq, req->caller_node, &err, &reply, &n);
+        if (client != NULL)
+            answer_keep(s, client, req->seq, rc, err.msg, reply, n);
+        if (w != NULL)
+            deliver(w, rc, err.msg, reply, n);
+        free(reply);
+    }
+    cor__invoke_request__free_unpacked(req, NULL);
+}
+
+static void serve_read(cor_rsm_t *s, waiter_t *w)
+{
+    cor_error_t err;
+    uint8_t *reply = NULL;
+    size_t n = 0;
+    int rc = run_call(s, w->method, w->inv.fingerprint, w->inv.req, w->inv.req_len,
+                      w->inv.client_id, w->inv.seq, w->inv.caller_node, &err, &reply, &n);
+    deliver(w, rc, err.msg, reply, n);
+    free(reply);
+}
+
+/* Reads whose index has been applied run now. */
+static void serve_ready_reads(cor_rsm_t *s)
+{
+    uint64_t applied = cor_raft_applied(s->raft);
+    for (waiter_t **pp = &s->waiting; *pp != NULL;) {
+        waiter_t *w = *pp;
+        if (w->read_only && w->read_ready && w->read_index <= applied) {
+            *pp = w->next;
+            serve_read(s, w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void fail_all_waiting(cor_rsm_t *s, int code, const char *why)
+{
+    while (s->waiting != NULL) {
+        waiter_t *w = s->waiting;
+        s->waiting = w->next;
+        fail(w, code, "%s", why);
+    }
+}
+
+/* ---------------- sending ---------------- */
+
+static void sent_cb(void *arg, int code, const char *msg, const cor_redirect_t *moved,
+                    const uint8_t *reply, size_t len)
+{
+    /* One-way: a lost message is Raft's ordinary weather. */
+}
+
+static const peer_t *peer_by_id(const cor_rsm_t *s, cor_raft_id_t id)
+{
+    for (int i = 0; i < s->n_peers; i++)
+        if (s->peers[i].id == id)
+            return &s->peers[i];
+    return NULL;
+}
+
+static void send_msg(cor_rsm_t *s, const cor_raft_msg_t *m)
+{
+    const peer_t *p = peer_by_id(s, m->to);
+    if (p == NULL || p->target[0] == '\0')
+        return;
+    size_t n = cor_raft_msg_size(m);
+    uint8_t *b = malloc(n);
+    if (b == NULL)
+        return;
+    cor_raft_msg_encode(m, b);
+    Cor__RaftMessageRequest req = COR__RAFT_MESSAGE_REQUEST__INIT;
+    req.object_id.data = s->o->id.b;
+    req.object_id.len = sizeof(s->o->id.b);
+    req.from_node = s->rt->node_name;
+    req.msg.data = b;
+    req.msg.len = n;
+    grpc_slice slice = grpc_slice_malloc(cor__raft_message_request__get_packed_size(&req));
+    cor__raft_message_request__pack(&req, GRPC_SLICE_START_PTR(slice));
+    free(b);
+    cor_peer_t *peer = cor_client_peer(s->rt->client, p->target);
+    if (peer == NULL) {
+        grpc_slice_unref(slice);
+        return;
+    }
+    cor_client_call_async(s->rt->client, peer, COR_M_RAFT_MESSAGE, slice, 1000, sent_cb, NULL);
+}
+
+/* ---------------- the replica's life on the Raft thread ---------------- */
+
+static void set_peers(cor_rsm_t *s, const cor_dm_replica_t *m, int n)
+{
+    s->n_peers = 0;
+    for (int i = 0; i < n && s->n_peers < RSM_MAX_PEERS; i++) {
+        peer_t *p = &s->peers[s->n_peers++];
+        p->id = node_id(m[i].node);
+        snprintf(p->node, sizeof(p->node), "%s", m[i].node);
+        snprintf(p->target, sizeof(p->target), "%s", m[i].tcp_address);
+    }
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    const cor_raft_member_t *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Forms the group: loads the store, or bootstraps a fresh one with every
+ * replica the OMS named as a voter. */
+static void start(cor_rsm_t *s)
+{
+    cor_raft_store_state_t st;
+    cor_raft_store_state(s->store, &st);
+    cor_raft_options_t o = {.id = s->self, .election_ticks = RSM_ELECTION_TICKS,
+                            .heartbeat_ticks = RSM_HEARTBEAT_TICKS,
+                            .seed = s->self ^ (uint64_t)cor_mono_us()};
+    cor_raft_t *r = cor_raft_new(&o);
+    if (r == NULL) {
+        cor_log_error("object %s: out of memory starting its replica", s->o->idstr);
+        return;
+    }
+    int rc;
+    if (st.term == 0 && st.n_entries == 0 && st.snap_index == 0) {
+        cor_raft_conf_t conf = {0};
+        for (int i = 0; i < s->n_peers && conf.n < COR_RAFT_MAX_MEMBERS; i++)
+            conf.m[conf.n++] = (cor_raft_member_t){s->peers[i].id, true};
+        qsort(conf.m, conf.n, sizeof(conf.m[0]), cmp_member);
+        rc = cor_raft_bootstrap(r, &conf);
+    } else {
+        rc = cor_raft_load(r, st.term, st.vote, st.snap_index, st.snap_term, &st.snap_conf,
+                           st.snap, st.snap_len, st.entries, st.n_entries);
+    }
+    if (rc != 0) {
+        cor_log_error("object %s: its Raft state in %s does not load (%s); this replica stays "
+                      "down",
+                      s->o->idstr, s->dir, cor_strerror(rc));
+        cor_raft_free(r);
+        s->broken = 1;
+        return;
+    }
+    s->raft = r;
+    s->last_tick = cor_mono_ms();
+}
+
+static void run_updates(cor_rsm_t *s)
+{
+    cor_raft_update_t u;
+    while (s->raft != NULL && !s->broken && cor_raft_ready(s->raft, &u)) {
+        cor_error_t err;
+        if (cor_raft_store_persist(s->store, &u, &err) != 0) {
+            cor_log_error("object %s: %s; this replica stops", s->o->idstr, err.msg);
+            s->broken = 1;
+            cor_raft_advance(s->raft, &u);
+            fail_all_waiting(s, COR_EUNAVAIL, "this replica's store failed");
+            return;
+        }
+        for (size_t i = 0; i < u.n_msgs; i++)
+            send_msg(s, &u.msgs[i]);
+        if (u.snapshot_received)
+            cor_log_error("object %s: received a snapshot, which this version cannot load yet",
+                          s->o->idstr);
+        for (size_t i = 0; i < u.n_committed; i++)
+            apply_entry(s, &u.committed[i]);
+        for (size_t i = 0; i < u.n_reads; i++) {
+            waiter_t *w = take_waiter(s, by_ctx, u.reads[i].ctx);
+            if (w == NULL)
+                continue;
+            if (u.reads[i].failed) {
+                fail(w, COR_ENOTLEADER, "leadership lost before the read was confirmed; retry");
+                continue;
+            }
+            w->read_ready = 1;
+            w->read_index = u.reads[i].index;
+            w->next = s->waiting;
+            s->waiting = w;
+        }
+        cor_raft_advance(s->raft, &u);
+    }
+    if (s->raft != NULL)
+        serve_ready_reads(s);
+}
+
+static const char *leader_node(const cor_rsm_t *s)
+{
+    const peer_t *p = s->raft != NULL ? peer_by_id(s, cor_raft_leader(s->raft)) : NULL;
+    return p != NULL ? p->node : NULL;
+}
+
+static void not_leader(cor_rsm_t *s, waiter_t *w)
+{
+    const char *l = leader_node(s);
+    if (l != NULL)
+        fail(w, COR_ENOTLEADER, "%s is not the leader; %s is", s->rt->node_name, l);
+    else
+        fail(w, COR_ENOTLEADER, "%s is not the leader, and no leader is known (an election is "
+                                "under way)",
+             s->rt->node_name);
+}
+
+static void submit(cor_rsm_t *s, waiter_t *w)
+{
+    if (s->raft == NULL || s->broken) {
+        fail(w, COR_EUNAVAIL, s->broken ? "this replica is down (see the kernel server's log)"
+                                        : "the replica group has not formed yet");
+        return;
+    }
+    if (cor_raft_role(s->raft) != COR_RAFT_LEADER) {
+        not_leader(s, w);
+        return;
+    }
+    if (w->read_only) {
+        w->ctx = ++s->next_ctx;
+        if (cor_raft_read(s->raft, w->ctx) != 0) {
+            not_leader(s, w);
+            return;
+        }
+    } else {
+        /* A retried call already applied here: answer it again. */
+        const unsigned char *client = w->inv.client_id;
+        answer_t *a = client != NULL ? answer_find(s, client, w->inv.seq) : NULL;
+        if (a != NULL) {
+            deliver(w, a->rc, a->msg, a->bytes, a->len);
+            return;
+        }
+        Cor__InvokeRequest req = COR__INVOKE_REQUEST__INIT;
+        req.object_id.data = s->o->id.b;
+        req.object_id.len = sizeof(s->o->id.b);
+        req.method = (char *)w->method;
+        req.fingerprint = w->inv.fingerprint;
+        req.payload.data = (uint8_t *)w->inv.req;
+        req.payload.len = w->inv.req_len;
+        if (client != NULL) {
+            req.client_id.data = (uint8_t *)client;
+            req.client_id.len = 16;
+        }
+        req.seq = w->inv.seq;
+        req.caller_node = (char *)(w->inv.caller_node != NULL ? w->inv.caller_node : "");
+        size_t n = cor__invoke_request__get_packed_size(&req);
+        uint8_t *b = malloc(n ? n : 1);
+        if (b == NULL) {
+            fail(w, COR_ENOMEM, "out of memory");
+            return;
+        }
+        cor__invoke_request__pack(&req, b);
+        int rc = cor_raft_propose(s->raft, b, n, &w->index, &w->term);
+        free(b);
+        if (rc == COR_ESTATE) {
+            fail(w, COR_ENOTLEADER, "leadership is being handed over; retry");
+            return;
+        }
+        if (rc != 0) {
+            not_leader(s, w);
+            return;
+        }
+    }
+    w->next = s->waiting;
+    s->waiting = w;
+}
+
+static int is_peer(const cor_rsm_t *s, const char *node)
+{
+    for (int i = 0; i < s->n_peers; i++)
+        if (strcmp(s->peers[i].node, node) == 0)
+            return 1;
+    return 0;
+}
+
+/* One pass over a replica: inbox, ticks, updates. */
+static void process(cor_rsm_t *s, long long now)
+{
+    pthread_mutex_lock(&s->lock);
+    rmsg_t *msgs = s->msgs;
+    waiter_t *calls = s->calls;
+    s->msgs = NULL;
+    s->msgs_tail = &s->msgs;
+    s->calls = NULL;
+    s->calls_tail = &s->calls;
+    cor_dm_replica_t *members = NULL;
+    int n_members = 0;
+    if (s->members_new) {
+        members = s->members;
+        n_members = s->n_members;
+        s->members = NULL;
+        s->members_new = 0;
+    }
+    int detached = s->detached;
+    pthread_mutex_unlock(&s->lock);
+
+    if (members != NULL) {
+        set_peers(s, members, n_members);
+        free(members);
+        if (s->raft == NULL && !s->broken && !detached)
+            start(s);
+    }
+    for (rmsg_t *m = msgs; m != NULL;) {
+        rmsg_t *next = m->next;
+        if (s->raft != NULL && !s->broken && !detached) {
+            cor_raft_msg_t rm;
+            cor_raft_entry_t *es = NULL;
+            const char *why = NULL;
+            if (!is_peer(s, m->from))
+                cor_log_warn("object %s: Raft message from %s, not a replica: dropped",
+                             s->o->idstr, m->from);
+            else if (cor_raft_msg_decode(m->bytes, m->len, &rm, &es, &why) != 0 ||
+                     cor_raft_recv(s->raft, &rm, &why) != 0)
+                cor_log_warn("object %s: Raft message from %s dropped: %s", s->o->idstr, m->from,
+                             why != NULL ? why : "refused");
+            free(es);
+        }
+        free(m);
+        m = next;
+    }
+    if (s->raft != NULL && !detached) {
+        while (now - s->last_tick >= RSM_TICK_MS) {
+            cor_raft_tick(s->raft);
+            s->last_tick += RSM_TICK_MS;
+        }
+        run_updates(s); /* what the messages and ticks did, before new calls */
+    }
+    for (waiter_t *w = calls; w != NULL;) {
+        waiter_t *next = w->next;
+        w->next = NULL;
+        if (detached)
+            fail(w, COR_ENOTFOUND, "the replica was removed from this kernel server");
+        else
+            submit(s, w);
+        w = next;
+    }
+    if (s->raft != NULL && !detached) {
+        run_updates(s);
+        if (cor_raft_role(s->raft) != COR_RAFT_LEADER)
+            fail_all_waiting(s, COR_ENOTLEADER, "leadership lost before the call applied; retry");
+    }
+    if (detached)
+        fail_all_waiting(s, COR_ENOTFOUND, "the replica was removed from this kernel server");
+}
+
+static void *raft_thread(void *arg)
+{
+    cor_runtime_t *rt = arg;
+    pthread_mutex_lock(&rt->rsm_lock);
+    while (!rt->rsm_stop) {
+        if (!rt->rsm_wake) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += RSM_TICK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&rt->rsm_cond, &rt->rsm_lock, &ts);
+        }
+        rt->rsm_wake = 0;
+        if (rt->rsm_stop)
+            break;
+        /* Take a reference on each replica's object for this pass. */
+        cor_rsm_t *batch[256];
+        int n = 0;
+        for (cor_rsm_t **pp = &rt->rsms; *pp != NULL;) {
+            cor_rsm_t *s = *pp;
+            pthread_mutex_lock(&s->lock);
+            int gone = s->detached;
+            pthread_mutex_unlock(&s->lock);
+            if (n < 256) {
+                atomic_fetch_add(&s->o->refs, 1);
+                batch[n++] = s;
+            }
+            if (gone) {
+                *pp = s->next; /* this pass is its last */
+                atomic_fetch_sub(&s->o->refs, 1); /* the list's; the batch's is still held */
+            } else {
+                pp = &s->next;
+            }
+        }
+        pthread_mutex_unlock(&rt->rsm_lock);
+        long long now = cor_mono_ms();
+        for (int i = 0; i < n; i++) {
+            process(batch[i], now);
+            cor_obj_put(batch[i]->o);
+        }
+        pthread_mutex_lock(&rt->rsm_lock);
+    }
+    /* Shutting down: every waiting call gets an answer. */
+    for (cor_rsm_t *s = rt->rsms; s != NULL; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        s->detached = 1;
+        pthread_mutex_unlock(&s->lock);
+        fail_all_waiting(s, COR_ESHUTDOWN, "the kernel server is shutting down");
+    }
+    pthread_mutex_unlock(&rt->rsm_lock);
+    return NULL;
+}
+
+static void wake(cor_runtime_t *rt)
+{
+    pthread_mutex_lock(&rt->rsm_lock);
+    rt->rsm_wake = 1;
+    pthread_cond_signal(&rt->rsm_cond);
+    pthread_mutex_unlock(&rt->rsm_lock);
+}
+
+/* ---------------- the runtime's side ---------------- */
+
+static int has_consensus(const cor_obj_t *o)
+{
+    for (int i = 0; o->dm != NULL && i < o->dm->n; i++)
+        if (strcmp(o->dm->parts[i].ops->name, "ConsensusRSM") == 0)
+            return 1;
+    return 0;
+}
+
+int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err)
+{
+    if (!has_consensus(o))
+        return 0;
+    if (rt->data_dir[0] == '\0')
+        return cor_error_set(err, COR_ESTATE,
+                             "object %s: this kernel server has no data directory (--data-dir), "
+                             "so it cannot hold a ConsensusRSM replica",
+                             o->idstr);
+    if (rt->node_name[0] == '\0')
+        return cor_error_set(err, COR_ESTATE,
+                             "object %s: a ConsensusRSM replica needs a named kernel server",
+                             o->idstr);
+    cor_rsm_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    s->rt = rt;
+    s->o = o;
+    s->self = node_id(rt->node_name);
+    pthread_mutex_init(&s->lock, NULL);
+    s->msgs_tail = &s->msgs;
+    s->calls_tail = &s->calls;
+    snprintf(s->dir, sizeof(s->dir), "%.1000s/raft/%s", rt->data_dir, o->idstr);
+    int rc = cor_raft_store_open(s->dir, &s->store, err);
+    if (rc != 0) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return rc;
+    }
+    o->rsm = s;
+    pthread_mutex_lock(&rt->rsm_lock);
+    if (!rt->rsm_running) {
+        if (pthread_create(&rt->rsm_thread, NULL, raft_thread, rt) != 0) {
+            pthread_mutex_unlock(&rt->rsm_lock);
+            o->rsm = NULL;
+            cor_rsm_free(s);
+            return cor_error_set(err, COR_ENOMEM, "cannot start the Raft thread");
+        }
+        rt->rsm_running = 1;
+    }
+    atomic_fetch_add(&o->refs, 1); /* the list's */
+    s->next = rt->rsms;
+    rt->rsms = s;
+    pthread_mutex_unlock(&rt->rsm_lock);
+    return 0;
+}
+
+void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o)
+{
+    cor_rsm_t *s = o->rsm;
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->detached = 1;
+    pthread_mutex_unlock(&s->lock);
+    wake(rt);
+}
+
+void cor_rsm_free(cor_rsm_t *s)
+{
+    if (s == NULL)
+        return;
+    /* Nothing is queued any more but what never reached the Raft thread. */
+    while (s->calls != NULL) {
+        waiter_t *w = s->calls;
+        s->calls = w->next;
+        fail(w, COR_ESHUTDOWN, "the replica is gone");
+    }
+    fail_all_waiting(s, COR_ESHUTDOWN, "the replica is gone");
+    while (s->msgs != NULL) {
+        rmsg_t *m = s->msgs;
+        s->msgs = m->next;
+        free(m);
+    }
+    for (size_t i = 0; i < DEDUP_MAX; i++)
+        if (s->ring[i] != NULL)
+            answer_unlink(s, s->ring[i]);
+    free(s->members);
+    cor_raft_free(s->raft);
+    cor_raft_store_close(s->store);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void cor_rsm_stop(cor_runtime_t *rt)
+{
+    pthread_mutex_lock(&rt->rsm_lock);
+    int running = rt->rsm_running;
+    rt->rsm_stop = 1;
+    pthread_cond_signal(&rt->rsm_cond);
+    pthread_mutex_unlock(&rt->rsm_lock);
+    if (running)
+        pthread_join(rt->rsm_thread, NULL);
+    /* The list's references go with the objects' own. */
+    pthread_mutex_lock(&rt->rsm_lock);
+    while (rt->rsms != NULL) {
+        cor_rsm_t *s = rt->rsms;
+        rt->rsms = s->next;
+        cor_obj_put(s->o);
+    }
+    rt->rsm_running = 0;
+    pthread_mutex_unlock(&rt->rsm_lock);
+}
+
+void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n)
+{
+    cor_rsm_t *s = o->rsm;
+    if (s == NULL)
+        return;
+    cor_dm_replica_t *copy = calloc(n > 0 ? (size_t)n : 1, sizeof(*copy));
+    if (copy == NULL)
+        return;
+    memcpy(copy, m, sizeof(*copy) * (size_t)n);
+    pthread_mutex_lock(&s->lock);
+    free(s->members);
+    s->members = copy;
+    s->n_members = n;
+    s->members_new = 1;
+    pthread_mutex_unlock(&s->lock);
+    wake(s->rt);
+}
+
+/* An owned copy of inv for the log (request bytes, call id, names). */
+static waiter_t *waiter_new(cor_obj_t *o, const cor_invoke_t *inv, const cor_method_desc_t *m)
+{
+    size_t req_len = inv->req != NULL || inv->msg == NULL
+                         ? inv->req_len
+                         : protobuf_c_message_get_packed_size(inv->msg);
+    const char *node = inv->caller_node != NULL ? inv->caller_node : "";
+    size_t nl = strlen(node) + 1, ml = strlen(m->name) + 1;
+    waiter_t *w = calloc(1, sizeof(*w) + req_len + 16 + nl + ml);
+    if (w == NULL)
+        return NULL;
+    w->inv = *inv;
+    w->inv.err = &w->err;
+    w->inv.moved = &w->moved;
+    w->inv.msg = NULL;
+    w->inv.m = NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    uint8_t *p = w->data;
+    if (inv->msg != NULL && inv->req == NULL)
+        protobuf_c_message_pack(inv->msg, p);
+    else if (req_len > 0)
+        memcpy(p, inv->req, req_len);
+    w->inv.req = p;
+    w->inv.req_len = req_len;
+    p += req_len;
+    if (inv->client_id != NULL) {
+        memcpy(p, inv->client_id, 16);
+        w->inv.client_id = p;
+    }
+    p += 16;
+    memcpy(p, node, nl);
+    w->inv.caller_node = (const char *)p;
+    p += nl;
+    memcpy(p, m->name, ml);
+    w->method = (const char *)p;
+    w->inv.method = w->method;
+    w->reply_desc = inv->m != NULL ? inv->m->output : m->output;
+    w->read_only = (m->hints & COR_METHOD_READ_ONLY) != 0;
+    return w;
+}
+
+int cor_rsm_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
+{
+    cor_rsm_t *s = o->rsm;
+    const cor_service_desc_t *svc = o->cls->service;
+    const cor_method_desc_t *m = inv->m;
+    if (m != NULL && m->service != svc)
+        m = cor_service_method(svc, m->name, strlen(m->name));
+    else if (m == NULL && inv->method != NULL)
+        m = cor_service_method(svc, inv->method, strlen(inv->method));
+    if (m == NULL) {
+        /* Let the ordinary path say what is wrong with it. */
+        const cor_obj_t *outer = tls_applying;
+        tls_applying = o;
+        int rc = cor_obj_invoke(rt, o, inv);
+        tls_applying = outer;
+        return rc;
+    }
+    if (inv->fingerprint == 0 && inv->m != NULL && inv->m->service != NULL)
+        inv->fingerprint = inv->m->service->fingerprint;
+    waiter_t *w = waiter_new(o, inv, m);
+    if (w == NULL)
+        return inv->rc = cor_error_set(inv->err, COR_ENOMEM, "out of memory queueing a call");
+    if (inv->done == NULL)
+        w->orig = inv;
+    pthread_mutex_lock(&s->lock);
+    *s->calls_tail = w;
+    s->calls_tail = &w->next;
+    pthread_mutex_unlock(&s->lock);
+    wake(rt);
+    if (inv->done != NULL)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    inv->rc = w->inv.rc;
+    *inv->err = w->err;
+    inv->moved->epoch = 0;
+    inv->reply_msg = w->inv.reply_msg;
+    inv->reply = w->inv.reply;
+    inv->reply_len = w->inv.reply_len;
+    inv->out = w->inv.out;
+    waiter_free(w);
+    return inv->rc;
+}
+
+/* ---------------- Kernel.RaftMessage ---------------- */
+
+static int op_raft_message(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
+                           cor_arena_t *arena, cor_error_t *err)
+{
+    cor_runtime_t *rt = arg;
+    const Cor__RaftMessageRequest *r = (const Cor__RaftMessageRequest *)in;
+    cor_object_id_t id;
+    if (cor_id_arg(&r->object_id, &id, err) != 0)
+        return err->code;
+    cor_obj_t *o = cor_obj_get(rt, &id);
+    if (o == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
+    cor_rsm_t *s = o->rsm;
+    if (s == NULL) {
+        cor_obj_put(o);
+        return cor_error_set(err, COR_ENOTFOUND, "object %s is not replicated by ConsensusRSM here",
+                             o->idstr);
+    }
+    rmsg_t *m = malloc(sizeof(*m) + r->msg.len);
+    if (m == NULL) {
+        cor_obj_put(o);
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    }
+    m->next = NULL;
+    snprintf(m->from, sizeof(m->from), "%s", r->from_node);
+    m->len = r->msg.len;
+    if (r->msg.len)
+        memcpy(m->bytes, r->msg.data, r->msg.len);
+    pthread_mutex_lock(&s->lock);
+    *s->msgs_tail = m;
+    s->msgs_tail = &m->next;
+    pthread_mutex_unlock(&s->lock);
+    wake(rt);
+    cor_obj_put(o);
+    return 0;
+}
+
+int cor_rsm_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err)
+{
+    const cor_rpc_handler_t h = {COR_M_RAFT_MESSAGE, &cor__raft_message_request__descriptor,
+                                 &cor__raft_message_reply__descriptor, op_raft_message, rt,
+                                 64u << 20};
+    return cor_rpc_serve(s, &h, err);
+}

@@ -1,0 +1,60 @@
+/*
+ * rsm.h — a ConsensusRSM replica: the Raft core (cor/raft.h) driven for
+ * one hosted object, with its store (raft/store.h) in the kernel server's
+ * data directory (internal to runtime/).
+ *
+ * Why the runtime and not only a DM part: a replicated call must be
+ * proposed before the object's turn is taken — the turn belongs to the
+ * apply loop, which runs the call's server DM parts and method on every
+ * replica in log order — so cor_obj_invoke hands calls on such an object
+ * to cor_rsm_invoke instead of running them. The ConsensusRSM DM
+ * (dm/consensus_rsm.c) supplies the group part that makes the replicas and
+ * the client part that finds the leader; its server part only passes the
+ * call on, at apply time.
+ *
+ * Threads: one Raft thread per runtime (started with the first replica)
+ * ticks every replica, takes the messages and calls queued for it, and
+ * runs the updates: persist, send (Kernel.RaftMessage, one-way), apply (in
+ * the object's turn, waiting for it). Server threads only queue.
+ */
+#ifndef COR_RSM_H
+#define COR_RSM_H
+
+#include "invoke.h"
+#include "object_int.h"
+#include "transport.h"
+
+typedef struct cor_rsm cor_rsm_t;
+
+/* When o's server chain has ConsensusRSM, makes its replica (o->rsm),
+ * opening the store under the runtime's data directory. 0 and nothing
+ * done for other objects; ESTATE when the runtime has no data directory;
+ * an error from the store (a corrupt one is refused). Before o is
+ * reachable. */
+int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err);
+
+/* o stops being served here (deleted, runtime closing): its waiting calls
+ * fail and the Raft thread forgets it. Safe to call twice. */
+void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o);
+
+/* Frees a replica (from the object's free, after detach). */
+void cor_rsm_free(cor_rsm_t *s);
+
+/* The OMS sent the replica set (in o's turn): the group forms from it. */
+void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n);
+
+/* This thread is applying o's log: calls into o run directly. */
+int cor_rsm_applying(const cor_obj_t *o);
+
+/* Runs inv through the log (mutating methods) or a ReadIndex read
+ * (read_only ones) on the leader; elsewhere fails it with ENOTLEADER,
+ * naming the leader when known. Same contract as cor_obj_invoke. */
+int cor_rsm_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv);
+
+/* Registers Kernel.RaftMessage on s. */
+int cor_rsm_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err);
+
+/* Stops the Raft thread (runtime shutdown, before objects are freed). */
+void cor_rsm_stop(cor_runtime_t *rt);
+
+#endif
