@@ -187,6 +187,7 @@ static double p_drop, p_dup, p_long, p_kill_leader;
 /* Global records. */
 typedef struct rec {
     uint64_t term, hash;
+    uint64_t in_term; /* the lowest term any server was in when it saw it committed */
 } rec_t;
 static rec_t *committed; /* by index */
 static uint64_t *chain;  /* chain[i]: the state's hash after applying i */
@@ -655,17 +656,22 @@ static bool check_node(node_t *n)
         if (n->leader_term_checked != term) {
             /* Leader completeness: every committed entry is in its log. */
             n->leader_term_checked = term;
-            uint64_t si = cor_raft_snap_index(r);
-            if (cor_raft_last_index(r) < max_committed)
-                return fail("leader completeness: leader %" PRIu64 " of term %" PRIu64
-                            " ends at %" PRIu64 ", %" PRIu64 " is committed",
-                            n->id, term, cor_raft_last_index(r), max_committed);
+            /* (Entries committed in this term or later are not owed to
+             * it: a server can still win an old term late, with votes
+             * granted before the others moved on.) */
+            uint64_t si = cor_raft_snap_index(r), last = cor_raft_last_index(r);
             for (uint64_t i = si + 1; i <= max_committed; i++) {
-                const cor_raft_entry_t *e = cor_raft_entry_at(r, i);
-                if (committed[i].term != 0 &&
-                    (e->term != committed[i].term || entry_hash(e) != committed[i].hash))
+                if (committed[i].term == 0 || committed[i].in_term >= term)
+                    continue;
+                const cor_raft_entry_t *e = i <= last ? cor_raft_entry_at(r, i) : NULL;
+                if (e == NULL)
                     return fail("leader completeness: leader %" PRIu64 " of term %" PRIu64
-                                " lacks committed entry %" PRIu64, n->id, term, i);
+                                " ends at %" PRIu64 ", %" PRIu64 " was committed in term %" PRIu64,
+                                n->id, term, last, i, committed[i].in_term);
+                if (e->term != committed[i].term || entry_hash(e) != committed[i].hash)
+                    return fail("leader completeness: leader %" PRIu64 " of term %" PRIu64
+                                " lacks entry %" PRIu64 ", committed in term %" PRIu64,
+                                n->id, term, i, committed[i].in_term);
             }
             if (si > 0 && si < cap_idx && chain[si] != 0 && si <= max_committed &&
                 n->sm.applied == si && n->sm.h != chain[si])
@@ -684,8 +690,11 @@ static bool check_node(node_t *n)
                 continue; /* compacted: its state is checked through the chain */
             uint64_t h = entry_hash(e);
             if (committed[i].term == 0) {
-                committed[i] = (rec_t){e->term, h};
-            } else if (committed[i].term != e->term || committed[i].hash != h) {
+                committed[i] = (rec_t){e->term, h, term};
+            } else if (committed[i].in_term > term) {
+                committed[i].in_term = term;
+            }
+            if (committed[i].term != e->term || committed[i].hash != h) {
                 return fail("committed entry %" PRIu64 " changed: term %" PRIu64 " on server %" PRIu64
                             ", term %" PRIu64 " committed before",
                             i, e->term, n->id, committed[i].term);
