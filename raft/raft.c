@@ -1470,6 +1470,7 @@ uint64_t cor_raft_commit(const cor_raft_t *r) { return r->commit; }
 uint64_t cor_raft_applied(const cor_raft_t *r) { return r->applied; }
 uint64_t cor_raft_snap_index(const cor_raft_t *r) { return r->snap_index; }
 const cor_raft_conf_t *cor_raft_conf(const cor_raft_t *r) { return &r->conf; }
+const cor_raft_conf_t *cor_raft_snap_conf(const cor_raft_t *r) { return &r->snap_conf; }
 
 uint64_t cor_raft_match(const cor_raft_t *r, cor_raft_id_t id)
 {

@@ -21,6 +21,12 @@
  * logged: the leader confirms its leadership (ReadIndex) and runs them once
  * it has applied that far.
  *
+ * Every 1,024 applied entries a replica snapshots itself (the class's
+ * save_state and the answer table, in the object's turn) and the log up
+ * to there is dropped, in memory and on disk; a follower that needs what
+ * was dropped gets the leader's snapshot and loads it (load_state) before
+ * applying what follows. A restart loads the stored snapshot first.
+ *
  * A group forms when its replicas get their first replica set from the
  * OMS: a replica with an empty store bootstraps with every member as a
  * voter, one with a store loads it. (Replacing a lost replica, which must
@@ -59,6 +65,8 @@
 #define RSM_MAX_PEERS COR_RAFT_MAX_MEMBERS
 #define DEDUP_MAX 4096
 #define DEDUP_BUCKETS 8192
+#define RSM_SNAP_EVERY 1024 /* applied entries between two snapshots */
+#define SNAP_VERSION 1
 
 /* ---------------- calls waiting for the log ---------------- */
 
@@ -206,6 +214,215 @@ static void answer_keep(cor_rsm_t *s, const unsigned char *client, uint64_t seq,
     size_t k = answer_slot(client, seq);
     a->chain = s->buckets[k];
     s->buckets[k] = a;
+}
+
+static void answers_clear(cor_rsm_t *s)
+{
+    for (size_t i = 0; i < DEDUP_MAX; i++)
+        if (s->ring[i] != NULL) {
+            answer_unlink(s, s->ring[i]);
+            s->ring[i] = NULL;
+        }
+    s->ring_next = 0;
+}
+
+/* ---------------- snapshots ----------------
+ *
+ * A snapshot is the object's state (the class's save_state) and the table
+ * of answers, oldest first:
+ *   u32 version | u32 state_len | state | u32 n |
+ *   n x (16 client | u64 seq | i32 rc | u32 msg_len | msg | u32 len | bytes)
+ * Server DM parts inside the chain keep no state through a snapshot: the
+ * answer table is what makes calls apply once. */
+
+static void put32(uint8_t **p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t **p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+static int get32(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+    if (end - *p < 4)
+        return -1;
+    *v = 0;
+    for (int i = 0; i < 4; i++)
+        *v |= (uint32_t)(*p)[i] << (8 * i);
+    *p += 4;
+    return 0;
+}
+
+static int get64(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    if (end - *p < 8)
+        return -1;
+    *v = 0;
+    for (int i = 0; i < 8; i++)
+        *v |= (uint64_t)(*p)[i] << (8 * i);
+    *p += 8;
+    return 0;
+}
+
+typedef struct state_io {
+    cor_rsm_t *s;
+    const uint8_t *in;
+    size_t in_len;
+    uint8_t *out;
+    size_t out_len;
+    int rc;
+    cor_error_t err;
+} state_io_t;
+
+static void save_fn(void *arg)
+{
+    state_io_t *io = arg;
+    cor_obj_t *o = io->s->o;
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = io->s->rt, .arena = &arena, .id = &o->id, .err = &io->err};
+    io->rc = o->cls->save_state(o->self, &ctx, &io->out, &io->out_len);
+    cor_arena_close(&arena);
+}
+
+static void load_fn(void *arg)
+{
+    state_io_t *io = arg;
+    cor_obj_t *o = io->s->o;
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    cor_ctx_t ctx = {.rt = io->s->rt, .arena = &arena, .id = &o->id, .err = &io->err};
+    void *fresh = NULL;
+    io->rc = o->cls->load_state(&ctx, io->in, io->in_len, &fresh);
+    cor_arena_close(&arena);
+    if (io->rc == 0) {
+        o->cls->destroy(o->self);
+        o->self = fresh;
+    }
+}
+
+/* Takes a snapshot at the applied index when enough entries went by. */
+static void maybe_snapshot(cor_rsm_t *s)
+{
+    uint64_t applied = cor_raft_applied(s->raft);
+    if (applied < cor_raft_snap_index(s->raft) + RSM_SNAP_EVERY || s->o->cls->save_state == NULL)
+        return;
+    state_io_t io = {.s = s};
+    cor_error_clear(&io.err);
+    cor_obj_run_sync(s->o, save_fn, &io);
+    if (io.rc != 0) {
+        cor_log_warn("object %s: save_state failed (%s): no snapshot, the log keeps growing",
+                     s->o->idstr, io.err.msg);
+        free(io.out);
+        return;
+    }
+    size_t n = 4 + 4 + io.out_len + 4, count = 0;
+    for (size_t k = 0; k < DEDUP_MAX; k++) {
+        const answer_t *a = s->ring[(s->ring_next + k) % DEDUP_MAX];
+        if (a != NULL) {
+            n += 16 + 8 + 4 + 4 + strlen(a->msg) + 4 + a->len;
+            count++;
+        }
+    }
+    uint8_t *b = malloc(n), *p = b;
+    if (b == NULL) {
+        free(io.out);
+        return;
+    }
+    put32(&p, SNAP_VERSION);
+    put32(&p, (uint32_t)io.out_len);
+    if (io.out_len)
+        memcpy(p, io.out, io.out_len);
+    p += io.out_len;
+    free(io.out);
+    put32(&p, (uint32_t)count);
+    for (size_t k = 0; k < DEDUP_MAX; k++) {
+        const answer_t *a = s->ring[(s->ring_next + k) % DEDUP_MAX];
+        if (a == NULL)
+            continue;
+        memcpy(p, a->client, 16);
+        p += 16;
+        put64(&p, a->seq);
+        put32(&p, (uint32_t)a->rc);
+        size_t ml = strlen(a->msg);
+        put32(&p, (uint32_t)ml);
+        memcpy(p, a->msg, ml);
+        p += ml;
+        put32(&p, (uint32_t)a->len);
+        if (a->len)
+            memcpy(p, a->bytes, a->len);
+        p += a->len;
+    }
+    cor_error_t err;
+    int rc = cor_raft_snapshot(s->raft, applied, b, n);
+    if (rc == 0)
+        rc = cor_raft_store_snapshot(s->store, applied, cor_raft_term_at(s->raft, applied),
+                                     cor_raft_snap_conf(s->raft), b, n, &err);
+    else
+        cor_error_set(&err, rc, "the Raft core refused it");
+    free(b);
+    if (rc != 0) {
+        cor_log_error("object %s: snapshot at %llu: %s; this replica stops", s->o->idstr,
+                      (unsigned long long)applied, err.msg);
+        s->broken = 1;
+    }
+}
+
+/* Loads a snapshot into the object and the answer table (in its turn).
+ * 0, or -1 with the reason logged. */
+static int install(cor_rsm_t *s, const uint8_t *b, size_t n, uint64_t index)
+{
+    const uint8_t *p = b, *end = b + n;
+    uint32_t version, state_len, count;
+    if (get32(&p, end, &version) != 0 || version != SNAP_VERSION ||
+        get32(&p, end, &state_len) != 0 || state_len > (size_t)(end - p)) {
+        cor_log_error("object %s: snapshot at %llu is malformed", s->o->idstr,
+                      (unsigned long long)index);
+        return -1;
+    }
+    if (s->o->cls->load_state == NULL) {
+        cor_log_error("object %s: class %s cannot load a snapshot (no load_state)", s->o->idstr,
+                      s->o->cls->name);
+        return -1;
+    }
+    state_io_t io = {.s = s, .in = p, .in_len = state_len};
+    cor_error_clear(&io.err);
+    cor_obj_run_sync(s->o, load_fn, &io);
+    if (io.rc != 0) {
+        cor_log_error("object %s: load_state of the snapshot at %llu failed: %s", s->o->idstr,
+                      (unsigned long long)index, io.err.msg);
+        return -1;
+    }
+    p += state_len;
+    answers_clear(s);
+    if (get32(&p, end, &count) != 0)
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t seq;
+        uint32_t rc, ml, len;
+        const uint8_t *client = p;
+        if (end - p < 16)
+            return -1;
+        p += 16;
+        if (get64(&p, end, &seq) != 0 || get32(&p, end, &rc) != 0 || get32(&p, end, &ml) != 0 ||
+            ml > (size_t)(end - p))
+            return -1;
+        char msg[COR_ERROR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "%.*s", (int)(ml < sizeof(msg) ? ml : sizeof(msg) - 1), p);
+        p += ml;
+        if (get32(&p, end, &len) != 0 || len > (size_t)(end - p))
+            return -1;
+        answer_keep(s, client, seq, (int)rc, msg, p, len);
+        p += len;
+    }
+    cor_log_info("object %s: loaded the snapshot at %llu (%u bytes of state, %u answers)",
+                 s->o->idstr, (unsigned long long)index, state_len, count);
+    return 0;
 }
 
 /* ---------------- finishing calls ---------------- */
@@ -488,6 +705,11 @@ static void start(cor_rsm_t *s)
         s->broken = 1;
         return;
     }
+    if (st.snap_index > 0 && install(s, st.snap, st.snap_len, st.snap_index) != 0) {
+        cor_raft_free(r);
+        s->broken = 1;
+        return;
+    }
     s->raft = r;
     s->last_tick = cor_mono_ms();
 }
@@ -506,9 +728,15 @@ static void run_updates(cor_rsm_t *s)
         }
         for (size_t i = 0; i < u.n_msgs; i++)
             send_msg(s, &u.msgs[i]);
-        if (u.snapshot_received)
-            cor_log_error("object %s: received a snapshot, which this version cannot load yet",
+        if (u.snapshot_received && install(s, u.snap, u.snap_len, u.snap_index) != 0) {
+            cor_log_error("object %s: the snapshot from the leader does not load; this replica "
+                          "stops",
                           s->o->idstr);
+            s->broken = 1;
+            cor_raft_advance(s->raft, &u);
+            fail_all_waiting(s, COR_EUNAVAIL, "this replica could not load a snapshot");
+            return;
+        }
         for (size_t i = 0; i < u.n_committed; i++)
             apply_entry(s, &u.committed[i]);
         for (size_t i = 0; i < u.n_reads; i++) {
@@ -526,8 +754,10 @@ static void run_updates(cor_rsm_t *s)
         }
         cor_raft_advance(s->raft, &u);
     }
-    if (s->raft != NULL)
+    if (s->raft != NULL && !s->broken) {
         serve_ready_reads(s);
+        maybe_snapshot(s);
+    }
 }
 
 static const char *leader_node(const cor_rsm_t *s)
@@ -833,9 +1063,7 @@ void cor_rsm_free(cor_rsm_t *s)
         s->msgs = m->next;
         free(m);
     }
-    for (size_t i = 0; i < DEDUP_MAX; i++)
-        if (s->ring[i] != NULL)
-            answer_unlink(s, s->ring[i]);
+    answers_clear(s);
     free(s->members);
     cor_raft_free(s->raft);
     cor_raft_store_close(s->store);

@@ -320,6 +320,8 @@ uint64_t cor_raft_snap_index(const cor_raft_t *r);
 uint64_t cor_raft_term_at(const cor_raft_t *r, uint64_t index);
 /* The entry at index (snap_index < index <= last_index), or NULL. */
 const cor_raft_entry_t *cor_raft_entry_at(const cor_raft_t *r, uint64_t index);
+/* The configuration as of the last snapshot (what to persist with it). */
+const cor_raft_conf_t *cor_raft_snap_conf(const cor_raft_t *r);
 /* The configuration in effect (the newest in the log, committed or not). */
 const cor_raft_conf_t *cor_raft_conf(const cor_raft_t *r);
 /* On the leader: the highest index known to match on member id; 0

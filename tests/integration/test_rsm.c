@@ -12,10 +12,13 @@
  *    none acknowledged is lost and none counted twice (the totals run on
  *    one by one), and the time without a leader is printed against the
  *    election timeout;
+ *  - a follower paused past a snapshot catches up by installing it, and
+ *    then carries the quorum on its own with the leader;
  *  - chains that cannot work are refused at create time with a reason.
  */
 #include <cor/cor.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +162,57 @@ static void test_leader_killed(void)
         CU_ASSERT_EQUAL_FATAL(got, total + 1);
         total++;
     }
+    /* Back for the next tests (its replica of this object stays lost). */
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, k), 0);
+}
+
+/* A follower paused (SIGSTOP) while the others apply more than a
+ * snapshot's worth of calls finds, when it resumes, that the log it lacks
+ * is compacted: it must install the leader's snapshot. Then the other
+ * follower is killed, so every further write needs the resumed one. */
+static void test_follower_catches_up_by_snapshot(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    char nodes[8][16], tcp[8][64];
+    int n = replicas(r, nodes, tcp);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1); /* a leader exists */
+    /* Which is the leader: the one that takes a call sent straight to it. */
+    cor_ref_t *saved = obj;
+    obj = r;
+    uint8_t cid[16] = {9, 9, 9};
+    int64_t t = -1;
+    int leader = find_leader(tcp, n, cid, 1, &t);
+    obj = saved;
+    CU_ASSERT_FATAL(leader >= 0);
+    int paused = (leader + 1) % n, other = (leader + 2) % n;
+    int kp = cor_cluster_kernel_index(&cl, nodes[paused]);
+    int ko = cor_cluster_kernel_index(&cl, nodes[other]);
+    CU_ASSERT_FATAL(kp >= 0 && ko >= 0);
+    CU_ASSERT_EQUAL(kill(cl.k[kp].pid, SIGSTOP), 0);
+    int64_t want = t;
+    for (int i = 0; i < 1100; i++) {
+        int64_t got = cor_echo_add(r, 1, &rc, &err);
+        if (got != want + 1)
+            fprintf(stderr, "add %d: %lld: %s\n", i, (long long)got, err.msg);
+        CU_ASSERT_EQUAL_FATAL(got, want + 1);
+        want++;
+    }
+    CU_ASSERT_EQUAL(kill(cl.k[kp].pid, SIGCONT), 0);
+    cor_cluster_kill_kernel(&cl, ko);
+    for (int i = 0; i < 20; i++) {
+        int64_t got = cor_echo_add(r, 1, &rc, &err);
+        if (got != want + 1)
+            fprintf(stderr, "after resume, add %d: %lld: %s\n", i, (long long)got, err.msg);
+        CU_ASSERT_EQUAL_FATAL(got, want + 1);
+        want++;
+    }
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, ko), 0);
+    cor_ref_free(r);
 }
 
 static void test_refused_chains(void)
@@ -183,6 +237,8 @@ int main(void)
         {"only the leader answers, and a resent call applies once",
          test_only_the_leader_answers_and_once},
         {"the leader's kernel killed -9: nothing acknowledged is lost", test_leader_killed},
+        {"a paused follower catches up by installing a snapshot",
+         test_follower_catches_up_by_snapshot},
         {"chains that cannot work are refused", test_refused_chains},
         {NULL, NULL},
     };
