@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cor/kernel.pb-c.h"
 #include "ctl.h"
+#include "host.h"
 #include "json_pb.h"
 #include "labels.h"
 #include "output.h"
@@ -354,16 +356,117 @@ static int build_lookup(ctl_t *c, corctl_args_t *a, ProtobufCMessage **req)
     return corctl_set_obj(c, a, a->pos[0], &r->id, &r->name);
 }
 
+/* What replica r of a ConsensusRSM object says of its Raft group: its
+ * kernel server asked directly (Kernel.GetState, probe). NULL when it did
+ * not answer; else the caller frees it (protobuf_c_message_free_unpacked). */
+static Cor__GetStateReply *probe_replica(ctl_t *c, const Cor__ObjectInfo *o, const Cor__Replica *r)
+{
+    if (r->tcp_address[0] == '\0' || r->node_state != COR__NODE_STATE__NODE_ALIVE)
+        return NULL;
+    Cor__GetStateRequest req = COR__GET_STATE_REQUEST__INIT;
+    req.object_id = o->id;
+    req.probe = 1;
+    ProtobufCMessage *rep = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(cor_runtime_client(c->rt), r->tcp_address, COR_M_GET_STATE, &req.base,
+                     &cor__get_state_reply__descriptor, 2000, &rep, &err) != 0)
+        return NULL;
+    Cor__GetStateReply *g = (Cor__GetStateReply *)rep;
+    if (g->raft == NULL) {
+        protobuf_c_message_free_unpacked(rep, NULL);
+        return NULL;
+    }
+    return g;
+}
+
+static int replicated(const Cor__ObjectInfo *o)
+{
+    return strstr(o->dm_chain, "ConsensusRSM") != NULL;
+}
+
 static json_object *json_describe(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage *m)
 {
-    (void)c;
     (void)a;
-    return corctl_object_json(((const Cor__LookupReply *)m)->object);
+    const Cor__ObjectInfo *o = ((const Cor__LookupReply *)m)->object;
+    json_object *j = corctl_object_json(o);
+    if (j == NULL || !replicated(o))
+        return j;
+    json_object *arr = json_object_new_array();
+    if (arr == NULL)
+        return j;
+    for (size_t i = 0; i < o->n_replicas; i++) {
+        Cor__GetStateReply *g = probe_replica(c, o, o->replicas[i]);
+        json_object *x = json_object_new_object();
+        if (x == NULL) {
+            if (g != NULL)
+                protobuf_c_message_free_unpacked(&g->base, NULL);
+            continue;
+        }
+        json_object_object_add(x, "node", json_object_new_string(o->replicas[i]->node));
+        if (g == NULL) {
+            json_object_object_add(x, "role", json_object_new_string("unreachable"));
+        } else {
+            const Cor__RaftStatus *st = g->raft;
+            json_object_object_add(x, "role", json_object_new_string(st->role));
+            json_object_object_add(x, "term", json_object_new_int64((int64_t)st->term));
+            json_object_object_add(x, "commit", json_object_new_int64((int64_t)st->commit));
+            json_object_object_add(x, "applied", json_object_new_int64((int64_t)st->applied));
+            json_object_object_add(x, "last_index", json_object_new_int64((int64_t)st->last_index));
+            json_object_object_add(x, "snap_index", json_object_new_int64((int64_t)st->snap_index));
+            json_object_object_add(x, "leader", json_object_new_string(st->leader));
+            protobuf_c_message_free_unpacked(&g->base, NULL);
+        }
+        json_object_array_add(arr, x);
+    }
+    json_object_object_add(j, "raft", arr);
+    return j;
+}
+
+/* The Raft view of a replicated object, one row per replica. */
+static int text_raft(ctl_t *c, const Cor__ObjectInfo *o)
+{
+    Cor__GetStateReply *g[64] = {0};
+    size_t n = o->n_replicas < 64 ? o->n_replicas : 64;
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        g[i] = probe_replica(c, o, o->replicas[i]);
+        if (g[i] != NULL && g[i]->raft->commit > top)
+            top = g[i]->raft->commit;
+    }
+    static const char *const hdr[] = {"NODE",    "ROLE",    "TERM",     "COMMIT",
+                                      "APPLIED", "LOG-END", "SNAPSHOT", "LAG"};
+    corctl_table_t *t = corctl_table_new(8, hdr);
+    int rc = t == NULL ? corctl_oom() : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char f[6][24];
+        const Cor__RaftStatus *st = g[i] != NULL ? g[i]->raft : NULL;
+        if (st != NULL) {
+            snprintf(f[0], 24, "%" PRIu64, st->term);
+            snprintf(f[1], 24, "%" PRIu64, st->commit);
+            snprintf(f[2], 24, "%" PRIu64, st->applied);
+            snprintf(f[3], 24, "%" PRIu64, st->last_index);
+            snprintf(f[4], 24, "%" PRIu64, st->snap_index);
+            snprintf(f[5], 24, "%" PRIu64, top > st->applied ? top - st->applied : 0);
+        }
+        const char *row[] = {o->replicas[i]->node, st != NULL ? st->role : "unreachable",
+                             st != NULL ? f[0] : "-", st != NULL ? f[1] : "-",
+                             st != NULL ? f[2] : "-", st != NULL ? f[3] : "-",
+                             st != NULL ? f[4] : "-", st != NULL ? f[5] : "-"};
+        if (corctl_table_add(t, row) != 0)
+            rc = corctl_oom();
+    }
+    for (size_t i = 0; i < n; i++)
+        if (g[i] != NULL)
+            protobuf_c_message_free_unpacked(&g[i]->base, NULL);
+    if (t != NULL) {
+        printf("\nraft (each replica's own view; LAG: calls behind the highest commit):\n");
+        rc = print_table(t, rc);
+    }
+    return rc;
 }
 
 static int text_describe(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage *m)
 {
-    (void)c;
     (void)a;
     const Cor__ObjectInfo *o = ((const Cor__LookupReply *)m)->object;
     char id[COR_OBJECT_ID_STRLEN + 1], created[160];
@@ -398,6 +501,8 @@ static int text_describe(ctl_t *c, const corctl_args_t *a, const ProtobufCMessag
     }
     if (t != NULL)
         rc = print_table(t, rc);
+    if (rc == 0 && replicated(o))
+        rc = text_raft(c, o);
     if (rc == 0 && o->moving != NULL)
         printf("\nmoving to %s: %s, round %u, %.1f MiB copied\n", o->moving->to_node,
                o->moving->phase, o->moving->round, o->moving->bytes_copied / 1048576.0);

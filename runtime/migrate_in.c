@@ -15,6 +15,7 @@
  * a move it did not see commit happened. The source's side is
  * migrate_out.c; docs/migration.md tells the protocol.
  */
+#include "rsm.h"
 #include "runtime_int.h"
 
 #include <cor/log.h>
@@ -316,8 +317,9 @@ int cor_migrate_probe(cor_runtime_t *rt, const cor_object_id_t *id, cor_arena_t 
         rep->moved_to = to != NULL ? to : (char *)"";
         rep->moved_epoch = o->moved_epoch;
     }
+    int rc = cor_rsm_status(o, arena, &rep->raft);
     cor_obj_put(o);
-    return 0;
+    return rc != 0 ? cor_error_set(err, rc, "out of memory") : 0;
 }
 
 /* ------------------------------------------------------------------ */

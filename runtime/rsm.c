@@ -136,6 +136,10 @@ struct cor_rsm {
     long long last_tick;
     waiter_t *waiting; /* proposed or reading */
     uint64_t next_ctx;
+    struct {            /* for Kernel.GetState probes; under lock */
+        char role[16], leader[64];
+        uint64_t term, commit, applied, last, snap;
+    } status;
     answer_t *buckets[DEDUP_BUCKETS];
     answer_t *ring[DEDUP_MAX];
     size_t ring_next, n_answers;
@@ -913,6 +917,49 @@ static void process(cor_rsm_t *s, long long now)
     }
     if (detached)
         fail_all_waiting(s, COR_ENOTFOUND, "the replica was removed from this kernel server");
+
+    pthread_mutex_lock(&s->lock);
+    const char *role = s->broken ? "down"
+                       : s->raft == NULL ? "forming"
+                                         : cor_raft_role_name(cor_raft_role(s->raft));
+    snprintf(s->status.role, sizeof(s->status.role), "%s", role);
+    const char *l = leader_node(s);
+    snprintf(s->status.leader, sizeof(s->status.leader), "%s", l != NULL ? l : "");
+    if (s->raft != NULL) {
+        s->status.term = cor_raft_term(s->raft);
+        s->status.commit = cor_raft_commit(s->raft);
+        s->status.applied = cor_raft_applied(s->raft);
+        s->status.last = cor_raft_last_index(s->raft);
+        s->status.snap = cor_raft_snap_index(s->raft);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int cor_rsm_status(cor_obj_t *o, cor_arena_t *arena, Cor__RaftStatus **out)
+{
+    cor_rsm_t *s = o->rsm;
+    *out = NULL;
+    if (s == NULL)
+        return 0;
+    Cor__RaftStatus *st = cor_arena_alloc(arena, sizeof(*st));
+    char *role = cor_arena_alloc(arena, sizeof(s->status.role));
+    char *leader = cor_arena_alloc(arena, sizeof(s->status.leader));
+    if (st == NULL || role == NULL || leader == NULL)
+        return COR_ENOMEM;
+    cor__raft_status__init(st);
+    pthread_mutex_lock(&s->lock);
+    snprintf(role, sizeof(s->status.role), "%s", s->status.role[0] ? s->status.role : "forming");
+    snprintf(leader, sizeof(s->status.leader), "%s", s->status.leader);
+    st->term = s->status.term;
+    st->commit = s->status.commit;
+    st->applied = s->status.applied;
+    st->last_index = s->status.last;
+    st->snap_index = s->status.snap;
+    pthread_mutex_unlock(&s->lock);
+    st->role = role;
+    st->leader = leader;
+    *out = st;
+    return 0;
 }
 
 static void *raft_thread(void *arg)

@@ -51,6 +51,10 @@ int cor_rsm_applying(const cor_obj_t *o);
  * naming the leader when known. Same contract as cor_obj_invoke. */
 int cor_rsm_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv);
 
+/* Where o's replica stands, for a Kernel.GetState probe: *out in arena,
+ * NULL for an object that is not replicated. ENOMEM. Any thread. */
+int cor_rsm_status(cor_obj_t *o, cor_arena_t *arena, Cor__RaftStatus **out);
+
 /* Registers Kernel.RaftMessage on s. */
 int cor_rsm_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cor/kernel.pb-c.h"
 #include "cor/oms.pb-c.h"
 #include "echo/echo.cor.h"
 #include "echo_calls.h"
@@ -109,6 +110,31 @@ static int find_leader(char tcp[8][64], int n, const uint8_t cid[16], uint64_t s
     return leader;
 }
 
+/* Each replica's own Raft view (Kernel.GetState, probe), as corctl
+ * describe shows it: role, term, applied. */
+static int raft_view(const char *tcp, char *role, size_t len, uint64_t *term, uint64_t *applied)
+{
+    Cor__GetStateRequest req = COR__GET_STATE_REQUEST__INIT;
+    const cor_object_id_t *id = cor_ref_id(obj);
+    req.object_id.data = (uint8_t *)id->b;
+    req.object_id.len = sizeof(id->b);
+    req.probe = 1;
+    ProtobufCMessage *rep = NULL;
+    cor_error_t err;
+    if (cor_rpc_call(cor_runtime_client(cl.rt), tcp, COR_M_GET_STATE, &req.base,
+                     &cor__get_state_reply__descriptor, 2000, &rep, &err) != 0)
+        return -1;
+    Cor__GetStateReply *g = (Cor__GetStateReply *)rep;
+    int rc = g->raft != NULL ? 0 : -1;
+    if (rc == 0) {
+        snprintf(role, len, "%s", g->raft->role);
+        *term = g->raft->term;
+        *applied = g->raft->applied;
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+    return rc;
+}
+
 static void test_only_the_leader_answers_and_once(void)
 {
     char nodes[8][16], tcp[8][64];
@@ -128,6 +154,19 @@ static void test_only_the_leader_answers_and_once(void)
     total++;
     int rc;
     CU_ASSERT_EQUAL(cor_echo_add(obj, 0, &rc, NULL), total);
+    /* The replicas' own views agree: one leader, the one that answered. */
+    uint64_t term0 = 0;
+    for (int i = 0; i < n; i++) {
+        char role[32];
+        uint64_t term, applied;
+        CU_ASSERT_EQUAL_FATAL(raft_view(tcp[i], role, sizeof(role), &term, &applied), 0);
+        CU_ASSERT_STRING_EQUAL(role, i == leader ? "leader" : "follower");
+        CU_ASSERT(term > 0);
+        if (i > 0)
+            CU_ASSERT_EQUAL(term, term0);
+        term0 = term;
+        CU_ASSERT(applied > 0);
+    }
 }
 
 static void test_leader_killed(void)
