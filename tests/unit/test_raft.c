@@ -132,7 +132,8 @@ static void drive(cor_raft_t *r, drv_t *d)
             size_t k = (size_t)u.entries[i].index - 1;
             CU_ASSERT_FATAL(k < 64 && u.entries[i].len <= 64);
             d->log[k] = u.entries[i];
-            memcpy(d->data[k], u.entries[i].data, u.entries[i].len);
+            if (u.entries[i].len)
+                memcpy(d->data[k], u.entries[i].data, u.entries[i].len);
             d->log[k].data = d->data[k];
             d->n_log = k + 1;
         }
