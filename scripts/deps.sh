@@ -11,6 +11,7 @@ PKGS=(
   protobuf-compiler libprotobuf-dev libprotoc-dev  # descriptor.proto, plugin.proto
   libevent-dev libcurl4-openssl-dev libjson-c-dev
   libcunit1-dev
+  etcd-server                      # /usr/bin/etcd (3.4) for the etcd client's tests (tests/lib/etcd_proc.h)
   zlib1g-dev                       # crc32 for the OMS store log
   valgrind
   python3
