@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 60); TARGETs are names like invoke, oms,
-# labels, json_pb, stubs, module (default: all). Configures build-fuzz/ with
+# labels, json_pb, stubs, module, etcd (default: all). Configures build-fuzz/ with
 # -DCOR_FUZZ=ON, ASan, UBSan and the libraries coverage-instrumented, builds
 # the targets, then runs each one in turn on a scratch copy of its seed
 # corpus (tests/fuzz/corpus/<name>/ is never written to). Prints per target
@@ -23,7 +23,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=${COR_FUZZ_SRC:-$root}
 build=${COR_FUZZ_BUILD:-$root/build-fuzz}
-all_targets=(invoke oms labels dmchain json_pb stubs module raft)
+all_targets=(invoke oms labels dmchain json_pb stubs module raft etcd)
 
 seconds=60
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
