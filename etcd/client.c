@@ -204,6 +204,7 @@ int cor_etcd_new(struct event_base *base, const cor_etcd_options_t *opts, cor_et
     c->request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 5000;
     c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1000;
     c->watch_retry_ms = opts->watch_retry_ms > 0 ? opts->watch_retry_ms : 100;
+    c->watch_idle_ms = opts->watch_idle_ms > 0 ? opts->watch_idle_ms : 0;
     int rc = parse_endpoints(c, opts->endpoints, err);
     if (rc != 0)
         goto fail;

@@ -29,7 +29,7 @@ struct cor_etcd {
     char **eps;
     size_t n_eps;
     size_t cur; /* the endpoint new requests go to */
-    int request_timeout_ms, connect_timeout_ms, watch_retry_ms;
+    int request_timeout_ms, connect_timeout_ms, watch_retry_ms, watch_idle_ms;
     struct cor_etcd_req *reqs;       /* unary requests in flight */
     struct cor_etcd_watch *watches;  /* every watch not yet freed */
     int dispatching;                 /* inside watch callbacks: frees wait */

@@ -194,6 +194,13 @@ typedef struct cor_etcd_options {
     /* Wait before restarting a watch whose stream ended; doubles up to
      * 2000 ms while restarts fail. 0: 100. */
     int watch_retry_ms;
+    /* A watch stream silent this long is taken as broken and restarted on
+     * the next endpoint: what catches a member that is paused or cut off
+     * (its TCP connection stays up). Every watch then asks for progress
+     * notifications, so etcd must be started with
+     * --experimental-watch-progress-notify-interval well below this.
+     * 0: off (a quiet stream is never suspected). */
+    int watch_idle_ms;
 } cor_etcd_options_t;
 
 /* Makes a client on base (borrowed: it must outlive the client). On
@@ -312,6 +319,9 @@ typedef struct cor_etcd_watch_options {
     int prefix;
     int64_t start_revision; /* 0: from now on */
     int prev_kv;            /* events carry the kv before the change */
+    /* Ask etcd for empty progress messages while nothing happens (on by
+     * itself when the client has watch_idle_ms). */
+    int progress_notify;
 } cor_etcd_watch_options_t;
 
 /* Starts a watch. On success *out is the caller's, freed with

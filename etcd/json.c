@@ -367,6 +367,7 @@ char *cor_etcd_json_watch(const cor_etcd_watch_options_t *w, int64_t start_revis
     if (start_revision)
         add_i64(cr, "start_revision", start_revision);
     add_bool(cr, "prev_kv", w->prev_kv);
+    add_bool(cr, "progress_notify", w->progress_notify);
     return finish(o, err);
 }
 

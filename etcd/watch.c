@@ -16,6 +16,13 @@
  * never splits a revision's events across two messages (unless asked to
  * fragment, which we do not), so none is lost either.
  *
+ * Silence. A member that is paused or cut off keeps its TCP connection
+ * looking alive and just sends nothing. With the client's watch_idle_ms
+ * set, every watch asks for progress notifications and a stream silent
+ * that long is broken like any other. A progress message also moves
+ * next_rev up to its revision (etcd sends one only to a watcher that has
+ * everything up to it), so a quiet watch restarts near the present.
+ *
  * Ends. A stream whose start revision etcd has compacted away answers
  * created, then canceled with compact_revision: the caller gets COMPACTED
  * and must read afresh. Any other cancel, or an error etcd will repeat
@@ -53,6 +60,7 @@ struct cor_etcd_watch {
     int overflow;
     cor_etcd_lines_t lines;
     struct event *retry_ev;
+    struct event *idle_ev; /* with watch_idle_ms: the stream fell silent */
     int backoff_ms;
     struct cor_etcd_watch *prev, *next;
 };
@@ -72,6 +80,8 @@ static void watch_free(cor_etcd_watch_t *w)
         curl_easy_cleanup(w->x.easy);
     if (w->retry_ev != NULL)
         event_free(w->retry_ev);
+    if (w->idle_ev != NULL)
+        event_free(w->idle_ev);
     cor_etcd_lines_close(&w->lines);
     free(w->body);
     free(w->in);
@@ -88,6 +98,22 @@ static void sweep(cor_etcd_t *c)
             watch_free(w);
         w = next;
     }
+}
+
+/* (Re)starts the silence timer: bytes just arrived or a stream began. */
+static void idle_arm(cor_etcd_watch_t *w)
+{
+    if (w->idle_ev == NULL)
+        return;
+    int ms = w->c->watch_idle_ms;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(w->idle_ev, &tv);
+}
+
+static void idle_disarm(cor_etcd_watch_t *w)
+{
+    if (w->idle_ev != NULL)
+        evtimer_del(w->idle_ev);
 }
 
 /* Calls the watch's callback; w may be dead afterwards (not freed). */
@@ -109,6 +135,7 @@ static void end_watch(cor_etcd_watch_t *w, cor_etcd_watch_kind_t kind, int64_t c
         curl_multi_remove_handle(w->c->multi, w->x.easy);
         w->active = 0;
     }
+    idle_disarm(w);
     cor_etcd_watch_update_t u = {.kind = kind, .compact_revision = compact, .err = err};
     deliver(w, &u);
 }
@@ -120,6 +147,7 @@ static void stream_broken(cor_etcd_watch_t *w, const cor_error_t *err)
         curl_multi_remove_handle(w->c->multi, w->x.easy);
         w->active = 0;
     }
+    idle_disarm(w);
     cor_etcd_lines_reset(&w->lines);
     w->in_len = 0;
     cor_etcd_watch_update_t u = {.kind = COR_ETCD_WATCH_RETRYING, .err = err};
@@ -175,8 +203,10 @@ static int stream_start(cor_etcd_watch_t *w, cor_error_t *err)
     curl_easy_setopt(w->x.easy, CURLOPT_POSTFIELDS, w->body);
     curl_easy_setopt(w->x.easy, CURLOPT_POSTFIELDSIZE, (long)strlen(w->body));
     int rc = cor_etcd_xfer_start(c, &w->x, err);
-    if (rc == 0)
+    if (rc == 0) {
         w->active = 1;
+        idle_arm(w);
+    }
     return rc;
 }
 
@@ -194,6 +224,25 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
         if (w->c->dispatching == 0)
             sweep(w->c);
     }
+}
+
+/* Nothing came for watch_idle_ms, not even a progress message: the member
+ * is paused or cut off (its connection looks alive), so move on. */
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    cor_etcd_watch_t *w = arg;
+    if (w->dead || w->ended || !w->active)
+        return;
+    cor_etcd_t *c = w->c;
+    cor_error_t e;
+    cor_error_set(&e, COR_ETIMEDOUT, "%s/v3/watch: nothing for %d ms, not even a progress "
+                  "message (member paused or cut off?)", c->eps[w->x.ep], c->watch_idle_ms);
+    cor_etcd_endpoint_failed(c, w->x.ep);
+    c->dispatching++;
+    stream_broken(w, &e);
+    c->dispatching--;
+    if (c->dispatching == 0)
+        sweep(c);
 }
 
 static int is_permanent(int code)
@@ -246,6 +295,12 @@ static int on_line(void *arg, const char *line, size_t len)
         cor_etcd_watch_msg_close(&msg);
         return 1;
     }
+    /* A progress message (no events, not created): etcd sends these only
+     * to a watcher that has been sent everything up to the header's
+     * revision, so a restart may begin after it. This keeps a quiet watch
+     * from restarting below a compaction it has nothing to fear from. */
+    if (!msg.created && msg.n_events == 0 && w->next_rev != 0 && msg.revision >= w->next_rev)
+        w->next_rev = msg.revision + 1;
     /* Keep the events at or after next_rev (a restarted stream never sends
      * older ones; this is the guard against a duplicate). */
     size_t kept = 0;
@@ -273,6 +328,7 @@ static int on_line(void *arg, const char *line, size_t len)
 
 static void dispatch_one(cor_etcd_watch_t *w)
 {
+    idle_arm(w);
     long status = 0;
     curl_easy_getinfo(w->x.easy, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200)
@@ -369,12 +425,17 @@ int cor_etcd_watch(cor_etcd_t *c, const cor_etcd_watch_options_t *opts, cor_etcd
     w->keybuf = malloc(opts->key_len + end_len + 1);
     w->x.easy = curl_easy_init();
     w->retry_ev = evtimer_new(c->base, retry_cb, w);
+    if (c->watch_idle_ms > 0) {
+        w->opts.progress_notify = 1;
+        w->idle_ev = evtimer_new(c->base, idle_cb, w);
+    }
     /* Linked first, so watch_free can unlink whatever fails below. */
     w->next = c->watches;
     if (c->watches != NULL)
         c->watches->prev = w;
     c->watches = w;
-    if (w->keybuf == NULL || w->x.easy == NULL || w->retry_ev == NULL) {
+    if (w->keybuf == NULL || w->x.easy == NULL || w->retry_ev == NULL ||
+        (c->watch_idle_ms > 0 && w->idle_ev == NULL)) {
         watch_free(w);
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     }
@@ -407,6 +468,7 @@ void cor_etcd_watch_cancel(cor_etcd_watch_t *w)
         w->active = 0;
     }
     evtimer_del(w->retry_ev);
+    idle_disarm(w);
     w->dead = 1;
     if (w->c->dispatching == 0)
         watch_free(w);

@@ -2,8 +2,8 @@
  * test_etcd_live.c — the etcd client (etcd/etcd.h) against real etcd members
  * started by tests/lib/etcd_proc.h: every operation, txn compare-and-swap
  * with two racing writers, leases kept alive, revoked and expiring, watches
- * in order, across a compaction and across the kill of the member they
- * stream from, endpoint lists whose first member is dead, paused or not
+ * in order, across a compaction, across the kill of the member they
+ * stream from and, with watch_idle_ms, past a paused one, endpoint lists whose first member is dead, paused or not
  * etcd at all.
  *
  * One single-member cluster serves most tests (a fresh key prefix each);
@@ -694,10 +694,51 @@ static void test_cluster_watch_survives_kill(void)
     cor_etcdproc_resume(&cl, 1);
     env_close(&paused);
 
+    /* A paused member under a watch: its connection stays up and says
+     * nothing. With watch_idle_ms the silence breaks the stream and the
+     * watch goes on at the next member, missing nothing. */
+    cor_error_t err;
+    {
+        env_t pw, pwr;
+        char peps[320], preps[320];
+        snprintf(peps, sizeof(peps), "%s,%s", cl.m[1].url, cl.m[2].url);
+        snprintf(preps, sizeof(preps), "%s,%s", cl.m[0].url, cl.m[2].url);
+        CU_ASSERT_EQUAL_FATAL(env_open(&pw, peps, 0), 0);
+        CU_ASSERT_EQUAL_FATAL(env_open(&pwr, preps, 2000), 0);
+        cor_etcd_free(pw.c);
+        cor_etcd_options_t o = {.endpoints = peps, .watch_idle_ms = 3000};
+        CU_ASSERT_EQUAL_FATAL(cor_etcd_new(pw.base, &o, &pw.c, &err), 0);
+        seen_t ps = {0};
+        cor_etcd_watch_options_t pwo = {.key = "ps/", .key_len = 3, .prefix = 1};
+        cor_etcd_watch_t *pwatch;
+        CU_ASSERT_EQUAL_FATAL(cor_etcd_watch(pw.c, &pwo, watch_cb, &ps, &pwatch, &err), 0);
+        run_until(pw.base, &ps.created, 5000);
+        CU_ASSERT_EQUAL_FATAL(ps.created, 1);
+        /* Progress messages keep a quiet, healthy stream alive. */
+        run_until(pw.base, NULL, 2000);
+        CU_ASSERT_EQUAL(ps.retrying, 0);
+        cor_etcdproc_pause(&cl, 1);
+        int64_t prevs[5];
+        for (int i = 0; i < 5; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "ps/%d", i);
+            CU_ASSERT_EQUAL(put(pwr.c, key, "v", 0, &prevs[i]), 0);
+        }
+        run_until_events(pw.base, &ps, 5, 20000);
+        cor_etcdproc_resume(&cl, 1);
+        CU_ASSERT_EQUAL(ps.n, 5);
+        for (int i = 0; i < 5 && i < ps.n; i++)
+            CU_ASSERT_EQUAL(ps.rev[i], prevs[i]);
+        CU_ASSERT(ps.retrying >= 1);
+        CU_ASSERT_STRING_EQUAL(cor_etcd_endpoint(pw.c), cl.m[2].url);
+        cor_etcd_watch_cancel(pwatch);
+        env_close(&pwr);
+        env_close(&pw);
+    }
+
     seen_t s = {0};
     cor_etcd_watch_options_t wo = {.key = "fo/", .key_len = 3, .prefix = 1};
     cor_etcd_watch_t *w;
-    cor_error_t err;
     CU_ASSERT_EQUAL_FATAL(cor_etcd_watch(watcher.c, &wo, watch_cb, &s, &w, &err), 0);
     run_until(watcher.base, &s.created, 5000);
     CU_ASSERT_EQUAL_FATAL(s.created, 1);
@@ -784,7 +825,8 @@ int main(void)
         {"watch on a compacted revision says so", test_watch_compacted},
         {"first endpoint dead; all endpoints dead", test_first_endpoint_dead},
         {"an endpoint that is not etcd", test_not_etcd},
-        {"3 members: watch survives its member's kill", test_cluster_watch_survives_kill},
+        {"3 members: watch survives its member paused, then killed",
+         test_cluster_watch_survives_kill},
         {NULL, NULL},
     };
     return cor_test_main("etcd", tests, suite_init, suite_cleanup);

@@ -140,6 +140,8 @@ static pid_t spawn(const cor_etcdproc_t *e, int i, const char *cluster, const ch
                     "--initial-cluster-token", (char *)token,
                     "--heartbeat-interval", "50",
                     "--election-timeout", "500",
+                    /* for clients that watch with watch_idle_ms */
+                    "--experimental-watch-progress-notify-interval", "250ms",
                     "--logger", "zap",
                     NULL};
     pid_t pid = fork();

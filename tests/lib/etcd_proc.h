@@ -8,7 +8,9 @@
  * directories.
  *
  * Members run with a 50 ms heartbeat and a 500 ms election timeout, so a
- * killed leader is replaced within about a second, and die with the test
+ * killed leader is replaced within about a second, send watch progress
+ * notifications every 250 ms (for a client's watch_idle_ms), and die with
+ * the test
  * process (PR_SET_PDEATHSIG). Their logs go to <dir>/<name>.log, and the
  * tail of a member's log is printed when it fails to come up.
  *

@@ -190,8 +190,10 @@ static void test_bodies(void)
     CU_ASSERT_STRING_EQUAL(field(o, "physical"), "true");
     json_object_put(o);
 
-    cor_etcd_watch_options_t w = {.key = "p/", .key_len = 2, .prefix = 1, .prev_kv = 1};
+    cor_etcd_watch_options_t w = {.key = "p/", .key_len = 2, .prefix = 1, .prev_kv = 1,
+                                  .progress_notify = 1};
     o = parsed(cor_etcd_json_watch(&w, 17, &err));
+    CU_ASSERT_STRING_EQUAL(field(o, "create_request.progress_notify"), "true");
     CU_ASSERT_STRING_EQUAL(field(o, "create_request.key"), "cC8=");
     CU_ASSERT_STRING_EQUAL(field(o, "create_request.range_end"), "cDA=");
     CU_ASSERT_STRING_EQUAL(field(o, "create_request.start_revision"), "17");
