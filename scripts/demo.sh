@@ -2,8 +2,9 @@
 # scripts/demo.sh — set up, build, and run a small Corundum cluster on
 # loopback (README's first command): an OMS and three kernel servers as
 # separate processes, objects of both example apps created and called
-# through generated stubs, placement shown with corctl, one kernel server
-# killed and the OMS noticing, then a clean shutdown.
+# through generated stubs, placement shown with corctl, a live migration, a
+# replicated counter outliving its leader, one kernel server killed and the
+# OMS restoring what it hosted, then a clean shutdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -43,13 +44,21 @@ start oms "$b/oms/cor-oms" --listen 127.0.0.1:0 --data-dir "$work/oms" \
   --heartbeat-interval-ms 300 --heartbeat-timeout-ms 1500
 oms=$(sed -n 's/.*listen=\([^ ]*\).*/\1/p' "$work/oms.out")
 export COR_OMS=$oms
-start k1 "$b/kernel-server/cor-kernel" --oms "$oms" --name k1 --unix "$work/k1.sock" \
-  --label region=eu --label device-class=cloud --builtin all
-start k2 "$b/kernel-server/cor-kernel" --oms "$oms" --name k2 --unix "$work/k2.sock" \
-  --label region=eu --label device-class=edge --builtin echo \
-  --module "$b/apps/kv/libcor-kv.so" --module "$b/apps/social/libcor-social.so"
-start k3 "$b/kernel-server/cor-kernel" --oms "$oms" --name k3 --unix "$work/k3.sock" \
-  --label region=us --label device-class=cloud --builtin all
+# start_kernel NAME: each kernel server as the demo runs it (again after a kill).
+start_kernel() {
+  local extra
+  case $1 in
+    k1) extra=(--label region=eu --label device-class=cloud --builtin all) ;;
+    k2) extra=(--label region=eu --label device-class=edge --builtin echo
+               --module "$b/apps/kv/libcor-kv.so" --module "$b/apps/social/libcor-social.so") ;;
+    k3) extra=(--label region=us --label device-class=cloud --builtin all) ;;
+  esac
+  start "$1" "$b/kernel-server/cor-kernel" --oms "$oms" --name "$1" --unix "$work/$1.sock" \
+    --data-dir "$work/$1-data" "${extra[@]}"
+}
+start_kernel k1
+start_kernel k2
+start_kernel k3
 echo "   (k2 loads the kv and social classes from shared-library modules;"
 echo "    k1 and k3 have them linked in)"
 echo
@@ -102,6 +111,25 @@ echo "   for what changed meanwhile (pre-copy):"
 show "$b/cli/corctl" migrate counter --to "$at"
 
 echo
+echo "== a replicated counter: ConsensusRSM keeps it through kill -9 of its leader"
+"$b/cli/corctl" create echo.Echo --name ledger --dm 'ConsensusRSM(replicas=3)' >/dev/null
+for d in 5 10 25; do "$b/cli/corctl" call ledger Add "{\"delta\": $d}" >/dev/null; done
+show "$b/cli/corctl" call ledger Add '{"delta": 1}'
+echo "   three replicas, one per kernel server; each call is in a Raft log on a"
+echo "   majority of them (fsync) before it is answered:"
+"$b/cli/corctl" describe ledger | sed -n '/^raft/,$p' | sed 's/^/     /'
+leader=$("$b/cli/corctl" describe ledger | awk '$2 == "leader" { print $1; exit }')
+echo "   killing $leader (kill -9), the leader:"
+eval "lpid=\$${leader}_pid"
+{ kill -9 "$lpid"; wait "$lpid"; } 2>/dev/null || true
+show "$b/cli/corctl" call ledger Add '{"delta": 1}'
+echo "   the other two elected a new leader and the total carried on: no write lost"
+"$b/cli/corctl" describe ledger | sed -n '/^raft/,$p' | sed 's/^/     /'
+start_kernel "$leader" >/dev/null
+echo "   ($leader restarted for what follows; its replica of the ledger stays lost"
+echo "    for now: docs/dms/ConsensusRSM.md says what is next)"
+
+echo
 echo "== the DM chains the apps declare in their .proto (one line each)"
 grep -h 'option (cor.dm_chain)' apps/kv/kv.proto apps/social/social.proto | sed 's/^ */   /'
 show "$b/cli/corctl" describe inventory
@@ -111,8 +139,7 @@ victim=$("$b/cli/corctl" --json describe user/bob | sed -n 's/.*"node": *"\([^"]
 sleep 1.2   # let bob's latest posts reach a checkpoint (interval 1s)
 echo "== killing kernel server $victim (kill -9), which hosts bob"
 eval "vpid=\$${victim}_pid"
-kill -9 "$vpid"
-{ wait "$vpid"; } 2>/dev/null || true  # reap it quietly
+{ kill -9 "$vpid"; wait "$vpid"; } 2>/dev/null || true  # reap it quietly
 for _ in $(seq 1 100); do
   now=$("$b/cli/corctl" --json describe user/bob | sed -n 's/.*"node": *"\([^"]*\)".*/\1/p' | tail -n1)
   "$b/cli/corctl" nodes | grep -q "^$victim  *DEAD" && [ -n "$now" ] && [ "$now" != "$victim" ] && break
