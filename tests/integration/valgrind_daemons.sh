@@ -3,7 +3,8 @@
 # valgrind memcheck: registration, heartbeats, objects created and called
 # through corctl (kv with its AtLeastOnceRPC table, echo), a live move of a
 # 1 MiB echo object (pre-copy, staged copy, tombstone) and back (the old
-# tombstone buried and freed on a tick), a deleted object, then SIGTERM.
+# tombstone buried and freed on a tick), a deleted object, ConsensusRSM
+# objects (one deleted, one alive at the end), then SIGTERM.
 # Fails on any memcheck error or leak of ours in any of the three.
 #
 #   valgrind_daemons.sh OMS_BIN KERNEL_BIN CORCTL_BIN SUPPRESSIONS
@@ -38,7 +39,8 @@ vg oms "$oms_bin" --listen 127.0.0.1:0 --data-dir "$work/oms" --heartbeat-interv
 wait_ready oms
 oms=$(sed -n 's/^ready listen=\([^ ]*\).*/\1/p' "$work/oms.out")
 for k in k1 k2; do
-  vg "$k" "$kernel_bin" --oms "$oms" --name "$k" --listen 127.0.0.1:0 --no-unix --builtin all
+  vg "$k" "$kernel_bin" --oms "$oms" --name "$k" --listen 127.0.0.1:0 --no-unix --builtin all \
+    --data-dir "$work/$k-data"
 done
 wait_ready k1
 wait_ready k2
@@ -57,6 +59,16 @@ ctl migrate store --to "$to" >/dev/null 2>&1 || true # may already be there: eit
 ctl call store Get '{"key": "a"}' | grep -q '"found": true' || fail "kv after its move"
 ctl create echo.Echo --name gone >/dev/null || fail "create"
 ctl delete gone >/dev/null || fail "delete"
+# ConsensusRSM: a replicated object kept to the end (its Raft thread, store
+# and answer table torn down at SIGTERM) and one deleted (detached while
+# its kernel runs).
+ctl create echo.Echo --name rep --dm 'ConsensusRSM(replicas=2)' >/dev/null || fail "create replicated"
+for _ in 1 2 3; do ctl call rep Add '{"delta": 1}' >/dev/null || fail "replicated add"; done
+ctl call rep Add '{"delta": 1}' | grep -q '"total": "4"' || fail "replicated total"
+ctl describe rep | grep -q ' leader ' || fail "describe shows the Raft leader"
+ctl create echo.Echo --name rep2 --dm 'ConsensusRSM(replicas=2)' >/dev/null || fail "create rep2"
+ctl call rep2 Add '{"delta": 1}' >/dev/null || fail "rep2 add"
+ctl delete rep2 >/dev/null || fail "delete replicated"
 sleep 1.5 # a few ticks: the buried tombstone is freed, reports sent
 for i in 2 1 0; do # kernels first, then the OMS
   kill -TERM "${pids[$i]}"
