@@ -8,11 +8,12 @@
  * update (what to persist, send, apply) and cor_raft_advance marks them
  * done. Three rules keep it safe whatever the driver's timing:
  *
- *  - Nothing leaves before it is durable: messages go out only in an
- *    update, after that update's term, vote and entries are persisted. A
- *    follower's acknowledgement therefore never outruns its disk, and a
- *    leader counts itself towards a commit only up to what it persisted
- *    (`stable`).
+ *  - Nothing that promises leaves before it is durable: votes and
+ *    acknowledgements go out only after the update's term, vote and
+ *    entries are persisted, so they never outrun the disk. A leader's
+ *    appends are the exception the thesis allows (10.2.1): they go out at
+ *    once ("early"), because the leader counts itself towards a commit
+ *    only up to what it persisted (`stable`).
  *  - A leader commits by counting only entries of its own term (thesis
  *    3.6.2, "Figure 8"); earlier ones commit with them.
  *  - Queued APPEND and SNAPSHOT messages name their entries and chunk by
@@ -39,7 +40,8 @@
  * it: 1 grants votes without the log check, 2 commits entries of earlier
  * terms by counting, 3 lets a follower take the leader's commit index
  * without bounding it by the entries it just matched (so it may apply a
- * stale suffix). Never set in a product build.
+ * stale suffix), 4 sends a granted vote before the vote is persisted.
+ * Never set in a product build.
  */
 #include "cor/raft.h"
 
@@ -1409,8 +1411,26 @@ bool cor_raft_ready(cor_raft_t *r, cor_raft_update_t *u)
         u->entries = &r->log[from - r->snap_index - 1];
         u->n_entries = (size_t)(last - from + 1);
     }
-    u->msgs = r->msgs;
-    u->n_msgs = r->n_msgs;
+    /* A leader's appends and chunks first: they may leave before the disk
+     * write (the order of messages means nothing to the network). */
+    size_t early = 0;
+    for (size_t i = 0; i < r->n_msgs; i++) {
+        int t = r->msgs[i].type;
+#if COR_RAFT_BUG == 4
+        if (t == COR_RAFT_MSG_APPEND || t == COR_RAFT_MSG_SNAPSHOT ||
+            t == COR_RAFT_MSG_VOTE_RESP) {
+#else
+        if (t == COR_RAFT_MSG_APPEND || t == COR_RAFT_MSG_SNAPSHOT) {
+#endif
+            cor_raft_msg_t tmp = r->msgs[early];
+            r->msgs[early++] = r->msgs[i];
+            r->msgs[i] = tmp;
+        }
+    }
+    u->early = r->msgs;
+    u->n_early = early;
+    u->msgs = r->msgs + early;
+    u->n_msgs = r->n_msgs - early;
     uint64_t to = r->commit < last ? r->commit : last;
     if (to > r->applied) {
         u->committed = &r->log[r->applied - r->snap_index];
@@ -1418,7 +1438,7 @@ bool cor_raft_ready(cor_raft_t *r, cor_raft_update_t *u)
     }
     u->reads = r->ready_reads;
     u->n_reads = r->n_ready;
-    bool any = u->hard_changed || u->snapshot_received || u->n_entries || u->n_msgs ||
+    bool any = u->hard_changed || u->snapshot_received || u->n_entries || u->n_early || u->n_msgs ||
                u->n_committed || u->n_reads;
     if (any)
         r->in_update = true;

@@ -8,8 +8,9 @@
  * by call id. Other threads only put things in its inbox (Raft messages,
  * calls, a new replica set) and wake the runtime's one Raft thread, which
  * owns everything else: every RSM_TICK_MS it ticks each replica, feeds it
- * its inbox, and runs its updates — persist (fsync) before send, send with
- * one-way Kernel.RaftMessage calls, then apply.
+ * its inbox, and runs its updates — a leader's appends sent at once, then
+ * persist (fsync) before everything else is sent (one-way
+ * Kernel.RaftMessage calls), then apply.
  *
  * A log entry is a packed cor.InvokeRequest: method, payload, call id
  * (client id and sequence number), caller. Applying it runs the call the
@@ -723,6 +724,8 @@ static void run_updates(cor_rsm_t *s)
     cor_raft_update_t u;
     while (s->raft != NULL && !s->broken && cor_raft_ready(s->raft, &u)) {
         cor_error_t err;
+        for (size_t i = 0; i < u.n_early; i++) /* a leader's appends: before its fsync */
+            send_msg(s, &u.early[i]);
         if (cor_raft_store_persist(s->store, &u, &err) != 0) {
             cor_log_error("object %s: %s; this replica stops", s->o->idstr, err.msg);
             s->broken = 1;

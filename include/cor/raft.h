@@ -8,6 +8,8 @@
  * change, a leadership transfer, "this snapshot was taken" — and then asks
  * for an update (cor_raft_ready) that says, in the order it must be done:
  *
+ *   0. send the update's early messages (a leader's appends), which need
+ *      not wait for the disk;
  *   1. persist: term and vote, a received snapshot, log entries (replacing
  *      any stored entry at or after the first one's index). All of it must
  *      be durable (fsync) before anything in step 2 leaves the node: a vote
@@ -278,6 +280,12 @@ typedef struct cor_raft_read_state {
 /* What the driver must do, in this order (see the top of this file). All
  * pointers are into the core, valid until cor_raft_advance. */
 typedef struct cor_raft_update {
+    /* 0. send, at once: a leader's appends and snapshot chunks may travel
+     * while its own copy of the entries is being persisted (thesis
+     * 10.2.1: the leader counts itself towards a commit only once its
+     * write is durable), so its fsync and its followers' overlap. */
+    const cor_raft_msg_t *early;
+    size_t n_early;
     /* 1. persist */
     bool hard_changed; /* term and vote to write */
     uint64_t term;

@@ -107,6 +107,10 @@ static int drive(cor_raft_t *r, disk_t *d)
         }
         for (size_t i = 0; i < u.n_msgs; i++)
             FUZZ_CHECK(u.msgs[i].from == 2 && u.msgs[i].to != 2);
+        for (size_t i = 0; i < u.n_early; i++)
+            FUZZ_CHECK(u.early[i].from == 2 && u.early[i].to != 2 &&
+                       (u.early[i].type == COR_RAFT_MSG_APPEND ||
+                        u.early[i].type == COR_RAFT_MSG_SNAPSHOT));
         for (size_t i = 0; i < u.n_committed; i++) {
             FUZZ_CHECK(u.committed[i].index == d->applied + 1);
             d->applied++;

@@ -7,8 +7,9 @@
  * reorders and partitions messages (every message travels encoded, so the
  * wire form is exercised too). Servers crash and restart: a crash in the
  * middle of persisting an update keeps only a prefix of its writes (term
- * and vote, snapshot, entries, in that order) and sends none of its
- * messages, which is what a kill -9 before fsync returns does. Clients
+ * and vote, snapshot, entries, in that order) and sends none of the
+ * messages that wait for the disk, which is what a kill -9 before fsync
+ * returns does (a leader's early appends have already left). Clients
  * propose, read (ReadIndex), servers take snapshots, the leader adds,
  * promotes and removes members (itself included) and hands leadership
  * over — all while the faults happen.
@@ -551,6 +552,10 @@ static bool process(node_t *n)
     while (n->r != NULL && cor_raft_ready(n->r, &u)) {
         if (++rounds > 1000)
             return fail("server %" PRIu64 ": updates never run out", n->id);
+        /* A leader's appends leave before its own disk write: a crash below
+         * then loses entries its followers already have. */
+        for (size_t i = 0; i < u.n_early; i++)
+            send_msg(&u.early[i]);
         /* A crash in the middle of persisting keeps a prefix of the writes. */
         if (faults_on && chance(0.004)) {
             int ops = (u.hard_changed ? 1 : 0) + (u.snapshot_received ? 1 : 0) + (int)u.n_entries;

@@ -137,7 +137,7 @@ static void drive(cor_raft_t *r, drv_t *d)
             d->log[k].data = d->data[k];
             d->n_log = k + 1;
         }
-        d->msgs += u.n_msgs;
+        d->msgs += u.n_msgs + u.n_early;
         d->applied += u.n_committed;
         for (size_t i = 0; i < u.n_reads; i++) {
             if (u.reads[i].failed) {
