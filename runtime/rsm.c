@@ -124,7 +124,8 @@ struct cor_rsm {
     waiter_t *calls, **calls_tail;
     cor_dm_replica_t *members;
     int n_members, members_new;
-    int detached;
+    int detached;  /* no new calls: the replica is going (deleted, or shutdown) */
+    int gone_code; /* what a call then gets: ENOTFOUND or ESHUTDOWN */
 
     /* The Raft thread's. */
     cor_raft_t *raft;
@@ -1014,6 +1015,7 @@ static void *raft_thread(void *arg)
     for (cor_rsm_t *s = rt->rsms; s != NULL; s = s->next) {
         pthread_mutex_lock(&s->lock);
         s->detached = 1;
+        s->gone_code = COR_ESHUTDOWN;
         pthread_mutex_unlock(&s->lock);
         fail_all_waiting(s, COR_ESHUTDOWN, "the kernel server is shutting down");
     }
@@ -1093,6 +1095,8 @@ void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o)
         return;
     pthread_mutex_lock(&s->lock);
     s->detached = 1;
+    if (s->gone_code == 0)
+        s->gone_code = COR_ENOTFOUND;
     pthread_mutex_unlock(&s->lock);
     wake(rt);
 }
@@ -1130,11 +1134,26 @@ void cor_rsm_stop(cor_runtime_t *rt)
     pthread_mutex_unlock(&rt->rsm_lock);
     if (running)
         pthread_join(rt->rsm_thread, NULL);
-    /* The list's references go with the objects' own. */
+    /* No replica takes calls from here on (cor_rsm_invoke refuses them at
+     * once), and the calls that reached an inbox but not the Raft thread
+     * are answered now, while the server they came through still exists.
+     * The list's references go with the objects' own. */
     pthread_mutex_lock(&rt->rsm_lock);
     while (rt->rsms != NULL) {
         cor_rsm_t *s = rt->rsms;
         rt->rsms = s->next;
+        pthread_mutex_lock(&s->lock);
+        s->detached = 1;
+        s->gone_code = COR_ESHUTDOWN;
+        waiter_t *calls = s->calls;
+        s->calls = NULL;
+        s->calls_tail = &s->calls;
+        pthread_mutex_unlock(&s->lock);
+        while (calls != NULL) {
+            waiter_t *w = calls;
+            calls = w->next;
+            fail(w, COR_ESHUTDOWN, "the kernel server is shutting down");
+        }
         cor_obj_put(s->o);
     }
     rt->rsm_running = 0;
@@ -1226,9 +1245,21 @@ int cor_rsm_invoke(cor_runtime_t *rt, cor_obj_t *o, cor_invoke_t *inv)
     if (inv->done == NULL)
         w->orig = inv;
     pthread_mutex_lock(&s->lock);
-    *s->calls_tail = w;
-    s->calls_tail = &w->next;
+    int gone = s->detached ? (s->gone_code ? s->gone_code : COR_ENOTFOUND) : 0;
+    if (!gone) {
+        *s->calls_tail = w;
+        s->calls_tail = &w->next;
+    }
     pthread_mutex_unlock(&s->lock);
+    if (gone) {
+        /* Nobody would take it from the inbox: refuse it here. */
+        waiter_free(w);
+        return inv->rc = cor_error_set(inv->err, gone,
+                                       gone == COR_ESHUTDOWN
+                                           ? "ConsensusRSM: the kernel server is shutting down"
+                                           : "ConsensusRSM: the replica was removed from this "
+                                             "kernel server");
+    }
     wake(rt);
     if (inv->done != NULL)
         return 0;

@@ -202,10 +202,13 @@ void cor_runtime_free(cor_runtime_t *rt)
     if (rt == NULL)
         return;
     cor_workers_stop(&rt->workers);
+    /* Replicas first: the calls waiting for their log are answered while
+     * the server they came through still exists, and later ones are
+     * refused at once; the Raft thread's messages still have the client. */
+    cor_rsm_stop(rt);
     cor_server_free(rt->server);
     if (rt->unix_path[0] != '\0')
         unlink(rt->unix_path);
-    cor_rsm_stop(rt); /* before the client its messages go through */
     cor_client_free(rt->client);
     cor_idmap_each(&rt->objects, free_obj_cb, NULL);
     cor_idmap_close(&rt->objects);

@@ -14,14 +14,18 @@
  *    election timeout;
  *  - a follower paused past a snapshot catches up by installing it, and
  *    then carries the quorum on its own with the leader;
- *  - chains that cannot work are refused at create time with a reason.
+ *  - chains that cannot work are refused at create time with a reason;
+ *  - a leader left without followers, holding a call it cannot commit,
+ *    still drains and exits 0 at SIGTERM.
  */
 #include <cor/cor.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "cor/kernel.pb-c.h"
@@ -254,6 +258,58 @@ static void test_follower_catches_up_by_snapshot(void)
     cor_ref_free(r);
 }
 
+typedef struct bg_add {
+    cor_ref_t *r;
+    int rc;
+    int64_t total;
+} bg_add_t;
+
+static void *bg_add_main(void *arg)
+{
+    bg_add_t *b = arg;
+    cor_error_t err;
+    b->total = cor_echo_add(b->r, 1, &b->rc, &err);
+    return NULL;
+}
+
+/* A leader whose followers are gone holds calls it cannot commit; SIGTERM
+ * must still drain it: the waiting calls are answered (ESHUTDOWN) while
+ * its server still exists, and it exits 0. Run last: it takes the three
+ * kernels down and brings them back. */
+static void test_leader_drains_waiting_calls_at_sigterm(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    char nodes[8][16], tcp[8][64];
+    int n = replicas(r, nodes, tcp);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    cor_ref_t *saved = obj;
+    obj = r;
+    uint8_t cid[16] = {7, 7, 7};
+    int64_t t = -1;
+    int leader = find_leader(tcp, n, cid, 1, &t);
+    obj = saved;
+    CU_ASSERT_FATAL(leader >= 0);
+    int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
+    for (int i = 0; i < n; i++)
+        if (i != leader)
+            cor_cluster_kill_kernel(&cl, cor_cluster_kernel_index(&cl, nodes[i]));
+    bg_add_t b = {.r = r};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, bg_add_main, &b), 0);
+    usleep(300 * 1000); /* the call is in the leader's log, waiting */
+    CU_ASSERT_EQUAL(cor_proc_stop(&cl.k[kl], SIGTERM, 10000), 0);
+    pthread_join(th, NULL);
+    CU_ASSERT_NOT_EQUAL(b.rc, 0); /* no majority: it could not succeed */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, i), 0);
+    cor_ref_free(r);
+}
+
 static void test_refused_chains(void)
 {
     cor_error_t err;
@@ -279,6 +335,8 @@ int main(void)
         {"a paused follower catches up by installing a snapshot",
          test_follower_catches_up_by_snapshot},
         {"chains that cannot work are refused", test_refused_chains},
+        {"a leader holding uncommittable calls still drains at SIGTERM",
+         test_leader_drains_waiting_calls_at_sigterm},
         {NULL, NULL},
     };
     return cor_test_main("rsm", tests, setup, teardown);
