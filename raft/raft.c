@@ -1429,7 +1429,7 @@ bool cor_raft_ready(cor_raft_t *r, cor_raft_update_t *u)
     }
     u->early = r->msgs;
     u->n_early = early;
-    u->msgs = r->msgs + early;
+    u->msgs = r->msgs != NULL ? r->msgs + early : NULL; /* none queued yet: no array */
     u->n_msgs = r->n_msgs - early;
     uint64_t to = r->commit < last ? r->commit : last;
     if (to > r->applied) {
