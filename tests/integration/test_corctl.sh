@@ -98,7 +98,7 @@ OMS_ADDR=$(sed -n 's/^ready listen=\([^ ]*\).*/\1/p' "$T/oms.out")
 [ -n "$OMS_ADDR" ] || { echo "FAIL: no listen= in the OMS's ready line" >&2; exit 1; }
 
 "$KERNEL_BIN" --oms "$OMS_ADDR" --name k1 --listen 127.0.0.1:0 --unix "$T/k1.sock" \
-    --label zone=a --builtin echo >"$T/k1.out" 2>"$T/k1.err" &
+    --label zone=a --builtin echo --data-dir "$T/k1-data" >"$T/k1.out" 2>"$T/k1.err" &
 PIDS+=($!)
 wait_ready "$T/k1.out" "${PIDS[1]}"
 
@@ -344,7 +344,7 @@ expect_err 'corctl: OMS at 127.0.0.1:1: '
 
 # ---- migrate (a second kernel server, zone=b, joins) ----
 "$KERNEL_BIN" --oms "$OMS_ADDR" --name k2 --listen 127.0.0.1:0 --unix "$T/k2.sock" \
-    --label zone=b --builtin echo >"$T/k2.out" 2>"$T/k2.err" &
+    --label zone=b --builtin echo --data-dir "$T/k2-data" >"$T/k2.out" 2>"$T/k2.err" &
 PIDS+=($!)
 wait_ready "$T/k2.out" "${PIDS[2]}"
 
@@ -446,6 +446,32 @@ expect_rc 0
 expect_no_out ' e1 '
 expect_no_out ' e2 '
 expect_out ' e3 '
+
+# ---- a ConsensusRSM object: describe shows each replica's Raft view ----
+run create echo.Echo --name rep --dm 'ConsensusRSM(replicas=2)'
+expect_rc 0
+run call rep Add '{"delta": 5}'
+expect_rc 0
+expect_out '"total": "5"'
+run describe rep
+expect_rc 0
+expect_out '^raft '
+expect_out '^NODE +ROLE +TERM +COMMIT +APPLIED +LOG-END +SNAPSHOT +LAG$'
+expect_out '^k[12] +leader +[1-9][0-9]* '
+expect_out '^k[12] +follower +[1-9][0-9]* '
+run --json describe rep
+expect_rc 0
+expect_json
+expect_out '"raft": '
+expect_out '"role": "leader"'
+# Three replicas cannot be placed on two kernel servers: refused, nothing made.
+run create echo.Echo --name rep3 --dm 'ConsensusRSM(replicas=3)'
+expect_rc 1
+expect_err 'could be made'
+run describe rep3
+expect_rc 1
+run delete rep
+expect_rc 0
 
 # ---- cor-kernel: --advertise ----
 # Bad values are refused at start, naming the setting, exit 2.
