@@ -54,6 +54,8 @@
 #define COR_RAFT_BUG 0
 #endif
 
+#define RAFT_TERM_MAX (UINT64_MAX >> 1) /* terms at or above it are refused */
+
 enum { PR_PROBE, PR_REPLICATE, PR_SNAPSHOT };
 
 typedef struct progress {
@@ -994,6 +996,10 @@ static int check_msg(const cor_raft_t *r, const cor_raft_msg_t *m, const char **
         return *why = "addressed to another server", COR_EPROTO;
     if (m->from == 0 || m->from == r->o.id)
         return *why = "bad sender", COR_EPROTO;
+    /* No honest server gets anywhere near 2^63 terms; a term up there
+     * could only overflow when this server campaigns after adopting it. */
+    if (m->term >= RAFT_TERM_MAX)
+        return *why = "term out of range", COR_EPROTO;
     if (m->type == COR_RAFT_MSG_APPEND) {
         if (m->n_entries > 0 && m->entries == NULL)
             return *why = "entries missing", COR_EPROTO;
@@ -1325,8 +1331,8 @@ int cor_raft_load(cor_raft_t *r, uint64_t term, cor_raft_id_t vote, uint64_t sna
             return COR_EINVAL;
         t = entries[i].term;
     }
-    if (t > term)
-        return COR_EINVAL; /* an entry from a term the server never reached */
+    if (t > term || term >= RAFT_TERM_MAX)
+        return COR_EINVAL; /* an entry from a term the server never reached; or no term at all */
     if (snap_index > 0) {
         if ((r->snap = malloc(snap_len ? snap_len : 1)) == NULL)
             return COR_ENOMEM;

@@ -225,7 +225,8 @@ void cor_raft_tick(cor_raft_t *r);
 
 /* A message from a peer (m->to must be this server). Copies what it keeps.
  * A message that is malformed or makes no sense here (wrong recipient,
- * entries out of order, a term in an entry above the message's) is
+ * entries out of order, a term in an entry above the message's, a term
+ * of 2^63 or more) is
  * dropped: COR_EPROTO with *why for the driver's log, and no change of
  * state. Stale messages (old terms, duplicates) are not errors. */
 int cor_raft_recv(cor_raft_t *r, const cor_raft_msg_t *m, const char **why);

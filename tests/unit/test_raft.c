@@ -302,6 +302,10 @@ static void test_recv_refusals(void)
     cases[n].what = "missing entries";
     cases[n].m = good;
     cases[n++].m.entries = NULL;
+    cases[n].what = "a term that could overflow (found by fuzz_raft)";
+    cases[n].m = (cor_raft_msg_t){.type = COR_RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 2,
+                                  .term = UINT64_MAX};
+    n++;
     cases[n].what = "snapshot at index 0";
     cases[n].m = (cor_raft_msg_t){.type = COR_RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1,
                                   .conf = c};
