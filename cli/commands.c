@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cor/dm.h>
+
 #include "cor/kernel.pb-c.h"
 #include "ctl.h"
 #include "host.h"
@@ -379,9 +381,14 @@ static Cor__GetStateReply *probe_replica(ctl_t *c, const Cor__ObjectInfo *o, con
     return g;
 }
 
+/* Whether o's chain replicates it through a log (COR_DM_CAP_LOG), so its
+ * replicas have a Raft view to show. */
 static int replicated(const Cor__ObjectInfo *o)
 {
-    return strstr(o->dm_chain, "ConsensusRSM") != NULL;
+    cor_dm_chain_t chain;
+    cor_error_t err;
+    return o->dm_chain[0] != '\0' && cor_dm_chain_parse(o->dm_chain, &chain, &err) == 0 &&
+           (cor_dm_chain_caps(&chain) & COR_DM_CAP_LOG) != 0;
 }
 
 static json_object *json_describe(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage *m)

@@ -227,8 +227,9 @@ const cor_dm_ops_t cor_dm_consensus_rsm = {
     .name = "ConsensusRSM",
     .summary = "a replicated state machine over Raft: survives losing a minority of replicas",
     .params = rsm_params,
-    .caps = COR_DM_CAP_REPLICAS,
-    .exclusive = COR_DM_CAP_REPLICAS | COR_DM_CAP_FROZEN | COR_DM_CAP_APP_MIGRATE,
+    .caps = COR_DM_CAP_REPLICAS | COR_DM_CAP_LOG,
+    .exclusive = COR_DM_CAP_REPLICAS | COR_DM_CAP_FROZEN | COR_DM_CAP_APP_MIGRATE |
+                 COR_DM_CAP_LOG,
     .validate = rsm_validate,
     .group_new = rsm_group_new,
     .group_free = free,

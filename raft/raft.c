@@ -130,7 +130,6 @@ struct cor_raft {
     size_t n_msgs, cap_msgs;
     cor_raft_read_state_t *ready_reads;
     size_t n_ready, cap_ready;
-    bool oom; /* a queue could not grow: messages were dropped */
 };
 
 /* ---------------- small helpers ---------------- */
@@ -214,10 +213,8 @@ static progress_t *find_pr(cor_raft_t *r, cor_raft_id_t id)
 
 static cor_raft_msg_t *queue(cor_raft_t *r, int type, cor_raft_id_t to)
 {
-    if (!grow((void **)&r->msgs, &r->cap_msgs, r->n_msgs + 1, sizeof *r->msgs)) {
-        r->oom = true;
-        return NULL;
-    }
+    if (!grow((void **)&r->msgs, &r->cap_msgs, r->n_msgs + 1, sizeof *r->msgs))
+        return NULL; /* out of memory: the message is lost, which Raft tolerates */
     cor_raft_msg_t *m = &r->msgs[r->n_msgs++];
     memset(m, 0, sizeof *m);
     m->type = type;
@@ -229,10 +226,8 @@ static cor_raft_msg_t *queue(cor_raft_t *r, int type, cor_raft_id_t to)
 
 static void read_done(cor_raft_t *r, uint64_t ctx, uint64_t index, bool failed)
 {
-    if (!grow((void **)&r->ready_reads, &r->cap_ready, r->n_ready + 1, sizeof *r->ready_reads)) {
-        r->oom = true;
-        return;
-    }
+    if (!grow((void **)&r->ready_reads, &r->cap_ready, r->n_ready + 1, sizeof *r->ready_reads))
+        return; /* out of memory: the read is never answered; its caller times out */
     r->ready_reads[r->n_ready++] = (cor_raft_read_state_t){ctx, index, failed};
 }
 
@@ -409,8 +404,12 @@ static void become_leader(cor_raft_t *r)
         if (r->pr[i].id == r->o.id)
             r->pr[i].match = r->stable;
     cor_raft_entry_t noop = {r->term, cor_raft_last_index(r) + 1, COR_RAFT_NOOP, NULL, 0};
-    if (log_append(r, &noop) != 0)
-        r->oom = true;
+    if (log_append(r, &noop) != 0) {
+        /* Out of memory: without its no-op this leader could never commit
+         * in its term. Step down; a later election tries again. */
+        become_follower(r, r->term, 0);
+        return;
+    }
     bcast_heartbeat(r);
 }
 
@@ -805,10 +804,8 @@ static int on_append(cor_raft_t *r, const cor_raft_msg_t *m, const char **why)
             }
             log_truncate(r, es[i].index);
         }
-        if (log_append(r, &es[i]) != 0) {
-            r->oom = true;
+        if (log_append(r, &es[i]) != 0)
             return COR_ENOMEM;
-        }
     }
     uint64_t last_new = prev + n;
     if (m->commit > r->commit) {
@@ -907,10 +904,8 @@ static int on_snapshot(cor_raft_t *r, const cor_raft_msg_t *m)
         return 0;
     }
     if (m->len > 0) {
-        if (!grow((void **)&r->rx_buf, &r->rx_cap, r->rx_len + m->len, 1)) {
-            r->oom = true;
+        if (!grow((void **)&r->rx_buf, &r->rx_cap, r->rx_len + m->len, 1))
             return COR_ENOMEM;
-        }
         memcpy(r->rx_buf + r->rx_len, m->data, m->len);
         r->rx_len += m->len;
     }

@@ -1033,17 +1033,19 @@ static void wake(cor_runtime_t *rt)
 
 /* ---------------- the runtime's side ---------------- */
 
-static int has_consensus(const cor_obj_t *o)
+/* Whether a DM of o's server chain asks for its calls to be sequenced
+ * by a replicated log (COR_DM_CAP_LOG: ConsensusRSM). */
+static int has_log(const cor_obj_t *o)
 {
     for (int i = 0; o->dm != NULL && i < o->dm->n; i++)
-        if (strcmp(o->dm->parts[i].ops->name, "ConsensusRSM") == 0)
+        if (o->dm->parts[i].ops->caps & COR_DM_CAP_LOG)
             return 1;
     return 0;
 }
 
 int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err)
 {
-    if (!has_consensus(o))
+    if (!has_log(o))
         return 0;
     if (rt->data_dir[0] == '\0')
         return cor_error_set(err, COR_ESTATE,

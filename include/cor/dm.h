@@ -95,6 +95,10 @@ enum cor_dm_cap {
     COR_DM_CAP_FROZEN = 1u << 6,    /* refuses mutating calls after creation */
     COR_DM_CAP_CHECKPOINT = 1u << 7,
     COR_DM_CAP_APP_MIGRATE = 1u << 8, /* the application may move the object */
+    /* Calls are sequenced by a replicated log before they run: the runtime
+     * proposes each call and runs it, on every replica, when it commits
+     * (runtime/rsm.c; ConsensusRSM). */
+    COR_DM_CAP_LOG = 1u << 9,
 };
 
 /* ---- A call as DM parts see it ----
