@@ -682,7 +682,7 @@ static void test_cluster_watch_survives_kill(void)
     CU_ASSERT_EQUAL_FATAL(env_open(&watcher, cl.endpoints, 0), 0);
     char weps[320];
     snprintf(weps, sizeof(weps), "%s,%s", cl.m[1].url, cl.m[2].url);
-    CU_ASSERT_EQUAL_FATAL(env_open(&writer, weps, 2000), 0);
+    CU_ASSERT_EQUAL_FATAL(env_open(&writer, weps, 5000), 0);
 
     /* A paused member (m0 and m2 still make a quorum): a read sent to it
      * times out and goes to the next endpoint. The read is serializable
@@ -691,7 +691,7 @@ static void test_cluster_watch_survives_kill(void)
      * election can outlast the request timeout, which is not what this
      * checks. */
     env_t paused;
-    CU_ASSERT_EQUAL_FATAL(env_open(&paused, weps, 1000), 0);
+    CU_ASSERT_EQUAL_FATAL(env_open(&paused, weps, 3000), 0);
     cor_etcdproc_pause(&cl, 1);
     cor_etcd_op_t sr = {.kind = COR_ETCD_RANGE, .key = "fo/none", .key_len = 7, .serializable = 1};
     cor_etcd_reply_t *srep = NULL;
@@ -714,7 +714,7 @@ static void test_cluster_watch_survives_kill(void)
         snprintf(peps, sizeof(peps), "%s,%s", cl.m[1].url, cl.m[2].url);
         snprintf(preps, sizeof(preps), "%s,%s", cl.m[0].url, cl.m[2].url);
         CU_ASSERT_EQUAL_FATAL(env_open(&pw, peps, 0), 0);
-        CU_ASSERT_EQUAL_FATAL(env_open(&pwr, preps, 2000), 0);
+        CU_ASSERT_EQUAL_FATAL(env_open(&pwr, preps, 5000), 0);
         cor_etcd_free(pw.c);
         cor_etcd_options_t o = {.endpoints = peps, .watch_idle_ms = 3000};
         CU_ASSERT_EQUAL_FATAL(cor_etcd_new(pw.base, &o, &pw.c, &err), 0);
