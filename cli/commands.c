@@ -661,11 +661,16 @@ static int text_delete(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage 
 
 /* ---------------- migrate ---------------- */
 
-enum { MIGRATE_TO, MIGRATE_SELECTOR };
+enum { MIGRATE_TO, MIGRATE_SELECTOR, MIGRATE_REPLICA };
 
 static int build_migrate(ctl_t *c, corctl_args_t *a, ProtobufCMessage **req)
 {
     const char *to = a->opt[MIGRATE_TO], *selector = a->opt[MIGRATE_SELECTOR];
+    const char *replica = a->opt[MIGRATE_REPLICA];
+    if (replica != NULL && (to == NULL || selector != NULL))
+        return corctl_usage_error(c, "migrate --replica NODE: give the target with --to NODE");
+    if (replica != NULL && replica[0] == '\0')
+        return corctl_usage_error(c, "migrate: --replica wants the node that holds the replica");
     if ((to == NULL) == (selector == NULL))
         return corctl_usage_error(c, "migrate: give --to NODE or --selector LABELS (one of them)");
     int rc = check_selector(c, selector);
@@ -675,6 +680,7 @@ static int build_migrate(ctl_t *c, corctl_args_t *a, ProtobufCMessage **req)
         rc = corctl_set_obj(c, a, a->pos[0], &r->id, &r->name);
     r->to_node = (char *)(to ? to : "");
     r->selector = (char *)(selector ? selector : "");
+    r->replica = (char *)(replica ? replica : "");
     *req = &r->base;
     return rc;
 }
@@ -783,6 +789,12 @@ static int text_migrate(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage
 {
     (void)c;
     const Cor__MigrateReply *r = (const Cor__MigrateReply *)m;
+    if (a->opt[MIGRATE_REPLICA] != NULL) {
+        printf("moved %s's replica from %s to %s in %.2f ms: the new one joined, caught up and "
+               "votes; the old one is gone\n",
+               a->pos[0], r->from_node, r->to_node, r->total_us / 1000.0);
+        return 0;
+    }
     printf("moved %s from %s to %s: %llu bytes of state, %u pre-copy rounds, %llu bytes "
            "sent, calls frozen %.2f ms, %.2f ms in all, epoch %llu\n",
            a->pos[0], r->from_node, r->to_node, (unsigned long long)r->state_bytes,
@@ -796,7 +808,7 @@ static int text_migrate(ctl_t *c, const corctl_args_t *a, const ProtobufCMessage
 static const char *const objects_opts[] = {"--class", "--node", NULL};
 static const char *const create_opts[] = {"--name", "--dm", "--selector", "--args", "--args-hex",
                                           NULL};
-static const char *const migrate_opts[] = {"--to", "--selector", NULL};
+static const char *const migrate_opts[] = {"--to", "--selector", "--replica", NULL};
 
 
 const corctl_cmd_t corctl_commands[] = {
@@ -825,7 +837,7 @@ const corctl_cmd_t corctl_commands[] = {
      .missing = "delete: which object? (an id or a name)",
      .method = COR_M_OMS_DELETE_OBJECT, .reply_desc = &cor__delete_object_reply__descriptor,
      .build = build_delete, .json = json_delete, .text = text_delete},
-    {.name = "migrate", .usage = "migrate OBJ (--to NODE | --selector k=v,...)",
+    {.name = "migrate", .usage = "migrate OBJ (--to NODE | --selector k=v,...) | migrate OBJ --replica NODE --to NODE",
      .opts = migrate_opts, .min_pos = 1, .max_pos = 1,
      .missing = "migrate: which object? (an id or a name)",
      .method = COR_M_OMS_MIGRATE, .reply_desc = &cor__migrate_reply__descriptor,

@@ -133,7 +133,7 @@ static void each_part(oms_group_t *g, part_fn fn, void *arg)
     }
     pthread_mutex_unlock(&g->lock);
     if (x.changed)
-        oms_kernel_set_members(g->d, &g->id);
+        oms_kernel_set_members(g->d, &g->id, 0);
 }
 
 static cor_dm_group_t handle(oms_group_t *g, oms_gctx_t *x)
@@ -160,7 +160,7 @@ int oms_group_create(oms_dir_t *d, oms_obj_t *o, cor_error_t *err)
     }
     /* No group part made any: the object gets one replica. */
     if (rc == 0 && o->n_replicas == 0)
-        rc = oms_group_add_replica(&x, COR_DM_FROM_ARGS, NULL, 0, err);
+        rc = oms_group_add_replica(&x, COR_DM_FROM_ARGS, NULL, NULL, 0, err);
     return rc;
 }
 
@@ -264,6 +264,42 @@ static void collect_group(void *arg, const cor_object_id_t *key, void *value)
     oms_group_t *g = value;
     atomic_fetch_add(&g->refs, 1);
     c->all[c->n++] = g;
+}
+
+int oms_group_move_replica(oms_dir_t *d, const cor_object_id_t *id, const char *from,
+                           const char *to, cor_error_t *err)
+{
+    pthread_rwlock_rdlock(&d->lock);
+    oms_group_t *g = cor_idmap_get(&d->groups, id);
+    if (g != NULL)
+        atomic_fetch_add(&g->refs, 1);
+    pthread_rwlock_unlock(&d->lock);
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(id, idstr);
+    int rc = 0, found = 0;
+    oms_gctx_t x = {.d = d, .g = g, .id = id, .idstr = idstr, .eager = 1};
+    if (g != NULL) {
+        pthread_mutex_lock(&g->lock);
+        for (int i = 0; i < g->n && !g->gone && !found; i++) {
+            if (g->parts[i].ops->group_move_replica == NULL)
+                continue;
+            found = 1;
+            x.part = i;
+            cor_dm_group_t h = handle(g, &x);
+            rc = g->parts[i].ops->group_move_replica(g->parts[i].state, &h, from, to, err);
+            if (rc != 0 && err->code == COR_OK)
+                cor_error_set(err, rc, "%s could not move the replica", g->parts[i].ops->name);
+        }
+        pthread_mutex_unlock(&g->lock);
+        if (x.changed)
+            oms_kernel_set_members(d, id, 0);
+        group_put(g);
+    }
+    if (!found)
+        rc = cor_error_set(err, COR_EUNIMPL, "object %s: no DM of its chain moves one replica "
+                           "(ConsensusRSM does; a single replica moves without --replica)",
+                           idstr);
+    return rc;
 }
 
 void oms_group_run(oms_dir_t *d)

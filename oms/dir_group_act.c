@@ -129,7 +129,8 @@ static int no_room(const oms_obj_t *o, const oms_pick_t *pc, cor_error_t *err)
 }
 
 /* Chooses the node and the slot (write lock). */
-static int add_plan(oms_gctx_t *x, enum cor_dm_source from, add_plan_t *p, cor_error_t *err)
+static int add_plan(oms_gctx_t *x, enum cor_dm_source from, const char *only, add_plan_t *p,
+                    cor_error_t *err)
 {
     oms_obj_t *o = ctx_obj(x);
     if (o == NULL)
@@ -154,10 +155,20 @@ static int add_plan(oms_gctx_t *x, enum cor_dm_source from, add_plan_t *p, cor_e
     if (p->slot < 0 && o->n_replicas >= OMS_MAX_REPLICAS)
         return cor_error_set(err, COR_EINVAL, "object %s has %d replicas, the most the OMS keeps",
                              x->idstr, OMS_MAX_REPLICAS);
+    if (only != NULL) {
+        oms_node_t *n = cor_strmap_get(&x->d->nodes, only);
+        if (n == NULL)
+            return cor_error_set(err, COR_ENOTFOUND, "no kernel server named '%.63s'", only);
+        for (int i = 0; i < n_avoid; i++)
+            if (avoid[i] == n)
+                return cor_error_set(err, COR_EINVAL, "kernel server %.63s already holds a "
+                                     "replica of object %s", only, x->idstr);
+    }
     cor_selector_t sel;
     if (cor_selector_parse(o->selector, &sel, NULL) != 0)
         sel.n = 0;
-    oms_pick_t pc = {.cls = o->class_name, .sel = &sel, .avoid = avoid, .n_avoid = n_avoid};
+    oms_pick_t pc = {.cls = o->class_name, .sel = &sel, .only = only, .avoid = avoid,
+                     .n_avoid = n_avoid};
     if (oms_pick(x->d, &pc) == NULL)
         return no_room(o, &pc, err);
     p->from = from;
@@ -263,14 +274,14 @@ static int add_record(oms_gctx_t *x, add_plan_t *p, int rc, int *stray, cor_erro
     return 0;
 }
 
-int oms_group_add_replica(void *arg, enum cor_dm_source from, char *node, size_t len,
-                           cor_error_t *err)
+int oms_group_add_replica(void *arg, enum cor_dm_source from, const char *only, char *node,
+                          size_t len, cor_error_t *err)
 {
     oms_gctx_t *x = arg;
     oms_dir_t *d = x->d;
     add_plan_t p = {.from = from};
     pthread_rwlock_wrlock(&d->lock);
-    int rc = add_plan(x, from, &p, err);
+    int rc = add_plan(x, from, only, &p, err);
     pthread_rwlock_unlock(&d->lock);
     if (rc != 0)
         return rc;
@@ -281,6 +292,10 @@ int oms_group_add_replica(void *arg, enum cor_dm_source from, char *node, size_t
     if (rc == 0 && node != NULL)
         snprintf(node, len, "%s", p.node->info->name);
     pthread_rwlock_unlock(&d->lock);
+    if (rc == 0 && x->eager) {
+        oms_kernel_set_members(d, x->id, 0);
+        x->changed = 0;
+    }
     if (rc != 0 && stray)
         oms_kernel_delete(d, p.target, x->id); /* made, but counted nowhere */
     free(p.args);
@@ -348,11 +363,14 @@ static int act_drop_replica(void *arg, const char *node, cor_error_t *err)
         rc = cor_error_set(err, COR_ENOTFOUND, "object %s has no replica on %.63s", x->idstr,
                            node);
     } else {
-        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE) {
+        /* Deleted at the process that holds it: an active one's, or a
+         * written-off one's whose server came back as the same process. */
+        int held = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE ||
+                   r->incarnation == r->node->info->incarnation;
+        if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE)
             r->node->placed--;
-            if (r->node->info->state != COR__NODE_STATE__NODE_DEAD)
-                snprintf(target, sizeof(target), "%s", r->node->info->tcp_address);
-        }
+        if (held && r->node->info->state != COR__NODE_STATE__NODE_DEAD)
+            snprintf(target, sizeof(target), "%s", r->node->info->tcp_address);
         size_t i = (size_t)(r - o->replicas);
         memmove(r, r + 1, sizeof(*r) * ((size_t)o->n_replicas - i - 1));
         o->n_replicas--;
@@ -362,6 +380,37 @@ static int act_drop_replica(void *arg, const char *node, cor_error_t *err)
     pthread_rwlock_unlock(&x->d->lock);
     if (target[0] != '\0')
         oms_kernel_delete(x->d, target, x->id);
+    if (rc == 0 && x->eager) {
+        oms_kernel_set_members(x->d, x->id, 0);
+        x->changed = 0;
+    }
+    return rc;
+}
+
+static int act_replica_role(void *arg, const char *node, char *role, size_t len,
+                            cor_error_t *err)
+{
+    oms_gctx_t *x = arg;
+    char target[160] = "";
+    pthread_rwlock_rdlock(&x->d->lock);
+    oms_replica_t *r = oms_replica_on(ctx_obj(x), node, COR__REPLICA_STATE__REPLICA_ACTIVE);
+    if (r != NULL)
+        snprintf(target, sizeof(target), "%s", r->node->info->tcp_address);
+    pthread_rwlock_unlock(&x->d->lock);
+    if (r == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "object %s has no live replica on %.63s",
+                             x->idstr, node);
+    Cor__GetStateRequest q = COR__GET_STATE_REQUEST__INIT;
+    q.object_id.data = (uint8_t *)x->id->b;
+    q.object_id.len = 16;
+    q.probe = 1;
+    ProtobufCMessage *out = NULL;
+    int rc = x->d->env.kernel_call(x->d->env.arg, target, COR_M_GET_STATE, &q.base, &out, err);
+    const Cor__GetStateReply *g = (const Cor__GetStateReply *)out;
+    if (rc == 0)
+        snprintf(role, len, "%s", g != NULL && g->raft != NULL ? g->raft->role : "");
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
     return rc;
 }
 
@@ -495,7 +544,7 @@ static int act_keep(void *arg, int want, enum cor_dm_source from)
     for (int i = 0; i < k.n_back && k.live < want; i++)
         if (act_revive_replica(x, k.back[i], &err) == 0)
             k.live++;
-    while (k.live < want && oms_group_add_replica(x, from, NULL, 0, &err) == 0)
+    while (k.live < want && oms_group_add_replica(x, from, NULL, NULL, 0, &err) == 0)
         k.live++;
     return k.live;
 }
@@ -504,6 +553,7 @@ const cor_dm_group_impl_t oms_group_impl = {
     .replicas = act_replicas,
     .checkpoint_ms = act_checkpoint_ms,
     .add_replica = oms_group_add_replica,
+    .replica_role = act_replica_role,
     .lose_replica = act_lose_replica,
     .revive_replica = act_revive_replica,
     .drop_replica = act_drop_replica,

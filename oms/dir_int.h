@@ -172,7 +172,7 @@ void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *
 
 /* Tells every active replica of a multi-replica object who its peers are
  * (Kernel.SetMembers). Best effort; takes the read lock to read them. */
-void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id);
+void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int founding);
 
 /* ---- dir_place.c: where replicas may go (any lock) ---- */
 
@@ -192,6 +192,7 @@ const char *oms_class_chain(oms_dir_t *d, const char *cls);
 typedef struct oms_pick {
     const char *cls;
     const cor_selector_t *sel;
+    const char *only;         /* consider this node alone; NULL: every one */
     oms_node_t *const *avoid; /* nodes that already hold a replica */
     int n_avoid;
     oms_node_t *best;
@@ -245,6 +246,7 @@ typedef struct oms_gctx {
     int part;
     oms_obj_t *creating;   /* during create: the object, not in the maps yet */
     int changed;           /* the replica set changed: tell the replicas */
+    int eager;             /* tell them at once, not after the hook (a replica move) */
 } oms_gctx_t;
 
 /* The implementation behind cor_dm_group_t (dir_group_act.c). */
@@ -252,8 +254,8 @@ extern const cor_dm_group_impl_t oms_group_impl;
 
 /* Adds a replica to x's object, from its constructor arguments or its
  * checkpoint (cor_dm_group_add_replica). No lock. */
-int oms_group_add_replica(void *x, enum cor_dm_source from, char *node, size_t len,
-                          cor_error_t *err);
+int oms_group_add_replica(void *x, enum cor_dm_source from, const char *only, char *node,
+                          size_t len, cor_error_t *err);
 
 /* The replica of o on node in state (any state: -1); NULL if none. Any
  * lock. */
@@ -295,6 +297,12 @@ void oms_group_event(oms_dir_t *d, const char *node, enum cor_dm_node_event ev);
 
 /* Hands the queued events to the group parts and ticks them (from
  * oms_dir_check_liveness). No lock. */
+/* Moves the replica of object id on node from to node to through the
+ * group part that can (group_move_replica), waiting for it. EUNIMPL when
+ * no part of its chain moves single replicas. No lock held. */
+int oms_group_move_replica(oms_dir_t *d, const cor_object_id_t *id, const char *from,
+                           const char *to, cor_error_t *err);
+
 void oms_group_run(oms_dir_t *d);
 
 /* At open, after the objects are loaded: makes every object's group parts

@@ -97,9 +97,10 @@ void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *
 }
 
 /* Tells every active replica of a multi-replica object who its peers are
- * (Kernel.SetMembers), so server DM parts can message each other. Best
- * effort, no lock held during the calls. */
-void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
+ * (Kernel.SetMembers), so server DM parts can message each other; founding
+ * marks the set sent right after the create. Best effort, no lock held
+ * during the calls. */
+void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int founding)
 {
     Cor__Member m[8], *mp[8];
     char node[8][NODE_NAME_MAX + 1], tcp[8][160], unx[8][128], host[8][128];
@@ -120,6 +121,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
         m[n].unix_path = unx[n];
         m[n].host_id = host[n];
         m[n].epoch = r->epoch;
+        m[n].incarnation = r->incarnation;
         mp[n] = &m[n];
         n++;
     }
@@ -131,6 +133,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
     req.object_id.len = 16;
     req.members = mp;
     req.n_members = (size_t)n;
+    req.founding = founding != 0;
     for (int i = 0; i < n; i++) {
         cor_error_t err;
         if (d->env.kernel_call(d->env.arg, tcp[i], COR_M_SET_MEMBERS, &req.base, NULL, &err) != 0)

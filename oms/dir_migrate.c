@@ -351,9 +351,51 @@ static void move_reply(oms_dir_t *d, const move_t *mv, cor_arena_t *arena, Cor__
 
 /* The steps in order: check and reserve, pre-copy rounds, the final step,
  * ABORT to the source if a step failed after rounds, then commit or undo. */
+/* corctl migrate --replica: one replica of a replicated object, moved by
+ * its group part (a membership change), not by copying state. */
+static int move_one_replica(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
+                            Cor__MigrateReply *rep, cor_error_t *err)
+{
+    if (req->to_node[0] == '\0' || req->selector[0] != '\0')
+        return cor_error_set(err, COR_EINVAL, "migrate --replica: give the target node (--to), "
+                             "not a selector");
+    if (req->by_app)
+        return cor_error_set(err, COR_EPERM, "an application may not move one replica");
+    int64_t t0 = d->env.mono_ms(d->env.arg);
+    cor_object_id_t id;
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    pthread_rwlock_rdlock(&d->lock);
+    oms_obj_t *o = oms_obj_find(d, &req->id, req->name, err);
+    int rc = o != NULL ? 0 : err->code;
+    if (o != NULL) {
+        id = o->id;
+        cor_object_id_format(&id, s);
+        if (oms_replica_on(o, req->replica, COR__REPLICA_STATE__REPLICA_ACTIVE) == NULL)
+            rc = cor_error_set(err, COR_ENOTFOUND, "object %s has no live replica on '%.63s'", s,
+                               req->replica);
+    }
+    pthread_rwlock_unlock(&d->lock);
+    if (rc == 0)
+        rc = oms_group_move_replica(d, &id, req->replica, req->to_node, err);
+    if (rc != 0)
+        return rc;
+    /* The request outlives the reply's packing. */
+    rep->from_node = req->replica;
+    rep->to_node = req->to_node;
+    rep->total_us = (d->env.mono_ms(d->env.arg) - t0) * 1000;
+    pthread_rwlock_rdlock(&d->lock);
+    o = cor_idmap_get(&d->objects, &id);
+    if (o != NULL)
+        rep->object = oms_obj_info(arena, o);
+    pthread_rwlock_unlock(&d->lock);
+    return 0;
+}
+
 int oms_dir_migrate(oms_dir_t *d, const Cor__MigrateRequest *req, cor_arena_t *arena,
                     Cor__MigrateReply *rep, cor_error_t *err)
 {
+    if (req->replica[0] != '\0')
+        return move_one_replica(d, req, arena, rep, err);
     if ((req->to_node[0] == '\0') == (req->selector[0] == '\0'))
         return cor_error_set(err, COR_EINVAL, "migrate: give a target node or a selector, not %s",
                              req->to_node[0] ? "both" : "neither");

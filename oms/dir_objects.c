@@ -269,7 +269,7 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
                  req->name[0] ? ", " : "", req->name, first, n > 1 ? " and others" : "");
     if (n > 1)
-        oms_kernel_set_members(d, &id);
+        oms_kernel_set_members(d, &id, 1);
     return 0;
 }
 

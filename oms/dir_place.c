@@ -67,6 +67,8 @@ static int pick_node(void *arg, const char *key, void *value)
 {
     oms_pick_t *pc = arg;
     oms_node_t *n = value;
+    if (pc->only != NULL && strcmp(n->info->name, pc->only) != 0)
+        return 0;
     for (int i = 0; i < pc->n_avoid; i++)
         if (pc->avoid[i] == n)
             return 0;

@@ -378,6 +378,27 @@ fail:
     return rc;
 }
 
+int cor_raft_store_wipe(const char *dir, cor_error_t *err)
+{
+    static const char *const files[] = {"meta", "meta.tmp", "snap", "snap.tmp", "log"};
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return cor_error_set(err, COR_EUNAVAIL, "raft store %s: cannot open it: %s", dir,
+                             strerror(errno));
+    }
+    int rc = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++)
+        if (unlinkat(fd, files[i], 0) != 0 && errno != ENOENT)
+            rc = cor_error_set(err, COR_EUNAVAIL, "raft store %s: cannot remove %s: %s", dir,
+                               files[i], strerror(errno));
+    if (rc == 0 && fsync(fd) != 0)
+        rc = cor_error_set(err, COR_EUNAVAIL, "raft store %s: fsync: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 void cor_raft_store_close(cor_raft_store_t *s)
 {
     if (s == NULL)

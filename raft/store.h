@@ -55,6 +55,12 @@ typedef struct cor_raft_store_state {
 int cor_raft_store_open(const char *dir, cor_raft_store_t **out, cor_error_t *err);
 void cor_raft_store_close(cor_raft_store_t *s);
 
+/* Empties the store in dir (which no open store may be using): its files
+ * go and the removal is made durable. For a replica made afresh where an
+ * older one of the same object left its files. A missing directory is
+ * empty already: 0. COR_EUNAVAIL with err on an I/O error. */
+int cor_raft_store_wipe(const char *dir, cor_error_t *err);
+
 /* What the store holds now. */
 void cor_raft_store_state(const cor_raft_store_t *s, cor_raft_store_state_t *st);
 

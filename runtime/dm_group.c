@@ -27,7 +27,19 @@ int64_t cor_dm_group_checkpoint_ms(cor_dm_group_t *g)
 int cor_dm_group_add_replica(cor_dm_group_t *g, enum cor_dm_source from, char *node, size_t len,
                              cor_error_t *err)
 {
-    return g->impl->add_replica(g->arg, from, node, len, err);
+    return g->impl->add_replica(g->arg, from, NULL, node, len, err);
+}
+
+int cor_dm_group_add_replica_on(cor_dm_group_t *g, enum cor_dm_source from, const char *node,
+                                cor_error_t *err)
+{
+    return g->impl->add_replica(g->arg, from, node, NULL, 0, err);
+}
+
+int cor_dm_group_replica_role(cor_dm_group_t *g, const char *node, char *role, size_t len,
+                              cor_error_t *err)
+{
+    return g->impl->replica_role(g->arg, node, role, len, err);
 }
 
 int cor_dm_group_lose_replica(cor_dm_group_t *g, const char *node, cor_error_t *err)

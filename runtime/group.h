@@ -15,8 +15,10 @@
 typedef struct cor_dm_group_impl {
     int (*replicas)(void *arg, cor_dm_replica_t *out, int max, int *n);
     int64_t (*checkpoint_ms)(void *arg);
-    int (*add_replica)(void *arg, enum cor_dm_source from, char *node, size_t len,
-                       cor_error_t *err);
+    /* only: a node name, or NULL to let the OMS choose */
+    int (*add_replica)(void *arg, enum cor_dm_source from, const char *only, char *node,
+                       size_t len, cor_error_t *err);
+    int (*replica_role)(void *arg, const char *node, char *role, size_t len, cor_error_t *err);
     int (*lose_replica)(void *arg, const char *node, cor_error_t *err);
     int (*revive_replica)(void *arg, const char *node, cor_error_t *err);
     int (*drop_replica)(void *arg, const char *node, cor_error_t *err);

@@ -103,6 +103,7 @@ typedef struct members_ctx {
     cor_obj_t *obj;
     cor_dm_replica_t *members;
     int n;
+    int founding;
 } members_ctx_t;
 
 static void members_fn(void *arg)
@@ -111,7 +112,7 @@ static void members_fn(void *arg)
     free(m->obj->members);
     m->obj->members = m->members;
     m->obj->n_members = m->n;
-    cor_rsm_members(m->obj, m->members, m->n);
+    cor_rsm_members(m->obj, m->members, m->n, m->founding);
     cor_dm_stack_t *s = m->obj->dm;
     cor_error_t err;
     cor_error_clear(&err);
@@ -137,7 +138,7 @@ static int op_set_members(void *arg, const ProtobufCMessage *in, ProtobufCMessag
     cor_obj_t *o = cor_obj_get(rt, &id);
     if (o == NULL)
         return cor_error_set(err, COR_ENOTFOUND, "object not hosted here");
-    members_ctx_t m = {.rt = rt, .obj = o, .n = (int)r->n_members};
+    members_ctx_t m = {.rt = rt, .obj = o, .n = (int)r->n_members, .founding = r->founding};
     m.members = calloc(r->n_members ? r->n_members : 1, sizeof(*m.members));
     if (m.members == NULL) {
         cor_obj_put(o);
@@ -151,6 +152,7 @@ static int op_set_members(void *arg, const ProtobufCMessage *in, ProtobufCMessag
         snprintf(y->unix_path, sizeof(y->unix_path), "%s", x->unix_path);
         snprintf(y->host_id, sizeof(y->host_id), "%s", x->host_id);
         y->epoch = x->epoch;
+        y->incarnation = x->incarnation;
         y->alive = 1;
     }
     cor_obj_run_sync(o, members_fn, &m);

@@ -29,9 +29,21 @@
  * applying what follows. A restart loads the stored snapshot first.
  *
  * A group forms when its replicas get their first replica set from the
- * OMS: a replica with an empty store bootstraps with every member as a
- * voter, one with a store loads it. (Replacing a lost replica, which must
- * not bootstrap, comes with the group part's membership changes.)
+ * OMS: a replica with a store loads it; one with an empty store bootstraps
+ * with every member as a voter if the set is the founding one (sent right
+ * after the create), and otherwise waits, empty, for the leader to add it.
+ * A member's Raft id is a hash of its node name and the kernel server's
+ * incarnation when the replica was made, so a replica made again on the
+ * same node (after a restart that lost it) is a new member, never the old
+ * one with its memory gone; a replica made here always starts from an
+ * empty store (an older replica's files are wiped).
+ *
+ * Membership follows the OMS: the leader compares the replica set the OMS
+ * last sent with its Raft configuration and makes one change at a time
+ * toward it — a new replica joins as a learner, is promoted to voter once
+ * it has caught up, and only then is a member the OMS no longer lists
+ * removed. So a replacement counts before the replica it replaces stops
+ * counting, and `corctl migrate --replica` is the same three steps.
  *
  * Failure modes: a call reaching a follower, or a leader that loses its
  * leadership before the call's entry applies, fails with ENOTLEADER (the
@@ -67,6 +79,8 @@
 #define DEDUP_MAX 4096
 #define DEDUP_BUCKETS 8192
 #define RSM_SNAP_EVERY 1024 /* applied entries between two snapshots */
+#define RSM_CATCHUP 64       /* a learner this close to the commit index is promoted */
+#define RSM_DROP_LOG_MS 10000 /* how often a stranger's dropped messages are logged */
 #define SNAP_VERSION 1
 
 /* ---------------- calls waiting for the log ---------------- */
@@ -124,6 +138,7 @@ struct cor_rsm {
     waiter_t *calls, **calls_tail;
     cor_dm_replica_t *members;
     int n_members, members_new;
+    int members_founding; /* a founding set came (before the group formed) */
     int detached;  /* no new calls: the replica is going (deleted, or shutdown) */
     int gone_code; /* what a call then gets: ENOTFOUND or ESHUTDOWN */
 
@@ -138,6 +153,8 @@ struct cor_rsm {
     long long last_tick;
     waiter_t *waiting; /* proposed or reading */
     uint64_t next_ctx;
+    long long drop_logged; /* when a stranger's message was last logged (ms) */
+    unsigned long dropped; /* strangers' messages dropped since */
     struct {            /* for Kernel.GetState probes; under lock */
         char role[16], leader[64];
         uint64_t term, commit, applied, last, snap;
@@ -155,11 +172,15 @@ int cor_rsm_applying(const cor_obj_t *o)
     return tls_applying == o;
 }
 
-static cor_raft_id_t node_id(const char *node)
+/* A member's Raft id: its node name and the server's incarnation when the
+ * replica was made there. */
+static cor_raft_id_t member_id(const char *node, uint64_t incarnation)
 {
     uint64_t h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)node; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ ((incarnation >> (8 * i)) & 0xff)) * 1099511628211ULL;
     return h ? h : 1;
 }
 
@@ -666,7 +687,7 @@ static void set_peers(cor_rsm_t *s, const cor_dm_replica_t *m, int n)
     s->n_peers = 0;
     for (int i = 0; i < n && s->n_peers < RSM_MAX_PEERS; i++) {
         peer_t *p = &s->peers[s->n_peers++];
-        p->id = node_id(m[i].node);
+        p->id = member_id(m[i].node, m[i].incarnation);
         snprintf(p->node, sizeof(p->node), "%s", m[i].node);
         snprintf(p->target, sizeof(p->target), "%s", m[i].tcp_address);
     }
@@ -678,9 +699,10 @@ static int cmp_member(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Forms the group: loads the store, or bootstraps a fresh one with every
- * replica the OMS named as a voter. */
-static void start(cor_rsm_t *s)
+/* Forms the group: loads the store; or, with an empty one, bootstraps it
+ * with every replica the OMS named as a voter (a founding set) or waits
+ * for the leader to add this replica (a later one). */
+static void start(cor_rsm_t *s, int founding)
 {
     cor_raft_store_state_t st;
     cor_raft_store_state(s->store, &st);
@@ -692,8 +714,11 @@ static void start(cor_rsm_t *s)
         cor_log_error("object %s: out of memory starting its replica", s->o->idstr);
         return;
     }
-    int rc;
-    if (st.term == 0 && st.n_entries == 0 && st.snap_index == 0) {
+    int rc = 0;
+    if (st.term == 0 && st.n_entries == 0 && st.snap_index == 0 && !founding) {
+        cor_log_info("object %s: a new replica; waiting for the group's leader to add it",
+                     s->o->idstr);
+    } else if (st.term == 0 && st.n_entries == 0 && st.snap_index == 0) {
         cor_raft_conf_t conf = {0};
         for (int i = 0; i < s->n_peers && conf.n < COR_RAFT_MAX_MEMBERS; i++)
             conf.m[conf.n++] = (cor_raft_member_t){s->peers[i].id, true};
@@ -853,6 +878,85 @@ static int is_peer(const cor_rsm_t *s, const char *node)
     return 0;
 }
 
+/* On the leader: the next membership change toward the replica set the
+ * OMS last sent (see the top of the file). 1 when one was made. */
+static int reconcile(cor_rsm_t *s)
+{
+    const cor_raft_conf_t *c = cor_raft_conf(s->raft);
+    if (s->n_peers == 0 || c->n == 0)
+        return 0;
+    int change = 0, pending = 0;
+    cor_raft_id_t id = 0;
+    const char *node = "";
+    char unlisted[64];
+    for (int i = 0; i < s->n_peers && change == 0; i++)
+        if (cor_raft_conf_find(c, s->peers[i].id) == NULL) {
+            change = COR_RAFT_ADD_LEARNER;
+            id = s->peers[i].id;
+            node = s->peers[i].node;
+        }
+    uint64_t commit = cor_raft_commit(s->raft);
+    for (size_t i = 0; i < c->n && change == 0; i++) {
+        const peer_t *p = peer_by_id(s, c->m[i].id);
+        if (c->m[i].voter || p == NULL)
+            continue;
+        pending = 1;
+        uint64_t match = cor_raft_match(s->raft, c->m[i].id);
+        if (match > 0 && match + RSM_CATCHUP >= commit) {
+            change = COR_RAFT_PROMOTE;
+            id = c->m[i].id;
+            node = p->node;
+        }
+    }
+    for (size_t i = 0; i < c->n && change == 0 && !pending; i++)
+        if (c->m[i].id != s->self && peer_by_id(s, c->m[i].id) == NULL) {
+            change = COR_RAFT_REMOVE;
+            id = c->m[i].id;
+            snprintf(unlisted, sizeof(unlisted), "member %016llx, which the OMS no longer lists",
+                     (unsigned long long)id);
+            node = unlisted;
+        }
+    if (change == 0)
+        return 0;
+    uint64_t index;
+    if (cor_raft_change(s->raft, change, id, &index) != 0)
+        return 0; /* an earlier change is not committed yet, or a transfer: next pass */
+    cor_log_info("object %s: %s %s (configuration entry %llu)", s->o->idstr,
+                 change == COR_RAFT_ADD_LEARNER ? "adding as a learner"
+                 : change == COR_RAFT_PROMOTE   ? "promoting to voter"
+                                                : "removing",
+                 node, (unsigned long long)index);
+    return 1;
+}
+
+/* The replica's role as corctl describe shows it: the core's, or
+ * "learner" (catching up, not yet voting), or "joining" (not yet added). */
+static const char *member_role(const cor_rsm_t *s)
+{
+    const cor_raft_member_t *me = cor_raft_conf_find(cor_raft_conf(s->raft), s->self);
+    if (me == NULL && cor_raft_role(s->raft) != COR_RAFT_LEADER)
+        return "joining";
+    if (me != NULL && !me->voter)
+        return "learner";
+    return cor_raft_role_name(cor_raft_role(s->raft));
+}
+
+/* A Raft message from a node the OMS does not list as a replica (one
+ * written off, or a stranger) is dropped — which is also what makes the
+ * others stop following a leader the OMS wrote off. Logged at most every
+ * RSM_DROP_LOG_MS. */
+static void stranger(cor_rsm_t *s, const char *from, long long now)
+{
+    s->dropped++;
+    if (s->drop_logged != 0 && now - s->drop_logged < RSM_DROP_LOG_MS)
+        return;
+    cor_log_warn("object %s: Raft message from %s, not a replica: dropped (%lu such since the "
+                 "last report)",
+                 s->o->idstr, from, s->dropped);
+    s->drop_logged = now;
+    s->dropped = 0;
+}
+
 /* One pass over a replica: inbox, ticks, updates. */
 static void process(cor_rsm_t *s, long long now)
 {
@@ -871,6 +975,7 @@ static void process(cor_rsm_t *s, long long now)
         s->members = NULL;
         s->members_new = 0;
     }
+    int founding = s->members_founding;
     int detached = s->detached;
     pthread_mutex_unlock(&s->lock);
 
@@ -878,7 +983,7 @@ static void process(cor_rsm_t *s, long long now)
         set_peers(s, members, n_members);
         free(members);
         if (s->raft == NULL && !s->broken && !detached)
-            start(s);
+            start(s, founding);
     }
     for (rmsg_t *m = msgs; m != NULL;) {
         rmsg_t *next = m->next;
@@ -887,8 +992,7 @@ static void process(cor_rsm_t *s, long long now)
             cor_raft_entry_t *es = NULL;
             const char *why = NULL;
             if (!is_peer(s, m->from))
-                cor_log_warn("object %s: Raft message from %s, not a replica: dropped",
-                             s->o->idstr, m->from);
+                stranger(s, m->from, now);
             else if (cor_raft_msg_decode(m->bytes, m->len, &rm, &es, &why) != 0 ||
                      cor_raft_recv(s->raft, &rm, &why) != 0)
                 cor_log_warn("object %s: Raft message from %s dropped: %s", s->o->idstr, m->from,
@@ -918,14 +1022,14 @@ static void process(cor_rsm_t *s, long long now)
         run_updates(s);
         if (cor_raft_role(s->raft) != COR_RAFT_LEADER)
             fail_all_waiting(s, COR_ENOTLEADER, "leadership lost before the call applied; retry");
+        else if (!s->broken && reconcile(s))
+            run_updates(s);
     }
     if (detached)
         fail_all_waiting(s, COR_ENOTFOUND, "the replica was removed from this kernel server");
 
     pthread_mutex_lock(&s->lock);
-    const char *role = s->broken ? "down"
-                       : s->raft == NULL ? "forming"
-                                         : cor_raft_role_name(cor_raft_role(s->raft));
+    const char *role = s->broken ? "down" : s->raft == NULL ? "forming" : member_role(s);
     snprintf(s->status.role, sizeof(s->status.role), "%s", role);
     const char *l = leader_node(s);
     snprintf(s->status.leader, sizeof(s->status.leader), "%s", l != NULL ? l : "");
@@ -1061,12 +1165,16 @@ int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     s->rt = rt;
     s->o = o;
-    s->self = node_id(rt->node_name);
+    s->self = member_id(rt->node_name, atomic_load(&rt->incarnation));
     pthread_mutex_init(&s->lock, NULL);
     s->msgs_tail = &s->msgs;
     s->calls_tail = &s->calls;
     snprintf(s->dir, sizeof(s->dir), "%.1000s/raft/%s", rt->data_dir, o->idstr);
-    int rc = cor_raft_store_open(s->dir, &s->store, err);
+    /* A replica made here is new: what an older one of this object left
+     * here (it was written off) is not its state. */
+    int rc = cor_raft_store_wipe(s->dir, err);
+    if (rc == 0)
+        rc = cor_raft_store_open(s->dir, &s->store, err);
     if (rc != 0) {
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -1162,7 +1270,7 @@ void cor_rsm_stop(cor_runtime_t *rt)
     pthread_mutex_unlock(&rt->rsm_lock);
 }
 
-void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n)
+void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n, int founding)
 {
     cor_rsm_t *s = o->rsm;
     if (s == NULL)
@@ -1176,6 +1284,7 @@ void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n)
     s->members = copy;
     s->n_members = n;
     s->members_new = 1;
+    s->members_founding |= founding != 0; /* once sent, a later set does not undo it */
     pthread_mutex_unlock(&s->lock);
     wake(s->rt);
 }

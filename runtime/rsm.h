@@ -40,8 +40,12 @@ void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o);
 /* Frees a replica (from the object's free, after detach). */
 void cor_rsm_free(cor_rsm_t *s);
 
-/* The OMS sent the replica set (in o's turn): the group forms from it. */
-void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n);
+/* The OMS sent the replica set (in o's turn; copied). A founding set (the
+ * one sent right after the create) bootstraps a replica with an empty
+ * store; a later one makes an empty replica wait to be added by the
+ * leader. On the leader, a set that differs from the Raft configuration
+ * starts the membership changes that make them agree. */
+void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n, int founding);
 
 /* This thread is applying o's log: calls into o run directly. */
 int cor_rsm_applying(const cor_obj_t *o);

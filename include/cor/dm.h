@@ -137,6 +137,7 @@ typedef struct cor_dm_replica {
     char unix_path[108];
     char host_id[128];
     uint64_t epoch;
+    uint64_t incarnation; /* (SetMembers) the server's incarnation when the replica was made */
     int alive; /* ACTIVE replica on an ALIVE kernel server */
     int lost;  /* written off: its kernel server died or restarted */
     int self;  /* (cor_dm_call_peers) the replica this part runs beside */
@@ -221,6 +222,8 @@ int cor_dm_fail(cor_dm_call_t *c, int code, const char *fmt, ...)
  *                  (cor_dm_call_group_send)
  *   group_delete   the object is being deleted (its replicas are taken
  *                  back by the OMS after this returns)
+ *   group_move_replica  an operator asked to move one replica (corctl
+ *                  migrate --replica): do it and return the outcome
  * A group part that keeps more than one replica is what makes an object
  * survive its kernel server; without one, a replica lost is lost.
  */
@@ -259,6 +262,22 @@ int64_t cor_dm_group_checkpoint_ms(cor_dm_group_t *g);
  * is being moved; the kernel server's own error. */
 int cor_dm_group_add_replica(cor_dm_group_t *g, enum cor_dm_source from, char *node, size_t len,
                              cor_error_t *err);
+
+/* As cor_dm_group_add_replica, on kernel server node (by name) only:
+ * ENOTFOUND when there is none, EINVAL when it already holds a live
+ * replica of the object, ENOTFOUND/EUNAVAIL when it does not host the
+ * class, breaks the placement, is dead or full. */
+int cor_dm_group_add_replica_on(cor_dm_group_t *g, enum cor_dm_source from, const char *node,
+                                cor_error_t *err);
+
+/* The role the replica on node gives for itself when its kernel server is
+ * asked (Kernel.GetState, probe): a replicated object's ("leader",
+ * "follower", "learner", "joining", "forming", "down"), written into role
+ * (len bytes); "" for a replica that reports none. ENOTFOUND when node
+ * holds no live replica of the object; the kernel server's error when it
+ * cannot be asked. Waits for the answer (at most a few seconds). */
+int cor_dm_group_replica_role(cor_dm_group_t *g, const char *node, char *role, size_t len,
+                              cor_error_t *err);
 
 /* Writes off the live replica on kernel server node: its state is gone (a
  * dead server). It stops counting as a place to call; its slot is reused
@@ -312,8 +331,9 @@ typedef struct cor_dm_param_spec {
 
 /* 2: server_save_dirty and server_apply_dirty added.
  * 3: group parts run code (group_new ... group_message); the replicas and
- *    on_failure hooks are gone (a group part makes and replaces replicas). */
-#define COR_DM_OPS_VERSION 3
+ *    on_failure hooks are gone (a group part makes and replaces replicas).
+ * 4: group_move_replica. */
+#define COR_DM_OPS_VERSION 4
 
 typedef struct cor_dm_ops {
     unsigned version; /* COR_DM_OPS_VERSION */
@@ -347,6 +367,11 @@ typedef struct cor_dm_ops {
     int (*group_message)(void *state, cor_dm_group_t *g, const char *from_node,
                          const unsigned char *msg, size_t len, unsigned char **reply,
                          size_t *reply_len, cor_error_t *err);
+    /* Moves the object's replica on from_node to to_node and waits for the
+     * outcome; an error leaves the replica where it was. Optional: without
+     * it, moving one replica of the object is refused. */
+    int (*group_move_replica)(void *state, cor_dm_group_t *g, const char *from_node,
+                              const char *to_node, cor_error_t *err);
 
     /* Client part, one per (reference, chain position) in the caller's
      * process: state from client_new (its parameters already checked),

@@ -464,6 +464,21 @@ expect_rc 0
 expect_json
 expect_out '"raft": '
 expect_out '"role": "leader"'
+# Moving one replica: the target is named with --to; one that already
+# holds a replica, or a node holding none, is refused and nothing moves.
+run migrate rep --replica k1
+expect_rc 2
+expect_err 'give the target with --to NODE'
+run migrate rep --replica k1 --to k2
+expect_rc 1
+expect_err 'already holds a replica'
+run migrate rep --replica nosuch --to k2
+expect_rc 1
+expect_err "no live replica on 'nosuch'"
+run describe rep
+expect_rc 0
+expect_out '^k1 +leader|^k1 +follower'
+expect_out '^k2 +leader|^k2 +follower'
 # Three replicas cannot be placed on two kernel servers: refused, nothing made.
 run create echo.Echo --name rep3 --dm 'ConsensusRSM(replicas=3)'
 expect_rc 1

@@ -1,6 +1,7 @@
 /*
- * test_rsm.c — ConsensusRSM with real processes: cor-oms and three
- * cor-kernel daemons, each with a data directory.
+ * test_rsm.c — ConsensusRSM with real processes: cor-oms and four
+ * cor-kernel daemons (three replicas and a spare), each with a data
+ * directory.
  *
  *  - an object with ConsensusRSM(replicas=3) gets three replicas on
  *    distinct kernel servers and counts every Add once, whichever replica
@@ -14,6 +15,14 @@
  *    election timeout;
  *  - a follower paused past a snapshot catches up by installing it, and
  *    then carries the quorum on its own with the leader;
+ *  - a follower's kernel killed for good: its replica is replaced on the
+ *    spare kernel (learner, then voter), and the group then survives the
+ *    loss of its leader's kernel too, every total exact;
+ *  - one replica moved (Oms.Migrate with `replica`, what corctl migrate
+ *    --replica sends) — the leader's, then a follower's — while calls flow:
+ *    the new one votes before the old one goes, and moves that cannot work
+ *    (a target already holding a replica, a node without one, a selector)
+ *    are refused and change nothing;
  *  - chains that cannot work are refused at create time with a reason;
  *  - a leader left without followers, holding a call it cannot commit,
  *    still drains and exits 0 at SIGTERM.
@@ -39,6 +48,7 @@ static const cor_cluster_kernel_t kernels[] = {
     {"k1", "echo", NULL},
     {"k2", "echo", NULL},
     {"k3", "echo", NULL},
+    {"k4", "echo", NULL},
 };
 static cor_cluster_t cl;
 static cor_ref_t *obj;
@@ -46,7 +56,7 @@ static int64_t total; /* what the counter must hold */
 
 static int setup(void)
 {
-    static const cor_cluster_spec_t spec = {.tag = "rsm-oms", .kernels = kernels, .n_kernels = 3};
+    static const cor_cluster_spec_t spec = {.tag = "rsm-oms", .kernels = kernels, .n_kernels = 4};
     return cor_cluster_start(&cl, &spec);
 }
 
@@ -258,6 +268,251 @@ static void test_follower_catches_up_by_snapshot(void)
     cor_ref_free(r);
 }
 
+/* Waits (up to 15 s, adding 1 every 50 ms meanwhile and checking each
+ * total) until r has 3 active replicas, each answering probes as a
+ * voter (a dead one's does not answer; a new one is a learner first). 0
+ * when it got there. */
+static int wait_replaced(cor_ref_t *r, int64_t *want)
+{
+    cor_ref_t *saved = obj;
+    obj = r;
+    int ok = -1;
+    for (int tries = 0; tries < 300 && ok != 0; tries++) {
+        int rc;
+        cor_error_t err;
+        int64_t got = cor_echo_add(r, 1, &rc, &err);
+        if (got != *want + 1)
+            fprintf(stderr, "while replacing: %lld, not %lld: %s\n", (long long)got,
+                    (long long)*want + 1, err.msg);
+        CU_ASSERT_EQUAL_FATAL(got, *want + 1);
+        (*want)++;
+        char nodes[8][16], tcp[8][64];
+        int n = replicas(r, nodes, tcp), voters = 0;
+        for (int i = 0; i < n; i++) {
+            char role[32];
+            uint64_t term, applied;
+            if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+                (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
+                voters++;
+        }
+        if (n == 3 && voters == 3)
+            ok = 0;
+        else
+            usleep(50 * 1000);
+    }
+    obj = saved;
+    return ok;
+}
+
+/* A follower's kernel dies for good: after replace_after the group part
+ * writes its replica off and makes one on the spare kernel, which the
+ * leader adds as a learner and promotes once caught up, removing the dead
+ * one. The group is three again, so it survives losing its leader next. */
+static void test_lost_replica_replaced(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3, replace_after=300ms)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    char nodes[8][16], tcp[8][64];
+    CU_ASSERT_EQUAL_FATAL(replicas(r, nodes, tcp), 3);
+    cor_ref_t *saved = obj;
+    obj = r;
+    uint8_t cid[16] = {5, 5, 5};
+    int64_t want = -1;
+    int leader = find_leader(tcp, 3, cid, 1, &want);
+    obj = saved;
+    CU_ASSERT_FATAL(leader >= 0);
+    int f = (leader + 1) % 3;
+    int kf = cor_cluster_kernel_index(&cl, nodes[f]);
+    int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
+    CU_ASSERT_FATAL(kf >= 0 && kl >= 0);
+    char gone[16];
+    snprintf(gone, sizeof(gone), "%s", nodes[f]);
+    cor_cluster_kill_kernel(&cl, kf);
+    long long t0 = cor_test_now_ms();
+    CU_ASSERT_EQUAL_FATAL(wait_replaced(r, &want), 0);
+    printf("\n  %s killed: its replica was replaced, caught up and voting after %lld ms "
+           "(heartbeat timeout 1,000 ms + replace_after 300 ms)\n",
+           gone, cor_test_now_ms() - t0);
+    /* The second loss: the original leader's kernel. */
+    cor_cluster_kill_kernel(&cl, kl);
+    for (int i = 0; i < 20; i++) {
+        int64_t got = cor_echo_add(r, 1, &rc, &err);
+        if (got != want + 1)
+            fprintf(stderr, "after the second loss, add %d: %lld: %s\n", i, (long long)got,
+                    err.msg);
+        CU_ASSERT_EQUAL_FATAL(got, want + 1);
+        want++;
+    }
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kf), 0);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kl), 0);
+    /* And it becomes three again, on the kernels that came back. */
+    CU_ASSERT_EQUAL(wait_replaced(r, &want), 0);
+    cor_ref_free(r);
+}
+
+/* Oms.Migrate of the replica on `from` to `to`: the status. */
+static int move_replica(cor_ref_t *r, const char *from, const char *to, const char *selector,
+                        cor_error_t *err)
+{
+    Cor__MigrateRequest q = COR__MIGRATE_REQUEST__INIT;
+    const cor_object_id_t *id = cor_ref_id(r);
+    q.id.data = (uint8_t *)id->b;
+    q.id.len = sizeof(id->b);
+    q.replica = (char *)from;
+    q.to_node = (char *)to;
+    q.selector = (char *)selector;
+    ProtobufCMessage *out = NULL;
+    int rc = cor_cluster_oms_call(&cl, COR_M_OMS_MIGRATE, &q.base, &cor__migrate_reply__descriptor,
+                                  20000, &out, err);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    return rc;
+}
+
+typedef struct adder {
+    cor_ref_t *r;
+    int64_t want; /* the total the counter must show next, less one */
+    int stop, bad;
+} adder_t;
+
+/* Adds 1 until told to stop, checking each total runs on by one. */
+static void *adder_main(void *arg)
+{
+    adder_t *a = arg;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        int rc;
+        cor_error_t err;
+        int64_t got = cor_echo_add(a->r, 1, &rc, &err);
+        if (got != a->want + 1) {
+            fprintf(stderr, "during a replica move: %lld, not %lld: %s\n", (long long)got,
+                    (long long)a->want + 1, err.msg);
+            a->bad++;
+            return NULL;
+        }
+        a->want++;
+    }
+    return NULL;
+}
+
+/* The node of r's replicas (3 expected) that is not in nodes. */
+static int spare_of(char nodes[8][16], int n, char *out, size_t len)
+{
+    for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+        int used = 0;
+        for (int i = 0; i < n; i++)
+            used |= strcmp(nodes[i], kernels[k].name) == 0;
+        if (!used) {
+            snprintf(out, len, "%s", kernels[k].name);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void test_move_one_replica(void)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    char nodes[8][16], tcp[8][64];
+    CU_ASSERT_EQUAL_FATAL(replicas(r, nodes, tcp), 3);
+    char spare[16];
+    CU_ASSERT_EQUAL_FATAL(spare_of(nodes, 3, spare, sizeof(spare)), 0);
+
+    /* Refused, nothing changed: onto a node that holds one, from a node
+     * that holds none, with a selector, to no such node. */
+    static const struct {
+        int from, to; /* -1: the spare; -2: a node that does not exist */
+        const char *selector;
+        int code;
+        const char *says;
+    } bad[] = {
+        {0, 1, "", COR_EINVAL, "already holds"},
+        {-1, 1, "", COR_ENOTFOUND, "no live replica"},
+        {0, -3, "zone=a", COR_EINVAL, "not a selector"},
+        {0, -2, "", COR_ENOTFOUND, "no kernel server named"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *from = bad[i].from == -1 ? spare : nodes[bad[i].from];
+        const char *to = bad[i].to == -2 ? "k9" : bad[i].to == -3 ? "" : nodes[bad[i].to];
+        rc = move_replica(r, from, to, bad[i].selector, &err);
+        if (rc != bad[i].code || strstr(err.msg, bad[i].says) == NULL)
+            fprintf(stderr, "move %s -> %s: %d %s\n", from, to, rc, err.msg);
+        CU_ASSERT_EQUAL(rc, bad[i].code);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad[i].says));
+    }
+    char now[8][16];
+    CU_ASSERT_EQUAL_FATAL(replicas(r, now, tcp), 3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(now[i], nodes[i]);
+
+    adder_t a = {.r = r, .want = 1};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, adder_main, &a), 0);
+    /* The leader's replica first (its successor votes, then it goes and
+     * the others elect), then a follower's onto the node it left. */
+    cor_ref_t *saved = obj;
+    obj = r;
+    /* (No FATAL asserts until the adder is joined: it uses r.) */
+    for (int round = 0; round < 2; round++) {
+        int n = 0, leader = -1;
+        for (int tries = 0; tries < 100 && leader < 0; tries++) { /* after an election */
+            n = replicas(r, nodes, tcp);
+            for (int i = 0; i < n; i++) {
+                char role[32];
+                uint64_t term, applied;
+                if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+                    strcmp(role, "leader") == 0)
+                    leader = i;
+            }
+            if (leader < 0)
+                usleep(50 * 1000);
+        }
+        CU_ASSERT_EQUAL(n, 3);
+        CU_ASSERT(leader >= 0);
+        if (n != 3 || leader < 0)
+            break;
+        int from = round == 0 ? leader : (leader + 1) % n;
+        char to[16], gone[16];
+        CU_ASSERT_EQUAL(spare_of(nodes, n, to, sizeof(to)), 0);
+        snprintf(gone, sizeof(gone), "%s", nodes[from]);
+        usleep(200 * 1000); /* calls flowing before */
+        rc = move_replica(r, gone, to, "", &err);
+        if (rc != 0)
+            fprintf(stderr, "moving the replica on %s to %s: %s\n", gone, to, err.msg);
+        CU_ASSERT_EQUAL(rc, 0);
+        usleep(200 * 1000); /* and after */
+        CU_ASSERT_EQUAL(replicas(r, now, tcp), 3);
+        int has_to = 0, has_gone = 0, voters = 0;
+        for (int i = 0; i < 3; i++) {
+            has_to |= strcmp(now[i], to) == 0;
+            has_gone |= strcmp(now[i], gone) == 0;
+            char role[32];
+            uint64_t term, applied;
+            if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+                (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
+                voters++;
+        }
+        CU_ASSERT(has_to);
+        CU_ASSERT(!has_gone);
+        CU_ASSERT_EQUAL(voters, 3);
+    }
+    obj = saved;
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(a.bad, 0);
+    CU_ASSERT(a.want > 1);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 0, &rc, &err), a.want);
+    cor_ref_free(r);
+}
+
 typedef struct bg_add {
     cor_ref_t *r;
     int rc;
@@ -295,9 +550,12 @@ static void test_leader_drains_waiting_calls_at_sigterm(void)
     obj = saved;
     CU_ASSERT_FATAL(leader >= 0);
     int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
+    int down[8], n_down = 0;
     for (int i = 0; i < n; i++)
-        if (i != leader)
-            cor_cluster_kill_kernel(&cl, cor_cluster_kernel_index(&cl, nodes[i]));
+        if (i != leader) {
+            down[n_down] = cor_cluster_kernel_index(&cl, nodes[i]);
+            cor_cluster_kill_kernel(&cl, down[n_down++]);
+        }
     bg_add_t b = {.r = r};
     pthread_t th;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, bg_add_main, &b), 0);
@@ -305,8 +563,9 @@ static void test_leader_drains_waiting_calls_at_sigterm(void)
     CU_ASSERT_EQUAL(cor_proc_stop(&cl.k[kl], SIGTERM, 10000), 0);
     pthread_join(th, NULL);
     CU_ASSERT_NOT_EQUAL(b.rc, 0); /* no majority: it could not succeed */
-    for (int i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, i), 0);
+    for (int i = 0; i < n_down; i++)
+        CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, down[i]), 0);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kl), 0);
     cor_ref_free(r);
 }
 
@@ -334,6 +593,9 @@ int main(void)
         {"the leader's kernel killed -9: nothing acknowledged is lost", test_leader_killed},
         {"a paused follower catches up by installing a snapshot",
          test_follower_catches_up_by_snapshot},
+        {"a lost replica is replaced, and the group survives a second loss",
+         test_lost_replica_replaced},
+        {"one replica moves, the leader's too, while calls flow", test_move_one_replica},
         {"chains that cannot work are refused", test_refused_chains},
         {"a leader holding uncommittable calls still drains at SIGTERM",
          test_leader_drains_waiting_calls_at_sigterm},

@@ -301,6 +301,30 @@ static void test_core_restarts_from_store(void)
     rm_dir();
 }
 
+/* A replica made afresh where an older one left its files: after the
+ * wipe the store opens empty, and wiping what is not there is no error. */
+static void test_wipe(void)
+{
+    fresh_dir("rstore-wipe");
+    write_five();
+    cor_error_t err;
+    CU_ASSERT_EQUAL(cor_raft_store_wipe(dir, &err), 0);
+    CU_ASSERT_EQUAL(file_size("log"), -1);
+    CU_ASSERT_EQUAL(file_size("meta"), -1);
+    cor_raft_store_t *s;
+    CU_ASSERT_EQUAL_FATAL(cor_raft_store_open(dir, &s, &err), 0);
+    cor_raft_store_state_t st;
+    cor_raft_store_state(s, &st);
+    CU_ASSERT_EQUAL(st.term, 0);
+    CU_ASSERT_EQUAL(st.vote, 0);
+    CU_ASSERT_EQUAL(st.n_entries, 0);
+    CU_ASSERT_EQUAL(st.snap_index, 0);
+    cor_raft_store_close(s);
+    CU_ASSERT_EQUAL(cor_raft_store_wipe(dir, &err), 0);
+    rm_dir();
+    CU_ASSERT_EQUAL(cor_raft_store_wipe(dir, &err), 0); /* no directory: empty already */
+}
+
 static void test_bad_directory(void)
 {
     cor_raft_store_t *s;
@@ -318,6 +342,7 @@ int main(void)
         {"corruption is refused, not trimmed", test_corruption_refused},
         {"a snapshot compacts the log", test_snapshot_compacts},
         {"a core restarts from its store", test_core_restarts_from_store},
+        {"a wiped store opens empty", test_wipe},
         {"a directory that cannot be made", test_bad_directory},
         {NULL, NULL},
     };
