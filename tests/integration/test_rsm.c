@@ -110,11 +110,12 @@ static void test_three_replicas_count_once(void)
 
 /* Sends Add(1) with call id (cid, seq) to each replica's kernel directly:
  * returns the index of the one that took it (the leader), -1 if none. */
-static int find_leader(char tcp[8][64], int n, const uint8_t cid[16], uint64_t seq, int64_t *t)
+static int find_leader(cor_ref_t *o, char tcp[8][64], int n, const uint8_t cid[16], uint64_t seq,
+                       int64_t *t)
 {
     int leader = -1;
     for (int i = 0; i < n; i++) {
-        int64_t r = cor_echo_raw_add(cl.rt, obj, tcp[i], cid, seq, 1);
+        int64_t r = cor_echo_raw_add(cl.rt, o, tcp[i], cid, seq, 1);
         if (r >= 0) {
             CU_ASSERT_EQUAL(leader, -1); /* one leader */
             leader = i;
@@ -124,12 +125,32 @@ static int find_leader(char tcp[8][64], int n, const uint8_t cid[16], uint64_t s
     return leader;
 }
 
+/* A new echo object with chain and one Add done; its three replicas'
+ * nodes and addresses, which is the leader (the one that takes an Add sent
+ * straight to it, call id tag), and the total after that Add. */
+static cor_ref_t *new_group(const char *chain, uint8_t tag, char nodes[8][16], char tcp[8][64],
+                            int *leader, int64_t *after)
+{
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = chain};
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1); /* a leader exists */
+    CU_ASSERT_EQUAL_FATAL(replicas(r, nodes, tcp), 3);
+    uint8_t cid[16] = {tag, tag, tag};
+    *leader = find_leader(r, tcp, 3, cid, 1, after);
+    CU_ASSERT_FATAL(*leader >= 0);
+    return r;
+}
+
 /* Each replica's own Raft view (Kernel.GetState, probe), as corctl
  * describe shows it: role, term, applied. */
-static int raft_view(const char *tcp, char *role, size_t len, uint64_t *term, uint64_t *applied)
+static int raft_view(cor_ref_t *o, const char *tcp, char *role, size_t len, uint64_t *term,
+                     uint64_t *applied)
 {
     Cor__GetStateRequest req = COR__GET_STATE_REQUEST__INIT;
-    const cor_object_id_t *id = cor_ref_id(obj);
+    const cor_object_id_t *id = cor_ref_id(o);
     req.object_id.data = (uint8_t *)id->b;
     req.object_id.len = sizeof(id->b);
     req.probe = 1;
@@ -158,7 +179,7 @@ static void test_only_the_leader_answers_and_once(void)
     for (int i = 0; i < 16; i++)
         cid[i] = (uint8_t)(0xA0 + i);
     int64_t t = -1;
-    int leader = find_leader(tcp, n, cid, 1, &t);
+    int leader = find_leader(obj, tcp, n, cid, 1, &t);
     CU_ASSERT_FATAL(leader >= 0);
     CU_ASSERT_EQUAL(t, total + 1);
     total++;
@@ -173,7 +194,7 @@ static void test_only_the_leader_answers_and_once(void)
     for (int i = 0; i < n; i++) {
         char role[32];
         uint64_t term, applied;
-        CU_ASSERT_EQUAL_FATAL(raft_view(tcp[i], role, sizeof(role), &term, &applied), 0);
+        CU_ASSERT_EQUAL_FATAL(raft_view(obj, tcp[i], role, sizeof(role), &term, &applied), 0);
         CU_ASSERT_STRING_EQUAL(role, i == leader ? "leader" : "follower");
         CU_ASSERT(term > 0);
         if (i > 0)
@@ -190,7 +211,7 @@ static void test_leader_killed(void)
     CU_ASSERT_EQUAL_FATAL(n, 3);
     uint8_t cid[16] = {1, 2, 3};
     int64_t t = -1;
-    int leader = find_leader(tcp, n, cid, 100, &t);
+    int leader = find_leader(obj, tcp, n, cid, 100, &t);
     CU_ASSERT_FATAL(leader >= 0);
     total = t;
     int k = cor_cluster_kernel_index(&cl, nodes[leader]);
@@ -226,22 +247,10 @@ static void test_leader_killed(void)
 static void test_follower_catches_up_by_snapshot(void)
 {
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    int rc, n = 3, leader;
     char nodes[8][16], tcp[8][64];
-    int n = replicas(r, nodes, tcp);
-    CU_ASSERT_EQUAL_FATAL(n, 3);
-    int rc;
-    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1); /* a leader exists */
-    /* Which is the leader: the one that takes a call sent straight to it. */
-    cor_ref_t *saved = obj;
-    obj = r;
-    uint8_t cid[16] = {9, 9, 9};
-    int64_t t = -1;
-    int leader = find_leader(tcp, n, cid, 1, &t);
-    obj = saved;
-    CU_ASSERT_FATAL(leader >= 0);
+    int64_t t;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 9, nodes, tcp, &leader, &t);
     int paused = (leader + 1) % n, other = (leader + 2) % n;
     int kp = cor_cluster_kernel_index(&cl, nodes[paused]);
     int ko = cor_cluster_kernel_index(&cl, nodes[other]);
@@ -274,8 +283,6 @@ static void test_follower_catches_up_by_snapshot(void)
  * when it got there. */
 static int wait_replaced(cor_ref_t *r, int64_t *want)
 {
-    cor_ref_t *saved = obj;
-    obj = r;
     int ok = -1;
     for (int tries = 0; tries < 300 && ok != 0; tries++) {
         int rc;
@@ -291,7 +298,7 @@ static int wait_replaced(cor_ref_t *r, int64_t *want)
         for (int i = 0; i < n; i++) {
             char role[32];
             uint64_t term, applied;
-            if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+            if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
                 (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
                 voters++;
         }
@@ -300,7 +307,6 @@ static int wait_replaced(cor_ref_t *r, int64_t *want)
         else
             usleep(50 * 1000);
     }
-    obj = saved;
     return ok;
 }
 
@@ -311,20 +317,11 @@ static int wait_replaced(cor_ref_t *r, int64_t *want)
 static void test_lost_replica_replaced(void)
 {
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3, replace_after=300ms)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
-    int rc;
-    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    int rc, leader;
     char nodes[8][16], tcp[8][64];
-    CU_ASSERT_EQUAL_FATAL(replicas(r, nodes, tcp), 3);
-    cor_ref_t *saved = obj;
-    obj = r;
-    uint8_t cid[16] = {5, 5, 5};
-    int64_t want = -1;
-    int leader = find_leader(tcp, 3, cid, 1, &want);
-    obj = saved;
-    CU_ASSERT_FATAL(leader >= 0);
+    int64_t want;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3, replace_after=300ms)", 5, nodes, tcp,
+                             &leader, &want);
     int f = (leader + 1) % 3;
     int kf = cor_cluster_kernel_index(&cl, nodes[f]);
     int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
@@ -416,13 +413,10 @@ static int spare_of(char nodes[8][16], int n, char *out, size_t len)
 static void test_move_one_replica(void)
 {
     cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
-    int rc;
-    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    int rc, first_leader;
     char nodes[8][16], tcp[8][64];
-    CU_ASSERT_EQUAL_FATAL(replicas(r, nodes, tcp), 3);
+    int64_t total0;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 3, nodes, tcp, &first_leader, &total0);
     char spare[16];
     CU_ASSERT_EQUAL_FATAL(spare_of(nodes, 3, spare, sizeof(spare)), 0);
 
@@ -453,13 +447,11 @@ static void test_move_one_replica(void)
     for (int i = 0; i < 3; i++)
         CU_ASSERT_STRING_EQUAL(now[i], nodes[i]);
 
-    adder_t a = {.r = r, .want = 1};
+    adder_t a = {.r = r, .want = total0};
     pthread_t th;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, adder_main, &a), 0);
     /* The leader's replica first (its successor votes, then it goes and
      * the others elect), then a follower's onto the node it left. */
-    cor_ref_t *saved = obj;
-    obj = r;
     /* (No FATAL asserts until the adder is joined: it uses r.) */
     for (int round = 0; round < 2; round++) {
         int n = 0, leader = -1;
@@ -468,7 +460,7 @@ static void test_move_one_replica(void)
             for (int i = 0; i < n; i++) {
                 char role[32];
                 uint64_t term, applied;
-                if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+                if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
                     strcmp(role, "leader") == 0)
                     leader = i;
             }
@@ -496,7 +488,7 @@ static void test_move_one_replica(void)
             has_gone |= strcmp(now[i], gone) == 0;
             char role[32];
             uint64_t term, applied;
-            if (raft_view(tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+            if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
                 (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
                 voters++;
         }
@@ -504,7 +496,6 @@ static void test_move_one_replica(void)
         CU_ASSERT(!has_gone);
         CU_ASSERT_EQUAL(voters, 3);
     }
-    obj = saved;
     __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     CU_ASSERT_EQUAL(a.bad, 0);
@@ -533,22 +524,10 @@ static void *bg_add_main(void *arg)
  * kernels down and brings them back. */
 static void test_leader_drains_waiting_calls_at_sigterm(void)
 {
-    cor_error_t err;
-    cor_ref_t *r = NULL;
-    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
-    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
-    int rc;
-    CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), 1);
+    int n = 3, leader;
     char nodes[8][16], tcp[8][64];
-    int n = replicas(r, nodes, tcp);
-    CU_ASSERT_EQUAL_FATAL(n, 3);
-    cor_ref_t *saved = obj;
-    obj = r;
-    uint8_t cid[16] = {7, 7, 7};
-    int64_t t = -1;
-    int leader = find_leader(tcp, n, cid, 1, &t);
-    obj = saved;
-    CU_ASSERT_FATAL(leader >= 0);
+    int64_t t;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 7, nodes, tcp, &leader, &t);
     int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
     int down[8], n_down = 0;
     for (int i = 0; i < n; i++)
