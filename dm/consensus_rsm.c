@@ -105,9 +105,10 @@ static int refresh(rsm_client_t *rc, cor_dm_call_t *c, int force)
     int rc_ = cor_dm_call_replicas(c, reps, RSM_MAX, &n);
     if (rc_ != 0) {
         /* The OMS is down or cut off: the replicas serve without it, so
-         * carry on with the list we have, and ask again later. */
+         * carry on with the list we have, and ask again later. (Its
+         * answers — the object is deleted — are final.) */
         pthread_mutex_lock(&rc->lock);
-        int have = rc->n > 0;
+        int have = rc->n > 0 && cor_dm_transport_failure(rc_);
         if (have)
             rc->fetched = cor_dm_now_ms();
         pthread_mutex_unlock(&rc->lock);
@@ -197,8 +198,11 @@ static int rsm_call(void *state, cor_dm_call_t *c)
             leader_hint(rc, cor_dm_call_error(c)->msg, r.node, prefer, sizeof(prefer));
         /* A replica gone (moved, written off) or unreachable: the list is
          * stale. */
-        if (cor_dm_transport_failure(rc_) || rc_ == COR_ENOTFOUND)
-            refresh(rc, c, 1);
+        if (cor_dm_transport_failure(rc_) || rc_ == COR_ENOTFOUND) {
+            int gone = refresh(rc, c, 1);
+            if (gone != 0)
+                return gone; /* the OMS says the object is gone */
+        }
         /* As many failures as replicas: an election is under way (or the
          * hints name a leader that is gone), so wait a little. */
         if (++tried >= rc->n) {

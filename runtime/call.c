@@ -218,8 +218,12 @@ static int send_call(outcall_t *c, int first_rc, const cor_redirect_t *first_mov
         }
         attempt++;
         /* A replica here (co-located, or a local copy of an Immutable
-         * object) answers before any routing choice. */
-        cor_obj_t *o = local_obj(rt, &c->ref->id);
+         * object) answers, unless a client part routed the call to a
+         * replica on another node (another replica of a replicated
+         * object: a follower here must not answer for the leader). */
+        cor_obj_t *o = c->route == NULL || strcmp(c->route->node, rt->node_name) == 0
+                           ? local_obj(rt, &c->ref->id)
+                           : NULL;
         moved.epoch = 0;
         if (o != NULL) {
             rc = call_here(c, o, &moved);
