@@ -48,6 +48,7 @@
 
 #define ADDR_MAX 128
 #define MAX_LABELS 32
+#define MAX_HELD 256 /* restored replicas named in one registration */
 #define MAX_MODULES 32
 #define MAX_CLASSES 256
 
@@ -370,6 +371,21 @@ static int do_register(kernel_t *k, cor_error_t *err)
     n.classes = cp;
     Cor__RegisterRequest req = COR__REGISTER_REQUEST__INIT;
     req.node = &n;
+    /* The replicated objects' replicas restored from the data directory:
+     * they stay ours if the OMS still counts them here. */
+    cor_object_id_t ids[MAX_HELD];
+    uint64_t incs[MAX_HELD];
+    Cor__HeldReplica held[MAX_HELD], *hp[MAX_HELD];
+    int n_held = cor_runtime_held_replicas(k->rt, ids, incs, MAX_HELD);
+    for (int i = 0; i < n_held; i++) {
+        cor__held_replica__init(&held[i]);
+        held[i].object_id.data = ids[i].b;
+        held[i].object_id.len = sizeof(ids[i].b);
+        held[i].member_incarnation = incs[i];
+        hp[i] = &held[i];
+    }
+    req.n_held = (size_t)n_held;
+    req.held = hp;
     ProtobufCMessage *out = NULL;
     int rc = cor_rpc_call(cor_runtime_client(k->rt), k->cfg.oms, COR_M_OMS_REGISTER, &req.base,
                           &cor__register_reply__descriptor, 2000, &out, err);
@@ -378,6 +394,13 @@ static int do_register(kernel_t *k, cor_error_t *err)
     Cor__RegisterReply *rep = (Cor__RegisterReply *)out;
     k->incarnation = rep->incarnation;
     cor_runtime_set_incarnation(k->rt, rep->incarnation);
+    for (size_t i = 0; i < rep->n_refused; i++) {
+        cor_object_id_t id;
+        if (rep->refused[i].len == sizeof(id.b)) {
+            memcpy(id.b, rep->refused[i].data, sizeof(id.b));
+            cor_runtime_refuse_replica(k->rt, &id);
+        }
+    }
     k->hb_interval_ms = rep->heartbeat_interval_ms ? (int)rep->heartbeat_interval_ms : 1000;
     protobuf_c_message_free_unpacked(out, NULL);
     return 0;
@@ -549,6 +572,9 @@ int main(int argc, char **argv)
         (k.cfg.data_dir[0] != '\0' && cor_runtime_set_data_dir(k.rt, k.cfg.data_dir, &err) != 0) ||
         cor_runtime_listen(k.rt, k.cfg.listen, k.cfg.no_unix ? NULL : k.cfg.unix_path, &err) != 0)
         goto fail;
+    /* Replicated objects' replicas this server held before it stopped:
+     * made again before it registers, so they rejoin their groups. */
+    cor_runtime_restore_replicas(k.rt);
     if (k.cfg.advertise[0] != '\0') {
         /* The runtime's TCP address is what it registers, hands out in refs
          * and compares with DM members to find itself, so the advertised

@@ -68,6 +68,8 @@ typedef struct oms_node {
 typedef struct oms_replica {
     oms_node_t *node;
     uint64_t incarnation;
+    uint64_t member_inc; /* a replicated object's member: the incarnation it was made under
+                            (kept across a rejoin); 0: the same as incarnation */
     uint64_t epoch;
     int state;   /* COR__REPLICA_STATE__* */
     int pending; /* a new replica for this slot is being made (not persisted) */

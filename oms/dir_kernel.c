@@ -121,7 +121,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int foundin
         m[n].unix_path = unx[n];
         m[n].host_id = host[n];
         m[n].epoch = r->epoch;
-        m[n].incarnation = r->incarnation;
+        m[n].incarnation = r->member_inc ? r->member_inc : r->incarnation;
         mp[n] = &m[n];
         n++;
     }

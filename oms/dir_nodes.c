@@ -5,7 +5,11 @@
  * Design: a node is known by name; each registration under that name is a
  * new incarnation (a new process), so the replicas placed on an older one
  * are marked LOST — they died with their process and are never silently
- * resurrected. A heartbeat from the current incarnation keeps the node
+ * resurrected — unless the new process names them as held: a replicated
+ * object's replica it made again from its data directory, which keeps its
+ * member incarnation (its Raft identity) and moves to the new one; held
+ * replicas the OMS no longer counts there are refused in the reply. A
+ * heartbeat from the current incarnation keeps the node
  * ALIVE and carries its load; one that misses heartbeats for the timeout
  * is DEAD (placement skips it) until that same incarnation heartbeats
  * again. Heartbeats are soft state; registrations are stored.
@@ -30,6 +34,7 @@
 
 #define MAX_LABELS 32
 #define MAX_CLASSES 256
+#define MAX_HELD 4096 /* held replicas named in one registration */
 
 static int check_address(const char *a, cor_error_t *err)
 {
@@ -43,58 +48,126 @@ static int check_address(const char *a, cor_error_t *err)
     return 0;
 }
 
-/* Marks this node's replicas from older incarnations LOST. Called from the
+/* Marks this node's replicas from older incarnations LOST, except those
+ * the new process says it holds again (RegisterRequest.held: a replicated
+ * object's replica restored from its data directory), which move to the
+ * new incarnation keeping their member incarnation. Called from the
  * register handler after the node is updated. */
 typedef struct lost_ctx {
     oms_dir_t *d;
     oms_node_t *n;
+    const Cor__RegisterRequest *req;
+    int *kept;             /* per held entry: 1 when it was kept */
+    cor_object_id_t *back; /* objects whose replica set must be sent again */
+    int n_back;
     int count;
 } lost_ctx_t;
+
+/* Whether held names r of object o (and which entry). */
+static int held_entry(const lost_ctx_t *lc, const oms_obj_t *o, const oms_replica_t *r)
+{
+    uint64_t member = r->member_inc ? r->member_inc : r->incarnation;
+    for (size_t i = 0; i < lc->req->n_held; i++) {
+        const Cor__HeldReplica *h = lc->req->held[i];
+        if (memcmp(h->object_id.data, o->id.b, 16) == 0 && h->member_incarnation == member)
+            return (int)i;
+    }
+    return -1;
+}
 
 static void mark_lost_cb(void *arg, const cor_object_id_t *key, void *value)
 {
     lost_ctx_t *lc = arg;
     oms_obj_t *o = value;
-    int changed = 0;
+    int changed = 0, lost = 0;
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(&o->id, s);
     for (int i = 0; i < o->n_replicas; i++) {
         oms_replica_t *r = &o->replicas[i];
-        if (r->node == lc->n && r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
-            r->incarnation != lc->n->info->incarnation) {
-            r->state = COR__REPLICA_STATE__REPLICA_LOST;
-            lc->n->placed--;
-            changed = 1;
+        if (r->node != lc->n || r->state != COR__REPLICA_STATE__REPLICA_ACTIVE ||
+            r->incarnation == lc->n->info->incarnation)
+            continue;
+        int h = held_entry(lc, o, r);
+        changed = 1;
+        if (h >= 0) {
+            r->member_inc = r->member_inc ? r->member_inc : r->incarnation;
+            r->incarnation = lc->n->info->incarnation;
+            lc->kept[h] = 1;
+            if (lc->n_back < (int)lc->req->n_held)
+                lc->back[lc->n_back++] = o->id;
+            cor_log_info("object %s: its replica on %s rejoins (the restarted server kept it)",
+                         s, lc->n->info->name);
+            continue;
         }
+        r->state = COR__REPLICA_STATE__REPLICA_LOST;
+        lc->n->placed--;
+        lost = 1;
     }
     if (changed) {
         cor_error_t err;
         if (oms_obj_persist(lc->d, o, &err) != 0)
             cor_log_error("persisting a lost replica: %s", err.msg);
-        char s[COR_OBJECT_ID_STRLEN + 1];
-        cor_object_id_format(&o->id, s);
+    }
+    if (lost) {
         cor_log_warn("object %s: replica on %s lost (node restarted)", s, lc->n->info->name);
         lc->count++;
     }
 }
 
-/* Writes off the replicas of the node's older processes, then tells the
- * group parts it joined: what to make of it is theirs to decide. */
-static int mark_lost(oms_dir_t *d, const char *node_name)
+/* Writes off the replicas of the node's older processes but those it
+ * still holds, then tells the group parts it joined (what to make of it
+ * is theirs to decide) and the kept replicas' groups their set again
+ * (the address changed). Held replicas it did not keep go into
+ * rep->refused. */
+static int mark_lost(oms_dir_t *d, const char *node_name, const Cor__RegisterRequest *req,
+                     cor_arena_t *arena, Cor__RegisterReply *rep)
 {
+    size_t n = req->n_held ? req->n_held : 1;
+    int *kept = calloc(n, sizeof(*kept));
+    cor_object_id_t *back = calloc(n, sizeof(*back));
+    if (kept == NULL || back == NULL) {
+        free(kept);
+        free(back);
+        kept = NULL;
+        back = NULL;
+    }
+    lost_ctx_t lc = {.d = d, .req = req, .kept = kept, .back = back};
+    static const Cor__RegisterRequest none = COR__REGISTER_REQUEST__INIT;
+    if (kept == NULL) /* out of memory: write everything off, as before */
+        lc.req = &none;
     pthread_rwlock_wrlock(&d->lock);
-    lost_ctx_t lc = {.d = d, .n = cor_strmap_get(&d->nodes, node_name)};
+    lc.n = cor_strmap_get(&d->nodes, node_name);
     if (lc.n != NULL)
         cor_idmap_each(&d->objects, mark_lost_cb, &lc);
     oms_group_event(d, node_name, COR_DM_NODE_JOINED);
     pthread_rwlock_unlock(&d->lock);
+    for (int i = 0; i < lc.n_back; i++)
+        oms_kernel_set_members(d, &back[i], 0);
+    size_t refused = 0;
+    for (size_t i = 0; i < req->n_held; i++)
+        refused += kept == NULL || !kept[i];
+    rep->refused = refused ? cor_arena_alloc(arena, refused * sizeof(*rep->refused)) : NULL;
+    for (size_t i = 0; rep->refused != NULL && i < req->n_held; i++)
+        if (kept == NULL || !kept[i])
+            rep->refused[rep->n_refused++] = req->held[i]->object_id;
+    free(kept);
+    free(back);
     return lc.count;
 }
 
-int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__RegisterReply *rep,
-                     cor_error_t *err)
+int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, cor_arena_t *arena,
+                     Cor__RegisterReply *rep, cor_error_t *err)
 {
     const Cor__NodeInfo *in = req->node;
     if (in == NULL)
         return cor_error_set(err, COR_EINVAL, "register: no node given");
+    if (req->n_held > MAX_HELD)
+        return cor_error_set(err, COR_EINVAL, "register: %zu held replicas, at most %d",
+                             req->n_held, MAX_HELD);
+    for (size_t i = 0; i < req->n_held; i++)
+        if (req->held[i]->object_id.len != 16)
+            return cor_error_set(err, COR_EINVAL, "register: held replica %zu: an object id is "
+                                 "16 bytes, not %zu", i, req->held[i]->object_id.len);
     int rc = oms_check_name("node name", in->name, NODE_NAME_MAX, 0, err);
     if (rc != 0)
         return rc;
@@ -171,9 +244,17 @@ int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__Registe
         oms_group_event(d, info->name, COR_DM_NODE_JOINED);
     pthread_rwlock_unlock(&d->lock);
 
-    /* Replicas of older incarnations are gone with their process. */
+    /* Replicas of older incarnations are gone with their process, but
+     * those the new one holds again. */
     if (info->incarnation > 1)
-        mark_lost(d, info->name);
+        mark_lost(d, info->name, req, arena, rep);
+    else
+        for (size_t i = 0; i < req->n_held; i++) { /* nothing of this name was known */
+            if (i == 0)
+                rep->refused = cor_arena_alloc(arena, req->n_held * sizeof(*rep->refused));
+            if (rep->refused != NULL)
+                rep->refused[rep->n_refused++] = req->held[i]->object_id;
+        }
     rep->incarnation = info->incarnation;
     rep->heartbeat_interval_ms = (uint32_t)d->opts.heartbeat_interval_ms;
     rep->heartbeat_timeout_ms = (uint32_t)d->opts.heartbeat_timeout_ms;

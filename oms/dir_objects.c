@@ -119,6 +119,7 @@ Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o)
         cor__replica__init(x);
         x->node = oms_arena_str(a, r->node->info->name);
         x->incarnation = r->incarnation;
+        x->member_incarnation = r->member_inc;
         x->epoch = r->epoch;
         x->state = r->state;
         x->tcp_address = oms_arena_str(a, r->node->info->tcp_address);

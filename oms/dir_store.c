@@ -72,6 +72,7 @@ int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
         cor__replica__init(&reps[i]);
         reps[i].node = o->replicas[i].node->info->name;
         reps[i].incarnation = o->replicas[i].incarnation;
+        reps[i].member_incarnation = o->replicas[i].member_inc;
         reps[i].epoch = o->replicas[i].epoch;
         reps[i].state = o->replicas[i].state;
         rp[i] = &reps[i];
@@ -174,6 +175,7 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
         oms_replica_t *r = &o->replicas[o->n_replicas++];
         r->node = n;
         r->incarnation = m->replicas[i]->incarnation;
+        r->member_inc = m->replicas[i]->member_incarnation;
         r->epoch = m->replicas[i]->epoch;
         r->state = m->replicas[i]->state;
         if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE && r->incarnation != n->info->incarnation)

@@ -11,7 +11,9 @@
  * Rules:
  *  - A node name registering again starts a new incarnation; replicas
  *    placed on an older incarnation are marked LOST (the process that held
- *    them is gone), so they are never silently resurrected.
+ *    them is gone), so they are never silently resurrected — except those
+ *    the new process names as held (a ConsensusRSM replica made again from
+ *    its data directory), which it has by its own account.
  *  - A node that misses heartbeats for the timeout is DEAD; placement skips
  *    it; it becomes ALIVE again if the same incarnation heartbeats.
  *  - Creating an object picks a live node that hosts the class and matches
@@ -63,8 +65,8 @@ int oms_dir_open(cor_store_t store, const oms_dir_opts_t *opts, oms_dir_t **out,
 void oms_dir_close(oms_dir_t *d);
 
 /* What the rpc handlers call. Replies are built in arena. */
-int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, Cor__RegisterReply *rep,
-                     cor_error_t *err);
+int oms_dir_register(oms_dir_t *d, const Cor__RegisterRequest *req, cor_arena_t *arena,
+                     Cor__RegisterReply *rep, cor_error_t *err);
 int oms_dir_heartbeat(oms_dir_t *d, const Cor__HeartbeatRequest *req, Cor__HeartbeatReply *rep,
                       cor_error_t *err);
 int oms_dir_list_nodes(oms_dir_t *d, cor_arena_t *arena, Cor__ListNodesReply *rep,

@@ -12,7 +12,8 @@
 static int h_register(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,
                       cor_arena_t *a, cor_error_t *err)
 {
-    return oms_dir_register(arg, (const Cor__RegisterRequest *)in, (Cor__RegisterReply *)out, err);
+    return oms_dir_register(arg, (const Cor__RegisterRequest *)in, a, (Cor__RegisterReply *)out,
+                            err);
 }
 
 static int h_heartbeat(void *arg, const ProtobufCMessage *in, ProtobufCMessage *out,

@@ -378,9 +378,35 @@ fail:
     return rc;
 }
 
+int cor_raft_store_put_aside(cor_raft_store_t *s, const char *name, const uint8_t *data,
+                             size_t len, cor_error_t *err)
+{
+    return replace_file(s, name, data, len, err);
+}
+
+int cor_raft_store_get_aside(const char *dir, const char *name, uint8_t **data, size_t *len,
+                             cor_error_t *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? cor_error_set(err, COR_ENOTFOUND, "no raft store in %s", dir)
+                               : cor_error_set(err, COR_EUNAVAIL, "raft store %s: %s", dir,
+                                               strerror(errno));
+    int rc = read_file(fd, name, data, len);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return cor_error_set(err, COR_EUNAVAIL, "raft store %s: reading %s: %s", dir, name,
+                             strerror(e));
+    if (*data == NULL)
+        return cor_error_set(err, COR_ENOTFOUND, "raft store %s has no %s", dir, name);
+    return 0;
+}
+
 int cor_raft_store_wipe(const char *dir, cor_error_t *err)
 {
-    static const char *const files[] = {"meta", "meta.tmp", "snap", "snap.tmp", "log"};
+    static const char *const files[] = {"meta",   "meta.tmp",   "snap", "snap.tmp",
+                                        "object", "object.tmp", "log"};
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)

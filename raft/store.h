@@ -55,6 +55,19 @@ typedef struct cor_raft_store_state {
 int cor_raft_store_open(const char *dir, cor_raft_store_t **out, cor_error_t *err);
 void cor_raft_store_close(cor_raft_store_t *s);
 
+/* The driver's own small file `name` beside the store (what it needs to
+ * make its state machine again at a restart): replaced whole, durably,
+ * like meta. name: letters only, not one of the store's. COR_EUNAVAIL on
+ * an I/O error. */
+int cor_raft_store_put_aside(cor_raft_store_t *s, const char *name, const uint8_t *data,
+                             size_t len, cor_error_t *err);
+
+/* Reads such a file from the store in dir into *data (malloc'd, the
+ * caller frees): 0, or COR_ENOTFOUND when there is none, COR_EUNAVAIL on
+ * an I/O error. */
+int cor_raft_store_get_aside(const char *dir, const char *name, uint8_t **data, size_t *len,
+                             cor_error_t *err);
+
 /* Empties the store in dir (which no open store may be using): its files
  * go and the removal is made durable. For a replica made afresh where an
  * older one of the same object left its files. A missing directory is

@@ -95,6 +95,25 @@ int cor_runtime_set_data_dir(cor_runtime_t *rt, const char *dir, cor_error_t *er
  * first registration. EINVAL for a malformed address. */
 int cor_runtime_set_advertise(cor_runtime_t *rt, const char *tcp_addr, cor_error_t *err);
 
+/* ---- ConsensusRSM replicas across a restart (rsm.c) ---- */
+
+/* Makes again every ConsensusRSM replica whose store is in the data
+ * directory (DIR/raft/<id>/ with its `object` file), before the first
+ * registration: the objects exist again, and each replica's Raft state
+ * loads when the OMS sends its replica set. Returns how many; one that
+ * cannot be made (its class is not registered here, its files do not
+ * read) is logged and skipped, its files kept. */
+int cor_runtime_restore_replicas(cor_runtime_t *rt);
+
+/* The ConsensusRSM replicas hosted here, for a registration
+ * (RegisterRequest.held): at most max ids and member incarnations; the
+ * count. */
+int cor_runtime_held_replicas(cor_runtime_t *rt, cor_object_id_t *ids, uint64_t *incs, int max);
+
+/* The OMS no longer counts held replica id here: it goes, and its files
+ * are set aside (DIR/raft/<id>.refused-<time>), never restored again. */
+void cor_runtime_refuse_replica(cor_runtime_t *rt, const cor_object_id_t *id);
+
 /* The incarnation the OMS gave this node at registration. */
 void cor_runtime_set_incarnation(cor_runtime_t *rt, uint64_t incarnation);
 

@@ -139,6 +139,8 @@ typedef struct cor_obj_init {
     cor_dm_stack_t *made_dm; /* server parts already made for the chain (taken over), or NULL */
     Cor__DmHeader *const *dm_state; /* moved DM state to load into the parts */
     size_t n_dm_state;
+    int rsm_restore;         /* a ConsensusRSM replica made again from its store at a restart */
+    uint64_t rsm_member_inc; /* ... with the incarnation it was made under */
 } cor_obj_init_t;
 
 /* Makes an object of cls under id with the server parts of dm_chain, as

@@ -283,7 +283,7 @@ int cor_obj_make(cor_runtime_t *rt, const cor_class_t *cls, const cor_object_id_
     }
     /* A replicated object's replica exists before anyone can call it (and
      * its store is opened once: under the lock, with no other copy here). */
-    rc = cor_rsm_attach(rt, o, err);
+    rc = cor_rsm_attach(rt, o, dm_chain, in, err);
     if (rc == 0)
         rc = cor_idmap_put(&rt->objects, &o->id, o);
     pthread_rwlock_unlock(&rt->lock);
@@ -378,8 +378,10 @@ size_t cor_runtime_drop_all(cor_runtime_t *rt)
     cor_idmap_close(&rt->objects);
     cor_idmap_init(&rt->objects);
     pthread_rwlock_unlock(&rt->lock);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        cor_rsm_detach(rt, all[i]); /* a replica's Raft thread lets go too */
         cor_obj_put(all[i]);
+    }
     free(all);
     return n;
 }

@@ -41,6 +41,13 @@ static int op_delete_replica(void *arg, const ProtobufCMessage *in, ProtobufCMes
     cor_object_id_t id;
     if (cor_id_arg(&r->object_id, &id, err) != 0)
         return err->code;
+    /* Deleted, not merely stopped: a replica's Raft store goes too, so a
+     * restart does not make it again. */
+    cor_obj_t *o = cor_obj_get(arg, &id);
+    if (o != NULL) {
+        cor_rsm_erase(o);
+        cor_obj_put(o);
+    }
     return cor_runtime_unhost(arg, &id, err);
 }
 

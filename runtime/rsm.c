@@ -58,6 +58,7 @@
 #include <cor/log.h>
 #include <cor/raft.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -65,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cor/kernel.pb-c.h"
 #include "host.h"
@@ -140,6 +142,7 @@ struct cor_rsm {
     int n_members, members_new;
     int members_founding; /* a founding set came (before the group formed) */
     int detached;  /* no new calls: the replica is going (deleted, or shutdown) */
+    int erase;     /* deleted: its store's files go when it is freed */
     int gone_code; /* what a call then gets: ENOTFOUND or ESHUTDOWN */
 
     /* The Raft thread's. */
@@ -148,6 +151,7 @@ struct cor_rsm {
     char dir[1024 + 64];
     int broken;
     cor_raft_id_t self;
+    uint64_t member_inc; /* the incarnation the replica was made under (its Raft id's) */
     peer_t peers[RSM_MAX_PEERS];
     int n_peers;
     long long last_tick;
@@ -158,6 +162,7 @@ struct cor_rsm {
     struct {            /* for Kernel.GetState probes; under lock */
         char role[16], leader[64];
         uint64_t term, commit, applied, last, snap;
+        uint32_t voters, learners;
     } status;
     answer_t *buckets[DEDUP_BUCKETS];
     answer_t *ring[DEDUP_MAX];
@@ -1039,6 +1044,10 @@ static void process(cor_rsm_t *s, long long now)
         s->status.applied = cor_raft_applied(s->raft);
         s->status.last = cor_raft_last_index(s->raft);
         s->status.snap = cor_raft_snap_index(s->raft);
+        const cor_raft_conf_t *c = cor_raft_conf(s->raft);
+        s->status.voters = s->status.learners = 0;
+        for (size_t i = 0; i < c->n; i++)
+            *(c->m[i].voter ? &s->status.voters : &s->status.learners) += 1;
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -1063,6 +1072,8 @@ int cor_rsm_status(cor_obj_t *o, cor_arena_t *arena, Cor__RaftStatus **out)
     st->applied = s->status.applied;
     st->last_index = s->status.last;
     st->snap_index = s->status.snap;
+    st->voters = s->status.voters;
+    st->learners = s->status.learners;
     pthread_mutex_unlock(&s->lock);
     st->role = role;
     st->leader = leader;
@@ -1147,7 +1158,33 @@ static int has_log(const cor_obj_t *o)
     return 0;
 }
 
-int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err)
+/* Writes the file a restart makes the object again from. */
+static int write_meta(cor_rsm_t *s, const char *dm_chain, const cor_obj_init_t *in,
+                      cor_error_t *err)
+{
+    Cor__RaftReplicaMeta m = COR__RAFT_REPLICA_META__INIT;
+    m.object_id.data = s->o->id.b;
+    m.object_id.len = sizeof(s->o->id.b);
+    m.class_name = (char *)s->o->cls->name;
+    m.dm_chain = (char *)(dm_chain != NULL ? dm_chain : "");
+    if (in->how == COR_OBJ_CREATE) {
+        m.args.data = (uint8_t *)in->bytes;
+        m.args.len = in->len;
+    }
+    m.epoch = s->o->epoch;
+    m.member_incarnation = s->member_inc;
+    size_t n = cor__raft_replica_meta__get_packed_size(&m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (b == NULL)
+        return cor_error_set(err, COR_ENOMEM, "out of memory");
+    cor__raft_replica_meta__pack(&m, b);
+    int rc = cor_raft_store_put_aside(s->store, "object", b, n, err);
+    free(b);
+    return rc;
+}
+
+int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, const char *dm_chain,
+                   const cor_obj_init_t *in, cor_error_t *err)
 {
     if (!has_log(o))
         return 0;
@@ -1165,16 +1202,22 @@ int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     s->rt = rt;
     s->o = o;
-    s->self = member_id(rt->node_name, atomic_load(&rt->incarnation));
+    s->member_inc = in->rsm_restore ? in->rsm_member_inc : atomic_load(&rt->incarnation);
+    s->self = member_id(rt->node_name, s->member_inc);
     pthread_mutex_init(&s->lock, NULL);
     s->msgs_tail = &s->msgs;
     s->calls_tail = &s->calls;
     snprintf(s->dir, sizeof(s->dir), "%.1000s/raft/%s", rt->data_dir, o->idstr);
     /* A replica made here is new: what an older one of this object left
-     * here (it was written off) is not its state. */
-    int rc = cor_raft_store_wipe(s->dir, err);
+     * here (it was written off) is not its state. A restored one is that
+     * older one. */
+    int rc = in->rsm_restore ? 0 : cor_raft_store_wipe(s->dir, err);
     if (rc == 0)
         rc = cor_raft_store_open(s->dir, &s->store, err);
+    if (rc == 0 && !in->rsm_restore && (rc = write_meta(s, dm_chain, in, err)) != 0) {
+        cor_raft_store_close(s->store);
+        s->store = NULL;
+    }
     if (rc != 0) {
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -1211,6 +1254,16 @@ void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o)
     wake(rt);
 }
 
+void cor_rsm_erase(cor_obj_t *o)
+{
+    cor_rsm_t *s = o->rsm;
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->erase = 1;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void cor_rsm_free(cor_rsm_t *s)
 {
     if (s == NULL)
@@ -1231,6 +1284,13 @@ void cor_rsm_free(cor_rsm_t *s)
     free(s->members);
     cor_raft_free(s->raft);
     cor_raft_store_close(s->store);
+    if (s->erase) {
+        cor_error_t err;
+        cor_error_clear(&err);
+        if (cor_raft_store_wipe(s->dir, &err) != 0 || rmdir(s->dir) != 0)
+            cor_log_warn("object %s: deleted, but its Raft files in %s stay: %s", s->o->idstr,
+                         s->dir, err.msg[0] ? err.msg : strerror(errno));
+    }
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -1433,4 +1493,100 @@ int cor_rsm_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err)
                                  &cor__raft_message_reply__descriptor, op_raft_message, rt,
                                  64u << 20};
     return cor_rpc_serve(s, &h, err);
+}
+
+/* ---------------- across a restart ---------------- */
+
+/* Makes one replica again from the store in dir; 0, or -1 (logged). */
+static int restore_one(cor_runtime_t *rt, const char *dir, const cor_object_id_t *id)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    cor_error_t err;
+    if (cor_raft_store_get_aside(dir, "object", &b, &n, &err) != 0) {
+        cor_log_error("%s: not restored: %s", dir, err.msg);
+        return -1;
+    }
+    Cor__RaftReplicaMeta *m = cor__raft_replica_meta__unpack(NULL, n, b);
+    free(b);
+    int rc = -1;
+    const cor_class_t *cls = NULL;
+    if (m == NULL || m->object_id.len != sizeof(id->b) ||
+        memcmp(m->object_id.data, id->b, sizeof(id->b)) != 0)
+        cor_log_error("%s: not restored: its object file does not decode or names another object",
+                      dir);
+    else if ((cls = cor_runtime_find_class(rt, m->class_name)) == NULL)
+        cor_log_error("%s: not restored: class %s is not hosted here", dir, m->class_name);
+    else {
+        cor_obj_init_t in = {.how = COR_OBJ_CREATE, .bytes = m->args.data, .len = m->args.len,
+                             .rsm_restore = 1, .rsm_member_inc = m->member_incarnation};
+        rc = cor_obj_make(rt, cls, id, m->epoch, m->dm_chain, &in, &err);
+        if (rc != 0)
+            cor_log_error("%s: not restored: %s", dir, err.msg);
+    }
+    if (m != NULL)
+        cor__raft_replica_meta__free_unpacked(m, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+int cor_runtime_restore_replicas(cor_runtime_t *rt)
+{
+    if (rt->data_dir[0] == '\0')
+        return 0;
+    char top[1024 + 16];
+    snprintf(top, sizeof(top), "%.1000s/raft", rt->data_dir);
+    DIR *d = opendir(top);
+    if (d == NULL)
+        return 0;
+    int made = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        cor_object_id_t id;
+        if (strlen(e->d_name) != COR_OBJECT_ID_STRLEN || cor_object_id_parse(e->d_name, &id) != 0)
+            continue; /* ".", "..", set-aside stores */
+        char dir[1024 + 64];
+        snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
+        if (restore_one(rt, dir, &id) == 0)
+            made++;
+    }
+    closedir(d);
+    if (made > 0)
+        cor_log_info("%d ConsensusRSM replica(s) restored from %s", made, top);
+    return made;
+}
+
+int cor_runtime_held_replicas(cor_runtime_t *rt, cor_object_id_t *ids, uint64_t *incs, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&rt->rsm_lock);
+    for (cor_rsm_t *s = rt->rsms; s != NULL && n < max; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        int gone = s->detached;
+        pthread_mutex_unlock(&s->lock);
+        if (gone)
+            continue;
+        ids[n] = s->o->id;
+        incs[n++] = s->member_inc;
+    }
+    pthread_mutex_unlock(&rt->rsm_lock);
+    return n;
+}
+
+void cor_runtime_refuse_replica(cor_runtime_t *rt, const cor_object_id_t *id)
+{
+    char s[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(id, s);
+    cor_runtime_unhost(rt, id, NULL);
+    char from[1024 + 64], to[1024 + 96];
+    snprintf(from, sizeof(from), "%.1000s/raft/%s", rt->data_dir, s);
+    snprintf(to, sizeof(to), "%.1000s/raft/%s.refused-%lld", rt->data_dir, s,
+             (long long)time(NULL));
+    if (rename(from, to) != 0)
+        cor_log_warn("object %s: the OMS no longer counts its replica here, and its files could "
+                     "not be set aside: %s",
+                     s, strerror(errno));
+    else
+        cor_log_warn("object %s: the OMS no longer counts its replica here (it was replaced "
+                     "while this server was down); its files are kept in %s",
+                     s, to);
 }

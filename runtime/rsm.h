@@ -26,16 +26,24 @@
 
 typedef struct cor_rsm cor_rsm_t;
 
-/* When o's server chain has ConsensusRSM, makes its replica (o->rsm),
- * opening the store under the runtime's data directory. 0 and nothing
- * done for other objects; ESTATE when the runtime has no data directory;
- * an error from the store (a corrupt one is refused). Before o is
- * reachable. */
-int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, cor_error_t *err);
+/* When o's server chain (dm_chain) has ConsensusRSM, makes its replica
+ * (o->rsm), opening the store under the runtime's data directory: a new
+ * replica's afresh (what an older one left there is wiped), with the file
+ * that lets a restart make the object again (class, chain, the
+ * constructor arguments in `in`, its member incarnation); a restored one's
+ * (in->rsm_restore) as it is. 0 and nothing done for other objects;
+ * ESTATE when the runtime has no data directory; an error from the store
+ * (a corrupt one is refused). Before o is reachable. */
+int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, const char *dm_chain,
+                   const cor_obj_init_t *in, cor_error_t *err);
 
 /* o stops being served here (deleted, runtime closing): its waiting calls
  * fail and the Raft thread forgets it. Safe to call twice. */
 void cor_rsm_detach(cor_runtime_t *rt, cor_obj_t *o);
+
+/* o is being deleted (Kernel.DeleteReplica): when its replica is freed,
+ * its store's files go too. Nothing for other objects. */
+void cor_rsm_erase(cor_obj_t *o);
 
 /* Frees a replica (from the object's free, after detach). */
 void cor_rsm_free(cor_rsm_t *s);

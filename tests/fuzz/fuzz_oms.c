@@ -220,7 +220,7 @@ static void do_register(oms_dir_t *d, const uint8_t *p, size_t n)
         Cor__RegisterReply rep = COR__REGISTER_REPLY__INIT;
         cor_error_t err;
         cor_error_clear(&err);
-        int rc = oms_dir_register(d, req, &rep, &err);
+        int rc = oms_dir_register(d, req, &a, &rep, &err);
         if (rc != 0) {
             check_refused(rc, &err);
         } else {

@@ -18,6 +18,11 @@
  *  - a follower's kernel killed for good: its replica is replaced on the
  *    spare kernel (learner, then voter), and the group then survives the
  *    loss of its leader's kernel too, every total exact;
+ *  - a follower's kernel killed -9 and started again with its data
+ *    directory: its replica rejoins with its log (no replacement is made),
+ *    catches up, and then all three kernels are killed -9 at once and
+ *    started again: the object has every acknowledged Add; deleted, its
+ *    Raft files are gone from every kernel's data directory;
  *  - one replica moved (Oms.Migrate with `replica`, what corctl migrate
  *    --replica sends) — the leader's, then a follower's — while calls flow:
  *    the new one votes before the old one goes, and moves that cannot work
@@ -146,6 +151,8 @@ static cor_ref_t *new_group(const char *chain, uint8_t tag, char nodes[8][16], c
 
 /* Each replica's own Raft view (Kernel.GetState, probe), as corctl
  * describe shows it: role, term, applied. */
+static uint32_t last_voters; /* what the last raft_view's replica counts in its configuration */
+
 static int raft_view(cor_ref_t *o, const char *tcp, char *role, size_t len, uint64_t *term,
                      uint64_t *applied)
 {
@@ -165,6 +172,7 @@ static int raft_view(cor_ref_t *o, const char *tcp, char *role, size_t len, uint
         snprintf(role, len, "%s", g->raft->role);
         *term = g->raft->term;
         *applied = g->raft->applied;
+        last_voters = g->raft->voters;
     }
     protobuf_c_message_free_unpacked(rep, NULL);
     return rc;
@@ -277,10 +285,32 @@ static void test_follower_catches_up_by_snapshot(void)
     cor_ref_free(r);
 }
 
+/* How many of r's n replicas answer as voters in a configuration of n
+ * voters and no learners (settled: a replacement promoted and the member
+ * it replaced removed), and the highest index any of them applied. */
+static int voters_applied(cor_ref_t *r, char tcp[8][64], int n, uint64_t *max_applied)
+{
+    int voters = 0;
+    *max_applied = 0;
+    for (int i = 0; i < n; i++) {
+        char role[32];
+        uint64_t term, applied;
+        if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
+            (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0) &&
+            last_voters == (uint32_t)n) {
+            voters++;
+            if (applied > *max_applied)
+                *max_applied = applied;
+        }
+    }
+    return voters;
+}
+
 /* Waits (up to 15 s, adding 1 every 50 ms meanwhile and checking each
  * total) until r has 3 active replicas, each answering probes as a
- * voter (a dead one's does not answer; a new one is a learner first). 0
- * when it got there. */
+ * voter in a configuration of three (a dead one's does not answer; a new
+ * one is a learner first; the one it replaces is removed last). 0 when it
+ * got there. */
 static int wait_replaced(cor_ref_t *r, int64_t *want)
 {
     int ok = -1;
@@ -294,15 +324,9 @@ static int wait_replaced(cor_ref_t *r, int64_t *want)
         CU_ASSERT_EQUAL_FATAL(got, *want + 1);
         (*want)++;
         char nodes[8][16], tcp[8][64];
-        int n = replicas(r, nodes, tcp), voters = 0;
-        for (int i = 0; i < n; i++) {
-            char role[32];
-            uint64_t term, applied;
-            if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
-                (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
-                voters++;
-        }
-        if (n == 3 && voters == 3)
+        uint64_t applied;
+        int n = replicas(r, nodes, tcp);
+        if (n == 3 && voters_applied(r, tcp, n, &applied) == 3)
             ok = 0;
         else
             usleep(50 * 1000);
@@ -348,6 +372,85 @@ static void test_lost_replica_replaced(void)
     CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kl), 0);
     /* And it becomes three again, on the kernels that came back. */
     CU_ASSERT_EQUAL(wait_replaced(r, &want), 0);
+    cor_ref_free(r);
+}
+
+/* A kernel server killed -9 and started again with its data directory
+ * makes its replicas again from their stores before it registers; the OMS
+ * keeps them (no replacement), and they rejoin with their logs. */
+static void test_restart_rejoins(void)
+{
+    cor_error_t err;
+    int rc, leader;
+    char nodes[8][16], tcp[8][64];
+    int64_t want;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 4, nodes, tcp, &leader, &want);
+    for (int i = 0; i < 30; i++, want++)
+        CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), want + 1);
+    int f = (leader + 1) % 3;
+    int kf = cor_cluster_kernel_index(&cl, nodes[f]);
+    CU_ASSERT_FATAL(kf >= 0);
+    cor_cluster_kill_kernel(&cl, kf);
+    for (int i = 0; i < 10; i++, want++) /* it misses these */
+        CU_ASSERT_EQUAL_FATAL(cor_echo_add(r, 1, &rc, &err), want + 1);
+    CU_ASSERT_EQUAL_FATAL(cor_cluster_restart_kernel(&cl, kf), 0);
+    /* The same three nodes, the restarted one a voter again and caught up. */
+    int back = 0;
+    for (int tries = 0; tries < 100 && !back; tries++) {
+        char now[8][16], ntcp[8][64];
+        int n = replicas(r, now, ntcp);
+        uint64_t applied = 0;
+        char role[32] = "";
+        uint64_t term, mine = 0;
+        int fi = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(now[i], nodes[f]) == 0)
+                fi = i;
+        if (n == 3 && fi >= 0 && voters_applied(r, ntcp, n, &applied) == 3 &&
+            raft_view(r, ntcp[fi], role, sizeof(role), &term, &mine) == 0 && mine == applied)
+            back = 1;
+        else
+            usleep(50 * 1000);
+    }
+    CU_ASSERT(back);
+    char now[8][16];
+    CU_ASSERT_EQUAL(replicas(r, now, tcp), 3);
+    for (int i = 0; i < 3; i++) /* nothing was replaced */
+        CU_ASSERT(strcmp(now[i], nodes[0]) == 0 || strcmp(now[i], nodes[1]) == 0 ||
+                  strcmp(now[i], nodes[2]) == 0);
+
+    /* All three at once, as in a power cut: every acknowledged Add is on
+     * disk at a majority, so the object comes back with all of them. */
+    int ks[3];
+    for (int i = 0; i < 3; i++) {
+        ks[i] = cor_cluster_kernel_index(&cl, nodes[i]);
+        cor_cluster_kill_kernel(&cl, ks[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, ks[i]), 0);
+    int64_t got = cor_echo_add(r, 1, &rc, &err);
+    if (got != want + 1)
+        fprintf(stderr, "after restarting all three: %lld, not %lld: %s\n", (long long)got,
+                (long long)want + 1, err.msg);
+    CU_ASSERT_EQUAL(got, want + 1);
+
+    /* Deleted, its Raft files go too (a restart must not make it again). */
+    char idstr[COR_OBJECT_ID_STRLEN + 1];
+    cor_object_id_format(cor_ref_id(r), idstr);
+    CU_ASSERT_EQUAL(cor_object_delete(cl.rt, cor_ref_id(r), &err), 0);
+    int left = 3;
+    for (int tries = 0; tries < 100 && left > 0; tries++) {
+        left = 0;
+        for (int i = 0; i < 3; i++) {
+            char data[256], dir[400];
+            cor_test_kernel_data_dir(data, sizeof(data), nodes[i]);
+            snprintf(dir, sizeof(dir), "%s/raft/%s", data, idstr);
+            left += access(dir, F_OK) == 0;
+        }
+        if (left > 0)
+            usleep(20 * 1000);
+    }
+    CU_ASSERT_EQUAL(left, 0);
     cor_ref_free(r);
 }
 
@@ -480,21 +583,23 @@ static void test_move_one_replica(void)
         if (rc != 0)
             fprintf(stderr, "moving the replica on %s to %s: %s\n", gone, to, err.msg);
         CU_ASSERT_EQUAL(rc, 0);
-        usleep(200 * 1000); /* and after */
-        CU_ASSERT_EQUAL(replicas(r, now, tcp), 3);
-        int has_to = 0, has_gone = 0, voters = 0;
+        /* Settled (after an election, when the leader's replica moved):
+         * three voters in a configuration of three, the new one among
+         * them and the old one gone. */
+        int voters = 0;
+        uint64_t applied;
+        for (int tries = 0; tries < 60 && voters != 3; tries++) {
+            usleep(50 * 1000);
+            voters = replicas(r, now, tcp) == 3 ? voters_applied(r, tcp, 3, &applied) : 0;
+        }
+        CU_ASSERT_EQUAL(voters, 3);
+        int has_to = 0, has_gone = 0;
         for (int i = 0; i < 3; i++) {
             has_to |= strcmp(now[i], to) == 0;
             has_gone |= strcmp(now[i], gone) == 0;
-            char role[32];
-            uint64_t term, applied;
-            if (raft_view(r, tcp[i], role, sizeof(role), &term, &applied) == 0 &&
-                (strcmp(role, "leader") == 0 || strcmp(role, "follower") == 0))
-                voters++;
         }
         CU_ASSERT(has_to);
         CU_ASSERT(!has_gone);
-        CU_ASSERT_EQUAL(voters, 3);
     }
     __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
@@ -574,6 +679,8 @@ int main(void)
          test_follower_catches_up_by_snapshot},
         {"a lost replica is replaced, and the group survives a second loss",
          test_lost_replica_replaced},
+        {"a restarted kernel's replica rejoins, even when all three restart",
+         test_restart_rejoins},
         {"one replica moves, the leader's too, while calls flow", test_move_one_replica},
         {"chains that cannot work are refused", test_refused_chains},
         {"a leader holding uncommittable calls still drains at SIGTERM",

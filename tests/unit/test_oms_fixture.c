@@ -240,7 +240,10 @@ static int fake_call(void *arg, const char *target, int method, const ProtobufCM
 static const oms_env_t env = {.kernel_call = fake_call, .mono_ms = fake_mono,
                               .wall_ms = fake_wall};
 
-static void register_node(fake_kernel_t *k)
+/* Registers k naming held replicas (RegisterRequest.held); the reply in
+ * a. k's incarnation and what it hosts follow only on success. */
+static int register_held(fake_kernel_t *k, Cor__HeldReplica **held, size_t n_held,
+                         cor_arena_t *a, Cor__RegisterReply *rp, cor_error_t *err)
 {
     Cor__ClassInfo ci = COR__CLASS_INFO__INIT, *cp = &ci;
     ci.name = (char *)k->cls;
@@ -258,12 +261,25 @@ static void register_node(fake_kernel_t *k)
     n.labels = &zp;
     Cor__RegisterRequest rq = COR__REGISTER_REQUEST__INIT;
     rq.node = &n;
+    rq.held = held;
+    rq.n_held = n_held;
+    int rc = oms_dir_register(dir, &rq, a, rp, err);
+    if (rc == 0) {
+        k->incarnation = rp->incarnation;
+        k->n_tombs = 0;
+    }
+    return rc;
+}
+
+static void register_node(fake_kernel_t *k)
+{
     Cor__RegisterReply rp = COR__REGISTER_REPLY__INIT;
     cor_error_t err;
-    CU_ASSERT_EQUAL_FATAL(oms_dir_register(dir, &rq, &rp, &err), 0);
-    k->incarnation = rp.incarnation;
+    cor_arena_t arena;
+    cor_arena_init(&arena, 0);
+    CU_ASSERT_EQUAL_FATAL(register_held(k, NULL, 0, &arena, &rp, &err), 0);
+    cor_arena_close(&arena);
     k->n_hosted = 0; /* a new process hosts nothing */
-    k->n_tombs = 0;
 }
 
 static void heartbeats(void)
@@ -1157,6 +1173,56 @@ static int holders(const cor_object_id_t *x)
 /* A group part makes the replicas at create; refusing the create takes
  * them all back; it hears of nodes dying, joining and coming back, and is
  * ticked. */
+/* A restarted kernel names the replicas it made again from its data
+ * directory: the OMS keeps those it still counts there (moved to the new
+ * incarnation, their member incarnation kept) and refuses the others in
+ * its reply; a malformed list is refused whole, changing nothing. */
+static void test_register_held(void)
+{
+    heal_all();
+    step(1000, 500);
+    cor_object_id_t x = create_placed("", "zone=a");
+    fake_kernel_t *k = kernel_named(node_of(&x));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    uint64_t before = k->incarnation;
+    Cor__HeldReplica h[2] = {COR__HELD_REPLICA__INIT, COR__HELD_REPLICA__INIT}, *hp[2] = {&h[0],
+                                                                                         &h[1]};
+    cor_object_id_t stranger = {{0x5a}};
+    h[0].object_id.data = x.b;
+    h[0].object_id.len = 3;
+    Cor__RegisterReply rp = COR__REGISTER_REPLY__INIT;
+    cor_arena_t a;
+    cor_arena_init(&a, 0);
+    cor_error_t err;
+    CU_ASSERT_EQUAL(register_held(k, hp, 1, &a, &rp, &err), COR_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "16 bytes"));
+    CU_ASSERT_EQUAL(k->incarnation, before);
+    CU_ASSERT_STRING_EQUAL(node_of(&x), k->name); /* still there, not written off */
+
+    h[0].object_id.len = 16;
+    h[0].member_incarnation = before;
+    h[1].object_id.data = stranger.b;
+    h[1].object_id.len = 16;
+    h[1].member_incarnation = before;
+    Cor__RegisterReply rp2 = COR__REGISTER_REPLY__INIT;
+    CU_ASSERT_EQUAL_FATAL(register_held(k, hp, 2, &a, &rp2, &err), 0);
+    CU_ASSERT(k->incarnation > before);
+    CU_ASSERT_STRING_EQUAL(node_of(&x), k->name); /* kept */
+    CU_ASSERT_EQUAL_FATAL(rp2.n_refused, 1);
+    CU_ASSERT_EQUAL(memcmp(rp2.refused[0].data, stranger.b, 16), 0);
+    Cor__ObjectInfo *o = lookup(&x, &a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_EQUAL(o->replicas[0]->incarnation, k->incarnation);
+    CU_ASSERT_EQUAL(o->replicas[0]->member_incarnation, before);
+
+    /* Without naming it, the next process loses it, as before. */
+    Cor__RegisterReply rp3 = COR__REGISTER_REPLY__INIT;
+    CU_ASSERT_EQUAL_FATAL(register_held(k, NULL, 0, &a, &rp3, &err), 0);
+    k->n_hosted = 0;
+    CU_ASSERT_STRING_EQUAL(node_of(&x), "");
+    cor_arena_close(&a);
+}
+
 static void test_group_hooks(void)
 {
     cor_error_t err;
@@ -1322,6 +1388,7 @@ int main(void)
         {"a failed move stays on its source, with ABORT", test_failed_move_stays},
         {"moves the OMS refuses", test_move_refusals},
         {"placement reports during and after a move", test_placement_reports},
+        {"a restarted kernel's held replicas are kept or refused", test_register_held},
         {"group parts: replicas at create, refusal, node events, ticks", test_group_hooks},
         {"group parts: messages from holders only, actions on replicas", test_group_messages},
         {"group parts: saved state outlives an OMS restart", test_group_state_survives},
