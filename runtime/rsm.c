@@ -1545,7 +1545,7 @@ int cor_runtime_restore_replicas(cor_runtime_t *rt)
         if (strlen(e->d_name) != COR_OBJECT_ID_STRLEN || cor_object_id_parse(e->d_name, &id) != 0)
             continue; /* ".", "..", set-aside stores */
         char dir[1024 + 64];
-        snprintf(dir, sizeof(dir), "%s/%s", top, e->d_name);
+        snprintf(dir, sizeof(dir), "%s/%.32s", top, e->d_name);
         if (restore_one(rt, dir, &id) == 0)
             made++;
     }

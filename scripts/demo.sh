@@ -3,8 +3,8 @@
 # loopback (README's first command): an OMS and three kernel servers as
 # separate processes, objects of both example apps created and called
 # through generated stubs, placement shown with corctl, a live migration, a
-# replicated counter outliving its leader, one kernel server killed and the
-# OMS restoring what it hosted, then a clean shutdown.
+# replicated counter outliving its leader (which then rejoins), one kernel
+# server killed and the OMS restoring what it hosted, then a clean shutdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -125,9 +125,16 @@ eval "lpid=\$${leader}_pid"
 show "$b/cli/corctl" call ledger Add '{"delta": 1}'
 echo "   the other two elected a new leader and the total carried on: no write lost"
 "$b/cli/corctl" describe ledger | sed -n '/^raft/,$p' | sed 's/^/     /'
+echo "   $leader starts again with its data directory: its replica rejoins with its"
+echo "   log and catches up from the new leader (nothing is copied whole):"
 start_kernel "$leader" >/dev/null
-echo "   ($leader restarted for what follows; its replica of the ledger stays lost"
-echo "    for now: docs/dms/ConsensusRSM.md says what is next)"
+for _ in $(seq 50); do # until it is a follower at the others' commit index
+  "$b/cli/corctl" describe ledger | awk -v k="$leader" '
+    /^raft/ { on = 1; next } on && $1 == k && $2 == "follower" && $8 == 0 { found = 1 }
+    END { exit !found }' && break
+  sleep 0.1
+done
+"$b/cli/corctl" describe ledger | sed -n '/^raft/,$p' | sed 's/^/     /'
 
 echo
 echo "== the DM chains the apps declare in their .proto (one line each)"
