@@ -133,7 +133,7 @@ static void each_part(oms_group_t *g, part_fn fn, void *arg)
     }
     pthread_mutex_unlock(&g->lock);
     if (x.changed)
-        oms_kernel_set_members(g->d, &g->id, 0);
+        oms_kernel_set_members(g->d, &g->id);
 }
 
 static cor_dm_group_t handle(oms_group_t *g, oms_gctx_t *x)
@@ -292,7 +292,7 @@ int oms_group_move_replica(oms_dir_t *d, const cor_object_id_t *id, const char *
         }
         pthread_mutex_unlock(&g->lock);
         if (x.changed)
-            oms_kernel_set_members(d, id, 0);
+            oms_kernel_set_members(d, id);
         group_put(g);
     }
     if (!found)

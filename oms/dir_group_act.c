@@ -293,7 +293,7 @@ int oms_group_add_replica(void *arg, enum cor_dm_source from, const char *only, 
         snprintf(node, len, "%s", p.node->info->name);
     pthread_rwlock_unlock(&d->lock);
     if (rc == 0 && x->eager) {
-        oms_kernel_set_members(d, x->id, 0);
+        oms_kernel_set_members(d, x->id);
         x->changed = 0;
     }
     if (rc != 0 && stray)
@@ -381,7 +381,7 @@ static int act_drop_replica(void *arg, const char *node, cor_error_t *err)
     if (target[0] != '\0')
         oms_kernel_delete(x->d, target, x->id);
     if (rc == 0 && x->eager) {
-        oms_kernel_set_members(x->d, x->id, 0);
+        oms_kernel_set_members(x->d, x->id);
         x->changed = 0;
     }
     return rc;

@@ -72,6 +72,7 @@ typedef struct oms_replica {
                             (kept across a rejoin); 0: the same as incarnation */
     uint64_t epoch;
     int state;   /* COR__REPLICA_STATE__* */
+    int founder; /* made with the object */
     int pending; /* a new replica for this slot is being made (not persisted) */
 } oms_replica_t;
 
@@ -87,6 +88,7 @@ typedef struct oms_obj {
     uint64_t epoch;
     int n_replicas;
     oms_replica_t *replicas;
+    int founders;  /* replicas made with it (founder set): its founding replica set */
     uint8_t *args; /* constructor arguments, to re-create replicas */
     size_t args_len;
     int64_t checkpoint_ms; /* newest checkpoint in the store ("ckpt/<id>"), 0: none */
@@ -174,7 +176,7 @@ void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *
 
 /* Tells every active replica of a multi-replica object who its peers are
  * (Kernel.SetMembers). Best effort; takes the read lock to read them. */
-void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int founding);
+void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id);
 
 /* ---- dir_place.c: where replicas may go (any lock) ---- */
 

@@ -97,16 +97,20 @@ void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *
 }
 
 /* Tells every active replica of a multi-replica object who its peers are
- * (Kernel.SetMembers), so server DM parts can message each other; founding
- * marks the set sent right after the create. Best effort, no lock held
- * during the calls. */
-void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int founding)
+ * (Kernel.SetMembers), so server DM parts can message each other. The set
+ * is marked founding while it is exactly the replicas made with the object
+ * (a replicated object's group forms from it; sent again, it lets a
+ * founder that missed it form later). Best effort, no lock held during the
+ * calls. */
+void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
 {
     Cor__Member m[8], *mp[8];
     char node[8][NODE_NAME_MAX + 1], tcp[8][160], unx[8][128], host[8][128];
-    int n = 0;
+    int n = 0, founders = 0, want = 0;
     pthread_rwlock_rdlock(&d->lock);
     oms_obj_t *o = cor_idmap_get(&d->objects, id);
+    if (o != NULL)
+        want = o->founders;
     for (int i = 0; o != NULL && i < o->n_replicas && n < 8; i++) {
         const oms_replica_t *r = &o->replicas[i];
         if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
@@ -122,6 +126,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int foundin
         m[n].host_id = host[n];
         m[n].epoch = r->epoch;
         m[n].incarnation = r->member_inc ? r->member_inc : r->incarnation;
+        founders += r->founder != 0;
         mp[n] = &m[n];
         n++;
     }
@@ -133,7 +138,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id, int foundin
     req.object_id.len = 16;
     req.members = mp;
     req.n_members = (size_t)n;
-    req.founding = founding != 0;
+    req.founding = want > 0 && founders == want && n == want;
     for (int i = 0; i < n; i++) {
         cor_error_t err;
         if (d->env.kernel_call(d->env.arg, tcp[i], COR_M_SET_MEMBERS, &req.base, NULL, &err) != 0)

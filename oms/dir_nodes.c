@@ -142,7 +142,7 @@ static int mark_lost(oms_dir_t *d, const char *node_name, const Cor__RegisterReq
     oms_group_event(d, node_name, COR_DM_NODE_JOINED);
     pthread_rwlock_unlock(&d->lock);
     for (int i = 0; i < lc.n_back; i++)
-        oms_kernel_set_members(d, &back[i], 0);
+        oms_kernel_set_members(d, &back[i]);
     size_t refused = 0;
     for (size_t i = 0; i < req->n_held; i++)
         refused += kept == NULL || !kept[i];

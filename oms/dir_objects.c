@@ -89,6 +89,7 @@ Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o)
     m->created_ms = o->created_ms;
     m->epoch = o->epoch;
     m->checkpoint_ms = o->checkpoint_ms;
+    m->founders = (uint32_t)o->founders;
     if (o->migrating && o->move.phase != NULL) {
         Cor__MoveProgress *p = cor_arena_alloc(a, sizeof(*p));
         if (p == NULL)
@@ -120,6 +121,7 @@ Cor__ObjectInfo *oms_obj_info(cor_arena_t *a, const oms_obj_t *o)
         x->node = oms_arena_str(a, r->node->info->name);
         x->incarnation = r->incarnation;
         x->member_incarnation = r->member_inc;
+        x->founder = r->founder != 0;
         x->epoch = r->epoch;
         x->state = r->state;
         x->tcp_address = oms_arena_str(a, r->node->info->tcp_address);
@@ -209,6 +211,11 @@ static int create_publish(oms_dir_t *d, oms_obj_t *o, cor_arena_t *arena,
             /* The node restarted while we created: that replica died with it. */
             return cor_error_set(err, COR_EUNAVAIL, "kernel server %s restarted during the create",
                                  o->replicas[i].node->info->name);
+    /* The replicas made now are its founders (a replicated object's group
+     * forms from exactly them). */
+    for (int i = 0; i < o->n_replicas; i++)
+        o->replicas[i].founder = 1;
+    o->founders = o->n_replicas;
     /* The reply first: nothing can fail once o is in the maps. */
     if ((rep->object = oms_obj_info(arena, o)) == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
@@ -270,7 +277,7 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
                  req->name[0] ? ", " : "", req->name, first, n > 1 ? " and others" : "");
     if (n > 1)
-        oms_kernel_set_members(d, &id, 1);
+        oms_kernel_set_members(d, &id);
     return 0;
 }
 

@@ -66,6 +66,7 @@ int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
     m.args.data = o->args;
     m.args.len = o->args_len;
     m.checkpoint_ms = o->checkpoint_ms;
+    m.founders = (uint32_t)o->founders;
     m.moves = (Cor__Move **)o->moves;
     m.n_moves = (size_t)o->n_moves;
     for (int i = 0; i < n; i++) {
@@ -73,6 +74,7 @@ int oms_obj_encode(const oms_obj_t *o, uint8_t **buf, size_t *len)
         reps[i].node = o->replicas[i].node->info->name;
         reps[i].incarnation = o->replicas[i].incarnation;
         reps[i].member_incarnation = o->replicas[i].member_inc;
+        reps[i].founder = o->replicas[i].founder != 0;
         reps[i].epoch = o->replicas[i].epoch;
         reps[i].state = o->replicas[i].state;
         rp[i] = &reps[i];
@@ -155,6 +157,7 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
     o->created_ms = m->created_ms;
     o->epoch = m->epoch;
     o->checkpoint_ms = m->checkpoint_ms;
+    o->founders = m->founders <= OMS_MAX_REPLICAS ? (int)m->founders : 0;
     for (size_t i = 0; i < m->n_moves && i < MAX_MOVES; i++)
         oms_obj_add_move(o, m->moves[i]->from_node, m->moves[i]->to_node, m->moves[i]->at_ms,
                   m->moves[i]->frozen_us, m->moves[i]->epoch);
@@ -176,6 +179,7 @@ static int load_obj(void *arg, const char *key, const uint8_t *v, size_t len)
         r->node = n;
         r->incarnation = m->replicas[i]->incarnation;
         r->member_inc = m->replicas[i]->member_incarnation;
+        r->founder = m->replicas[i]->founder;
         r->epoch = m->replicas[i]->epoch;
         r->state = m->replicas[i]->state;
         if (r->state == COR__REPLICA_STATE__REPLICA_ACTIVE && r->incarnation != n->info->incarnation)

@@ -47,6 +47,7 @@ typedef struct fake_kernel {
         uint64_t epoch;
     } tombs[MAX_TOMBS];
     int n_tombs;
+    int last_founding; /* the last replica set it was sent: founding (1) or not (0); -1 none */
 } fake_kernel_t;
 
 static fake_kernel_t kernels[ALL];
@@ -210,8 +211,10 @@ static int fake_call(void *arg, const char *target, int method, const ProtobufCM
     fake_kernel_t *k = by_addr(target);
     if (k == NULL || !k->up || k->cut)
         return cor_error_set(err, COR_EUNAVAIL, "%s unreachable", target);
-    if (method == COR_M_SET_MEMBERS)
-        return 0; /* membership news: nothing to host */
+    if (method == COR_M_SET_MEMBERS) { /* membership news: nothing to host */
+        k->last_founding = ((const Cor__SetMembersRequest *)req)->founding;
+        return 0;
+    }
     if (method == COR_M_MIGRATE_OUT)
         return fake_migrate_out(k, (const Cor__MigrateOutRequest *)req, reply, err);
     if (method == COR_M_GET_STATE)
@@ -581,6 +584,8 @@ static void test_waits_for_a_node(void)
 {
     heal_all();
     step(1000, 500);
+    for (int i = 0; i < NODES; i++)
+        kernels[i].last_founding = -1;
     cor_object_id_t x = create("LoadBalancedFrontend(replicas=2)");
     fake_kernel_t *holders[2];
     int n = 0;
@@ -588,6 +593,10 @@ static void test_waits_for_a_node(void)
         if (hosts(&kernels[i], &x) >= 0 && n < 2)
             holders[n++] = &kernels[i];
     CU_ASSERT_EQUAL_FATAL(n, 2);
+    /* The set sent at the create is the founding one: exactly the replicas
+     * made with the object. */
+    CU_ASSERT_EQUAL(holders[0]->last_founding, 1);
+    CU_ASSERT_EQUAL(holders[1]->last_founding, 1);
     /* One holder dies and every other node is cut off: nowhere to go. */
     holders[1]->up = 0;
     for (int i = 0; i < NODES; i++)
@@ -606,6 +615,9 @@ static void test_waits_for_a_node(void)
     back->cut = 0;
     step(1500, 1000);
     CU_ASSERT(hosts(back, &x) >= 0);
+    /* A set with a replica made later is not founding. */
+    CU_ASSERT_EQUAL(back->last_founding, 0);
+    CU_ASSERT_EQUAL(holders[0]->last_founding, 0);
 }
 
 /* ---------------- live migration ---------------- */
