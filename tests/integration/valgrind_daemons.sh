@@ -4,7 +4,9 @@
 # through corctl (kv with its AtLeastOnceRPC table, echo), a live move of a
 # 1 MiB echo object (pre-copy, staged copy, tombstone) and back (the old
 # tombstone buried and freed on a tick), a deleted object, ConsensusRSM
-# objects (one deleted, one alive at the end), then SIGTERM.
+# objects (one deleted, one alive at the end; k2 stopped and started again
+# with its data directory, its replica made again from its Raft store and
+# rejoining), then SIGTERM.
 # Fails on any memcheck error or leak of ours in any of the three.
 #
 #   valgrind_daemons.sh OMS_BIN KERNEL_BIN CORCTL_BIN SUPPRESSIONS
@@ -70,16 +72,25 @@ ctl create echo.Echo --name rep2 --dm 'ConsensusRSM(replicas=2)' >/dev/null || f
 ctl call rep2 Add '{"delta": 1}' >/dev/null || fail "rep2 add"
 ctl delete rep2 >/dev/null || fail "delete replicated"
 sleep 1.5 # a few ticks: the buried tombstone is freed, reports sent
-for i in 2 1 0; do # kernels first, then the OMS
-  kill -TERM "${pids[$i]}"
+stop() { # stop INDEX NAME: SIGTERM, then its exit status must be 0
+  kill -TERM "${pids[$1]}"
   set +e
-  wait "${pids[$i]}"
+  wait "${pids[$1]}"
   rc=$?
   set -e
-  name=$([ "$i" = 0 ] && echo oms || echo "k$i")
   if [ $rc -ne 0 ]; then
-    echo "$name exited $rc under valgrind:"; cat "$work/$name.vg"; tail -20 "$work/$name.err"
+    echo "$2 exited $rc under valgrind:"; cat "$work/$2.vg"; tail -20 "$work/$2.err"
     exit 1
   fi
-done
-echo "valgrind: cor-oms, k1 and k2 clean (no errors, no leaks)"
+}
+# k2 again, with its data directory: rep's replica there is made again from
+# its Raft store and rejoins (both replicas are needed for a write).
+stop 2 k2
+vg k2b "$kernel_bin" --oms "$oms" --name k2 --listen 127.0.0.1:0 --no-unix --builtin all \
+  --data-dir "$work/k2-data"
+wait_ready k2b
+ctl call rep Add '{"delta": 1}' | grep -q '"total": "5"' || fail "replicated total after k2's restart"
+stop 3 k2b # kernels first, then the OMS
+stop 1 k1
+stop 0 oms
+echo "valgrind: cor-oms, k1 and both lives of k2 clean (no errors, no leaks)"
