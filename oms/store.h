@@ -74,8 +74,9 @@ int cor_store_open_embedded(const char *dir, int sync, cor_store_t *out, cor_err
  *
  * Open checks the arguments (COR_EINVAL naming what is wrong, nothing
  * started), starts the store's own thread, which runs a libevent loop
- * carrying the etcd client, and reads the prefix once: COR_EUNAVAIL when no
- * endpoint answers. Strings are copied. On success *out is the caller's,
+ * carrying the etcd client, and reads the keys (not the values) under the
+ * prefix once, to learn their revisions: COR_EUNAVAIL when no endpoint
+ * answers. Strings are copied. On success *out is the caller's,
  * closed with cor_store_close (no call may be in flight then): that stops
  * the loop, joins the thread and frees the client.
  *

@@ -8,9 +8,10 @@
  * Values are the same protobuf bytes the embedded store keeps.
  *
  * Compare-and-swap. The store remembers, for every key it has seen, the
- * mod_revision etcd last reported for it (revs: from get and scan results
- * and from its own writes: a txn's header revision is the mod_revision of
- * every key it wrote); a key that is not in revs is taken to be absent.
+ * mod_revision etcd last reported for it (revs: from a keys-only read of
+ * the whole prefix at open, from get and scan results, and from its own
+ * writes: a txn's header revision is the mod_revision of every key it
+ * wrote); a key that is not in revs is taken to be absent.
  * apply sends ONE txn whose compares say "each key the batch touches is
  * still at the revision I remember" (mod_revision == r) or "is still
  * absent" (create_revision == 0); its success branch is the batch, its
@@ -451,8 +452,9 @@ static void pages_free(pages_t *p)
 }
 
 /* Reads every key under start (a full etcd key prefix) into pages, all at
- * the revision of the first page. Called with op_lock held. */
-static int scan_pages(es_t *s, const char *start, pages_t *pg, cor_error_t *err)
+ * the revision of the first page (keys_only: without values). Called with
+ * op_lock held. */
+static int scan_pages(es_t *s, const char *start, int keys_only, pages_t *pg, cor_error_t *err)
 {
     size_t sl = strlen(start), el = sl;
     char *end = malloc(sl + 1), *from = malloc(sl + 1);
@@ -469,7 +471,7 @@ static int scan_pages(es_t *s, const char *start, pages_t *pg, cor_error_t *err)
     for (;;) {
         cor_etcd_op_t op = {.kind = COR_ETCD_RANGE, .key = from, .key_len = fl,
                             .range_end = end, .range_end_len = el, .limit = SCAN_PAGE,
-                            .revision = at};
+                            .revision = at, .keys_only = keys_only};
         cor_etcd_reply_t *r = NULL;
         if ((rc = roundtrip(s, &op, NULL, &r, err)) != 0)
             goto out;
@@ -507,6 +509,32 @@ out:
     return rc;
 }
 
+/* scan_pages, retried when a later page fails (its revision compacted),
+ * then every key's revision remembered. Called with op_lock held; on 0 the
+ * pages are the caller's (pages_free). */
+static int scan_remember(es_t *s, const char *start, int keys_only, pages_t *pg,
+                         cor_error_t *err)
+{
+    int rc = 0;
+    for (int tries = 0; tries < SCAN_TRIES; tries++) {
+        pages_free(pg);
+        rc = scan_pages(s, start, keys_only, pg, err);
+        if (rc == 0 || pg->n == 0)
+            break; /* done, or the first page failed: nothing to retry */
+    }
+    if (rc != 0) {
+        pages_free(pg);
+        return rc;
+    }
+    for (size_t i = 0; i < pg->n; i++)
+        for (size_t j = 0; j < pg->v[i]->n_kvs; j++) {
+            const cor_etcd_kv_t *kv = &pg->v[i]->kvs[j];
+            if (kv->key_len > s->plen)
+                remember(s, (const char *)kv->key + s->plen, kv->mod_revision);
+        }
+    return 0;
+}
+
 static int es_scan(void *impl, const char *prefix, cor_store_scan_cb fn, void *arg,
                    cor_error_t *err)
 {
@@ -515,21 +543,8 @@ static int es_scan(void *impl, const char *prefix, cor_store_scan_cb fn, void *a
     if (start == NULL)
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     pages_t pg = {0};
-    int rc = 0;
     pthread_mutex_lock(&s->op_lock);
-    for (int tries = 0; tries < SCAN_TRIES; tries++) {
-        pages_free(&pg);
-        rc = scan_pages(s, start, &pg, err);
-        if (rc == 0 || pg.n == 0)
-            break; /* done, or the first page failed: nothing to retry */
-    }
-    if (rc == 0)
-        for (size_t i = 0; i < pg.n; i++)
-            for (size_t j = 0; j < pg.v[i]->n_kvs; j++) {
-                const cor_etcd_kv_t *kv = &pg.v[i]->kvs[j];
-                if (kv->key_len > s->plen)
-                    remember(s, (const char *)kv->key + s->plen, kv->mod_revision);
-            }
+    int rc = scan_remember(s, start, 0, &pg, err);
     pthread_mutex_unlock(&s->op_lock);
     if (rc != 0) {
         cor_error_prefix(err, "etcd store: scanning %s", start);
@@ -676,16 +691,20 @@ int cor_store_open_etcd(const char *endpoints, const char *prefix, cor_store_t *
         goto fail;
     }
     s->thread_started = 1;
-    /* One read, so that an etcd nobody can reach fails here, not at the
-     * first write. */
-    cor_etcd_op_t probe = {.kind = COR_ETCD_RANGE, .key = s->prefix, .key_len = s->plen,
-                           .prefix = 1, .count_only = 1};
-    cor_etcd_reply_t *r = NULL;
-    if ((rc = roundtrip(s, &probe, NULL, &r, err)) != 0) {
+    /* Learn the revision of every key under the prefix (keys only, no
+     * values): the OMS reads node/ and obj/ at start, but writes ckpt/ and
+     * grp/ keys it reads only on demand, and a key this store never saw is
+     * taken to be absent. This read is also what makes an etcd nobody can
+     * reach fail here, not at the first write. */
+    pages_t pg = {0};
+    pthread_mutex_lock(&s->op_lock);
+    rc = scan_remember(s, s->prefix, 1, &pg, err);
+    pthread_mutex_unlock(&s->op_lock);
+    pages_free(&pg);
+    if (rc != 0) {
         cor_error_prefix(err, "cannot read from etcd at %s", endpoints);
         goto fail;
     }
-    cor_etcd_reply_free(r);
     out->ops = &etcd_ops;
     out->impl = s;
     return 0;
