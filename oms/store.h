@@ -1,7 +1,7 @@
 /*
  * store.h — where the OMS keeps its directory: a key-value store behind a
  * versioned vtable, so the embedded backend (memory + a log in the data
- * directory) and, later, etcd (v3 JSON API over libcurl) are
+ * directory) and etcd (v3 JSON gateway over libcurl, store_etcd.c) are
  * interchangeable.
  *
  * The shape follows etcd's: byte values under string keys, atomic batches
@@ -57,6 +57,44 @@ typedef struct cor_store {
  * write()s (safe against kill -9, since the page cache survives the
  * process). Creates DIR if needed. */
 int cor_store_open_embedded(const char *dir, int sync, cor_store_t *out, cor_error_t *err);
+
+/* The etcd backend (store_etcd.c, docs/operations.md "The OMS on etcd"):
+ * every key is stored as <prefix><key> in the etcd cluster at endpoints (a
+ * comma-separated list of base URLs, e.g. "http://10.0.0.1:2379"); prefix
+ * NULL means "/corundum/". apply is one etcd txn guarded by the
+ * mod_revision this store last saw of every key it touches (or by "absent"
+ * for a key it never saw), so when another process (a second OMS on the
+ * same prefix) changed one of those keys, apply writes nothing and fails
+ * with COR_ESTATE naming the key; the store re-reads the batch's keys, so
+ * the next apply is guarded by what etcd holds now. A write whose
+ * connection broke after it was sent (the client's COR_EUNAVAIL "may have
+ * been applied") is settled by reading the keys back: if they hold exactly
+ * what was written it counts as applied, else apply fails with
+ * COR_EUNAVAIL.
+ *
+ * Open checks the arguments (COR_EINVAL naming what is wrong, nothing
+ * started), starts the store's own thread, which runs a libevent loop
+ * carrying the etcd client, and reads the keys (not the values) under the
+ * prefix once, to learn their revisions: COR_EUNAVAIL when no endpoint
+ * answers. Strings are copied. On success *out is the caller's,
+ * closed with cor_store_close (no call may be in flight then): that stops
+ * the loop, joins the thread and frees the client.
+ *
+ * Threads: apply, get and scan may be called from any threads at once; they
+ * hand their request to the loop thread and wait for its answer, one store
+ * operation at a time (which is what lets the revisions the store remembers
+ * be exact). A scan callback runs on the caller's thread with no lock held,
+ * after the whole range was read at one revision. */
+int cor_store_open_etcd(const char *endpoints, const char *prefix, cor_store_t *out,
+                        cor_error_t *err);
+
+/* The argument checks cor_store_open_etcd makes, for a daemon to refuse bad
+ * flags before it starts anything. 0, or COR_EINVAL with a message saying
+ * what is wrong (an empty list, an endpoint that is not an http(s) URL; a
+ * prefix that is empty or does not end in '/'). prefix NULL is the
+ * default. */
+int cor_store_etcd_check_endpoints(const char *endpoints, cor_error_t *err);
+int cor_store_etcd_check_prefix(const char *prefix, cor_error_t *err);
 
 static inline void cor_store_close(cor_store_t *s)
 {

@@ -18,6 +18,11 @@
 
 static int start_oms(cor_cluster_t *c, const char *listen)
 {
+    if (c->spec.oms_etcd != NULL)
+        return cor_proc_start_oms_etcd(&c->oms, COR_OMS_BIN, listen, c->spec.oms_etcd,
+                                       c->spec.oms_etcd_prefix != NULL ? c->spec.oms_etcd_prefix
+                                                                       : "/corundum/",
+                                       c->oms_addr, sizeof(c->oms_addr));
     return cor_proc_start_oms(&c->oms, COR_OMS_BIN, listen, c->data_dir, c->oms_addr,
                               sizeof(c->oms_addr));
 }

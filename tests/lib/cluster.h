@@ -48,6 +48,10 @@ typedef struct cor_cluster_spec {
     const cor_cluster_kernel_t *kernels; /* started in this order */
     int n_kernels;                       /* at most COR_CLUSTER_MAX_KERNELS */
     const char *host_id;                 /* the client runtime's host id; NULL: the default */
+    /* The OMS keeps its directory in etcd (--etcd oms_etcd, --etcd-prefix
+     * oms_etcd_prefix) instead of a data directory; NULL: embedded. */
+    const char *oms_etcd;
+    const char *oms_etcd_prefix;
 } cor_cluster_spec_t;
 
 typedef struct cor_cluster {
@@ -79,7 +83,8 @@ int cor_cluster_restart_kernel(cor_cluster_t *c, int i);
 /* kill -9 of the OMS. */
 void cor_cluster_kill_oms(cor_cluster_t *c);
 
-/* Starts the OMS again on the address and data directory it had. 0 or -1. */
+/* Starts the OMS again on the address and data directory (or etcd prefix)
+ * it had. 0 or -1. */
 int cor_cluster_restart_oms(cor_cluster_t *c);
 
 /* The index of the kernel called name, or -1. */

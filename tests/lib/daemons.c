@@ -20,6 +20,19 @@ int cor_proc_start_oms(cor_proc_t *p, const char *bin, const char *listen, const
     return cor_proc_field(p, "listen", addr, addr_len);
 }
 
+int cor_proc_start_oms_etcd(cor_proc_t *p, const char *bin, const char *listen,
+                            const char *endpoints, const char *prefix, char *addr,
+                            size_t addr_len)
+{
+    char *argv[] = {(char *)bin, (char *)"--listen", (char *)listen, (char *)"--etcd",
+                    (char *)endpoints, (char *)"--etcd-prefix", (char *)prefix,
+                    (char *)"--heartbeat-interval-ms", (char *)"200",
+                    (char *)"--heartbeat-timeout-ms", (char *)"1000", NULL};
+    if (cor_proc_start(p, argv, 10000) != 0)
+        return -1;
+    return cor_proc_field(p, "listen", addr, addr_len);
+}
+
 int cor_proc_start_kernel(cor_proc_t *p, const char *bin, const char *oms_addr, const char *name,
                           const char *builtin, const char *labels)
 {

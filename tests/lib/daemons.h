@@ -17,6 +17,12 @@
 int cor_proc_start_oms(cor_proc_t *p, const char *bin, const char *listen, const char *data_dir,
                        char *addr, size_t addr_len);
 
+/* As cor_proc_start_oms, with the directory in etcd (--etcd endpoints
+ * --etcd-prefix prefix) instead of a data directory. */
+int cor_proc_start_oms_etcd(cor_proc_t *p, const char *bin, const char *listen,
+                            const char *endpoints, const char *prefix, char *addr,
+                            size_t addr_len);
+
 /* Starts the cor-kernel at bin as `name`, registered with oms_addr, with
  * `--builtin builtin`, its unix socket under the test's temporary
  * directory, and one `--label` per entry of the comma-separated `labels`
