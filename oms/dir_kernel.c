@@ -96,7 +96,8 @@ void oms_kernel_delete(oms_dir_t *d, const char *target, const cor_object_id_t *
     d->env.kernel_call(d->env.arg, target, COR_M_DELETE_REPLICA, &dr.base, NULL, &err);
 }
 
-/* Tells every active replica of a multi-replica object who its peers are
+/* Tells every active replica of a multi-replica (or replicated-log) object
+ * who its peers are
  * (Kernel.SetMembers), so server DM parts can message each other. The set
  * is marked founding while it is exactly the replicas made with the object
  * (a replicated object's group forms from it; sent again, it lets a
@@ -106,11 +107,16 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
 {
     Cor__Member m[8], *mp[8];
     char node[8][NODE_NAME_MAX + 1], tcp[8][160], unx[8][128], host[8][128];
-    int n = 0, founders = 0, want = 0;
+    int n = 0, founders = 0, want = 0, logged = 0;
     pthread_rwlock_rdlock(&d->lock);
     oms_obj_t *o = cor_idmap_get(&d->objects, id);
-    if (o != NULL)
+    if (o != NULL) {
         want = o->founders;
+        /* A replicated log forms from its set even with one replica. */
+        cor_dm_chain_t chain;
+        logged = o->dm_chain != NULL && cor_dm_chain_parse(o->dm_chain, &chain, NULL) == 0 &&
+                 (cor_dm_chain_caps(&chain) & COR_DM_CAP_LOG);
+    }
     for (int i = 0; o != NULL && i < o->n_replicas && n < 8; i++) {
         const oms_replica_t *r = &o->replicas[i];
         if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
@@ -131,7 +137,7 @@ void oms_kernel_set_members(oms_dir_t *d, const cor_object_id_t *id)
         n++;
     }
     pthread_rwlock_unlock(&d->lock);
-    if (n < 2)
+    if (n < (logged ? 1 : 2))
         return;
     Cor__SetMembersRequest req = COR__SET_MEMBERS_REQUEST__INIT;
     req.object_id.data = (uint8_t *)id->b;

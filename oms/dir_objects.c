@@ -230,6 +230,16 @@ static int create_publish(oms_dir_t *d, oms_obj_t *o, cor_arena_t *arena,
     return 0;
 }
 
+/* A deliberately broken OMS for the tests (COR_TEST_BREAK=no-founding-set):
+ * it never sends the replica set after a create, as if it had died right
+ * after making the replicas. A replicated object's replicas must then ask
+ * for it themselves (runtime/rsm.c, cor_rsm_tick). Never set otherwise. */
+static int broken_no_founding_set(void)
+{
+    const char *b = getenv("COR_TEST_BREAK");
+    return b != NULL && strcmp(b, "no-founding-set") == 0;
+}
+
 int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_t *arena,
                    Cor__CreateObjectReply *rep, cor_error_t *err)
 {
@@ -276,8 +286,8 @@ int oms_dir_create(oms_dir_t *d, const Cor__CreateObjectRequest *req, cor_arena_
     cor_object_id_format(&id, s);
     cor_log_info("object %s (%s%s%s) created on %s%s", s, req->class_name,
                  req->name[0] ? ", " : "", req->name, first, n > 1 ? " and others" : "");
-    if (n > 1)
-        oms_kernel_set_members(d, &id);
+    if (n > 0 && !broken_no_founding_set())
+        oms_kernel_set_members(d, &id); /* (nothing to say to a lone plain replica) */
     return 0;
 }
 

@@ -349,6 +349,7 @@ void cor_runtime_tick(cor_runtime_t *rt)
 {
     cor_migrate_sweep(rt);
     cor_reports_send(rt);
+    cor_rsm_tick(rt);
     pthread_rwlock_rdlock(&rt->lock);
     tick_list_t l = {.cap = rt->objects.len};
     l.objs = malloc((l.cap ? l.cap : 1) * sizeof(*l.objs));

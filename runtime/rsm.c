@@ -141,6 +141,9 @@ struct cor_rsm {
     cor_dm_replica_t *members;
     int n_members, members_new;
     int members_founding; /* a founding set came (before the group formed) */
+    int got_members;      /* any set came (cor_rsm_members) */
+    long long made_ms;    /* when the replica was made (monotonic) */
+    long long asked_ms;   /* when it last asked the OMS for its set itself */
     int detached;  /* no new calls: the replica is going (deleted, or shutdown) */
     int erase;     /* deleted: its store's files go when it is freed */
     int gone_code; /* what a call then gets: ENOTFOUND or ESHUTDOWN */
@@ -1202,6 +1205,7 @@ int cor_rsm_attach(cor_runtime_t *rt, cor_obj_t *o, const char *dm_chain,
         return cor_error_set(err, COR_ENOMEM, "out of memory");
     s->rt = rt;
     s->o = o;
+    s->made_ms = cor_mono_ms();
     s->member_inc = in->rsm_restore ? in->rsm_member_inc : atomic_load(&rt->incarnation);
     s->self = member_id(rt->node_name, s->member_inc);
     pthread_mutex_init(&s->lock, NULL);
@@ -1345,6 +1349,7 @@ void cor_rsm_members(cor_obj_t *o, const cor_dm_replica_t *m, int n, int foundin
     s->n_members = n;
     s->members_new = 1;
     s->members_founding |= founding != 0; /* once sent, a later set does not undo it */
+    s->got_members = 1;
     pthread_mutex_unlock(&s->lock);
     wake(s->rt);
 }
@@ -1589,4 +1594,73 @@ void cor_runtime_refuse_replica(cor_runtime_t *rt, const cor_object_id_t *id)
         cor_log_warn("object %s: the OMS no longer counts its replica here (it was replaced "
                      "while this server was down); its files are kept in %s",
                      s, to);
+}
+
+/* ---------------- a replica that never got its set ---------------- */
+
+#define RSM_ASK_AFTER_MS 3000 /* a new replica waits this long for its set before asking */
+
+/* Asks the OMS for o's replicas and hands them over as SetMembers would
+ * (founding when they are exactly the object's founders). */
+static void ask_members(cor_runtime_t *rt, cor_obj_t *o)
+{
+    Cor__LookupReply *rep = NULL;
+    cor_error_t err;
+    if (cor_oms_lookup(rt, &o->id, NULL, &rep, &err) != 0) {
+        cor_log_warn("object %s: its replica set has not come, and the OMS could not be asked: "
+                     "%s",
+                     o->idstr, err.msg);
+        return;
+    }
+    const Cor__ObjectInfo *info = rep->object;
+    cor_dm_replica_t m[RSM_MAX_PEERS];
+    int n = 0, founders = 0;
+    for (size_t i = 0; info != NULL && i < info->n_replicas && n < RSM_MAX_PEERS; i++) {
+        const Cor__Replica *r = info->replicas[i];
+        if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
+            continue;
+        cor_dm_replica_t *x = &m[n++];
+        memset(x, 0, sizeof(*x));
+        snprintf(x->node, sizeof(x->node), "%s", r->node);
+        snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
+        snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
+        snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
+        x->epoch = r->epoch;
+        x->incarnation = r->member_incarnation ? r->member_incarnation : r->incarnation;
+        x->alive = 1;
+        founders += r->founder;
+    }
+    int founding = info != NULL && info->founders > 0 && founders == (int)info->founders &&
+                   n == (int)info->founders;
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    if (n == 0)
+        return;
+    cor_log_warn("object %s: its replica set never came; asked the OMS (%d replicas%s)",
+                 o->idstr, n, founding ? ", founding" : "");
+    cor_rsm_members(o, m, n, founding);
+}
+
+void cor_rsm_tick(cor_runtime_t *rt)
+{
+    cor_obj_t *ask[16];
+    int n = 0;
+    long long now = cor_mono_ms();
+    pthread_mutex_lock(&rt->rsm_lock);
+    for (cor_rsm_t *s = rt->rsms; s != NULL && n < 16; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        int due = !s->got_members && !s->detached && now - s->made_ms >= RSM_ASK_AFTER_MS &&
+                  now - s->asked_ms >= RSM_ASK_AFTER_MS;
+        if (due)
+            s->asked_ms = now;
+        pthread_mutex_unlock(&s->lock);
+        if (due) {
+            atomic_fetch_add(&s->o->refs, 1);
+            ask[n++] = s->o;
+        }
+    }
+    pthread_mutex_unlock(&rt->rsm_lock);
+    for (int i = 0; i < n; i++) { /* the OMS is called with no lock held */
+        ask_members(rt, ask[i]);
+        cor_obj_put(ask[i]);
+    }
 }

@@ -70,6 +70,11 @@ int cor_rsm_status(cor_obj_t *o, cor_arena_t *arena, Cor__RaftStatus **out);
 /* Registers Kernel.RaftMessage on s. */
 int cor_rsm_serve(cor_runtime_t *rt, cor_server_t *s, cor_error_t *err);
 
+/* From the kernel server's tick: a replica that has waited a few seconds
+ * for its replica set without one (the OMS died before sending it) asks
+ * the OMS for its object's replicas itself. Calls the OMS; no lock held. */
+void cor_rsm_tick(cor_runtime_t *rt);
+
 /* Stops the Raft thread (runtime shutdown, before objects are freed). */
 void cor_rsm_stop(cor_runtime_t *rt);
 

@@ -28,6 +28,9 @@
  *    the new one votes before the old one goes, and moves that cannot work
  *    (a target already holding a replica, a node without one, a selector)
  *    are refused and change nothing;
+ *  - an OMS that never sends a new object's replica set (a deliberately
+ *    broken one, as if it died right after the create): the replicas ask
+ *    for it themselves and the group forms;
  *  - chains that cannot work are refused at create time with a reason;
  *  - a leader left without followers, holding a call it cannot commit,
  *    still drains and exits 0 at SIGTERM.
@@ -483,6 +486,62 @@ static void test_restart_rejoins(void)
     cor_ref_free(r);
 }
 
+/* After an OMS restart: asks until the new OMS answers (the client
+ * runtime's first call may fail on the old connection, "Socket closed")
+ * and every kernel server has heartbeated to it (ALIVE, not UNKNOWN). */
+static int oms_again(void)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        Cor__ListNodesRequest q = COR__LIST_NODES_REQUEST__INIT;
+        ProtobufCMessage *out = NULL;
+        cor_error_t err;
+        if (cor_cluster_oms_call(&cl, COR_M_OMS_LIST_NODES, &q.base,
+                                 &cor__list_nodes_reply__descriptor, 1000, &out, &err) == 0) {
+            const Cor__ListNodesReply *l = (const Cor__ListNodesReply *)out;
+            size_t alive = 0;
+            for (size_t i = 0; i < l->n_nodes; i++)
+                alive += l->nodes[i]->state == COR__NODE_STATE__NODE_ALIVE;
+            int all = alive == l->n_nodes && l->n_nodes == sizeof(kernels) / sizeof(kernels[0]);
+            protobuf_c_message_free_unpacked(out, NULL);
+            if (all)
+                return 0;
+        }
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+/* An OMS that dies between making a replicated object's replicas and
+ * sending them their set (COR_TEST_BREAK=no-founding-set: it never sends
+ * it): after a few seconds each replica asks the OMS for its set itself,
+ * finds it is the founding one, and the group forms. */
+static void test_set_never_sent(void)
+{
+    cor_cluster_kill_oms(&cl);
+    CU_ASSERT_EQUAL_FATAL(setenv("COR_TEST_BREAK", "no-founding-set", 1), 0);
+    int restarted = cor_cluster_restart_oms(&cl);
+    unsetenv("COR_TEST_BREAK");
+    CU_ASSERT_EQUAL_FATAL(restarted, 0);
+    CU_ASSERT_EQUAL_FATAL(oms_again(), 0);
+    cor_error_t err;
+    cor_ref_t *r = NULL;
+    cor_create_opts_t o = {.dm_chain = "ConsensusRSM(replicas=3)"};
+    int rc;
+    CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
+    long long t0 = cor_test_now_ms();
+    int64_t got = -1;
+    for (int tries = 0; tries < 5 && got != 1; tries++) /* each try waits ~3 s in the client part */
+        got = cor_echo_add(r, 1, &rc, &err);
+    CU_ASSERT_EQUAL(got, 1);
+    printf("\n  no replica set sent: the group formed and took a write after %lld ms\n",
+           cor_test_now_ms() - t0);
+    CU_ASSERT_EQUAL(cor_echo_add(r, 1, &rc, &err), 2);
+    cor_ref_free(r);
+    cor_cluster_kill_oms(&cl); /* an OMS without the break for what follows */
+    CU_ASSERT_EQUAL(cor_cluster_restart_oms(&cl), 0);
+    CU_ASSERT_EQUAL(oms_again(), 0);
+}
+
 /* Oms.Migrate of the replica on `from` to `to`: the status. */
 static int move_replica(cor_ref_t *r, const char *from, const char *to, const char *selector,
                         cor_error_t *err)
@@ -686,6 +745,7 @@ int main(void)
         {"a restarted kernel's replica rejoins, even when all three restart",
          test_restart_rejoins},
         {"one replica moves, the leader's too, while calls flow", test_move_one_replica},
+        {"replicas whose set never came ask the OMS and form", test_set_never_sent},
         {"chains that cannot work are refused", test_refused_chains},
         {"a leader holding uncommittable calls still drains at SIGTERM",
          test_leader_drains_waiting_calls_at_sigterm},
