@@ -170,6 +170,7 @@ struct cor_rsm {
     answer_t *buckets[DEDUP_BUCKETS];
     answer_t *ring[DEDUP_MAX];
     size_t ring_next, n_answers;
+    uint64_t early; /* test-only break: the highest index run before it committed */
 };
 
 /* The object this thread is applying entries to. */
@@ -610,6 +611,46 @@ static void apply_entry(cor_rsm_t *s, const cor_raft_entry_t *e)
     cor__invoke_request__free_unpacked(req, NULL);
 }
 
+/* A deliberately broken build for the cluster tests, chosen at run time
+ * (COR_TEST_BREAK=ack-before-commit, docs/cluster-tests.md): a leader runs
+ * its own new entries, and answers their callers, as soon as its own store
+ * has them, before a majority does, so a leader that dies or is cut off
+ * right after answering loses acknowledged calls. cor-check must catch it.
+ * Never set it outside those tests. */
+static pthread_once_t break_once = PTHREAD_ONCE_INIT;
+static int break_ack;
+
+static void read_break(void)
+{
+    const char *b = getenv("COR_TEST_BREAK");
+    break_ack = b != NULL && strcmp(b, "ack-before-commit") == 0;
+}
+
+static int broken_ack_before_commit(void)
+{
+    pthread_once(&break_once, read_break);
+    return break_ack;
+}
+
+/* The break: after u's entries are persisted, a leader applies those of
+ * its term that follow what it has applied, as if committed; apply_entry's
+ * caller then skips them when they commit. */
+static void apply_early(cor_rsm_t *s, const cor_raft_update_t *u)
+{
+    uint64_t done = cor_raft_applied(s->raft);
+    if (u->n_committed > 0 && u->committed[u->n_committed - 1].index > done)
+        done = u->committed[u->n_committed - 1].index;
+    if (s->early > done)
+        done = s->early;
+    for (size_t i = 0; i < u->n_entries; i++) {
+        const cor_raft_entry_t *e = &u->entries[i];
+        if (e->index == done + 1 && e->term == cor_raft_term(s->raft)) {
+            apply_entry(s, e);
+            s->early = done = e->index;
+        }
+    }
+}
+
 static void serve_read(cor_rsm_t *s, waiter_t *w)
 {
     cor_error_t err;
@@ -779,7 +820,10 @@ static void run_updates(cor_rsm_t *s)
             return;
         }
         for (size_t i = 0; i < u.n_committed; i++)
-            apply_entry(s, &u.committed[i]);
+            if (u.committed[i].index > s->early) /* else run early (the test-only break) */
+                apply_entry(s, &u.committed[i]);
+        if (broken_ack_before_commit() && cor_raft_role(s->raft) == COR_RAFT_LEADER)
+            apply_early(s, &u);
         for (size_t i = 0; i < u.n_reads; i++) {
             waiter_t *w = take_waiter(s, by_ctx, u.reads[i].ctx);
             if (w == NULL)

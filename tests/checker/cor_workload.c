@@ -5,7 +5,8 @@
  *
  *   cor-workload --oms HOST:PORT --model register|counter|set --clients N
  *                --duration-ms MS --out FILE [--seed S] [--keys K]
- *                [--name PREFIX] [--deadline-ms D]
+ *                [--name PREFIX] [--deadline-ms D] [--dm CHAIN]
+ *                [--backoff-ms B] [--final-wait-ms F]
  *
  * Objects (created through the OMS by name, or looked up if the name is
  * taken, so several workloads can share them):
@@ -16,6 +17,8 @@
  *             changes nothing and returns the total).
  *   set       kv store PREFIX-set; sets s0..s(K-1): insert v = Put of key
  *             "s<k>/<v>", readall = Scan of prefix "s<k>/", paged.
+ * --dm CHAIN creates the object with that DM chain instead of its class's
+ * (e.g. "ConsensusRSM(replicas=3)"); an object found by name keeps its own.
  *
  * Each thread is a process in the history's sense: one operation at a
  * time, timed with CLOCK_MONOTONIC (µs) just before the call and just
@@ -24,9 +27,15 @@
  * EUNIMPL, EREVISION), and unknown for everything else — a timeout or a
  * lost connection may hide an operation that took effect. After an
  * unknown outcome the thread continues under a fresh process id, as the
- * format requires. When the duration is over, the main thread reads every
- * object once more (the final reads), then writes the history and prints
- * "workload: ops=N ok=N fail=N unknown=N".
+ * format requires; after any outcome but ok it first waits B ms (default
+ * 0), so that an object that refuses at once does not turn the history
+ * into millions of failures. When the duration is over, the main thread
+ * reads every object once more (the final reads; each is tried again
+ * every 100 ms, as a fresh process, until it succeeds or F ms have passed:
+ * default 0, one try), then writes the history and prints
+ * "workload: ops=N ok=N fail=N unknown=N", then for each error code that
+ * came back "failed: N x CODE, the first: MESSAGE" (what made the fails
+ * and unknowns: timeouts, no leader, ...).
  *
  * Exit: 0 when the workload ran (whatever the outcomes), 1 when it could
  * not start (no runtime, objects not created) or the file could not be
@@ -50,6 +59,8 @@
 
 typedef enum model { M_REGISTER, M_COUNTER, M_SET } model_t;
 
+#define TALLY_CODES 32 /* codes -1 .. -31; anything else counts under 0 */
+
 typedef struct rec {
     int64_t process;
     int key; /* index into the model's objects; -1 for the counter */
@@ -64,12 +75,16 @@ typedef struct rec {
 
 typedef struct workload {
     model_t model;
-    int clients, keys, deadline_ms;
+    int clients, keys, deadline_ms, backoff_ms;
     int64_t stop_at_us;
     int64_t salt; /* high bits of every written value: unique per run */
     atomic_llong next_process;
     atomic_llong next_value;
     cor_ref_t *ref; /* the object every client calls (each dups it) */
+    /* Failed calls by code (index -code), and the first message of each. */
+    pthread_mutex_t tally_lock;
+    long long n_code[TALLY_CODES];
+    char first_msg[TALLY_CODES][COR_ERROR_MSG_MAX];
 } workload_t;
 
 typedef struct client {
@@ -87,6 +102,16 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts a failed call under its code, keeping the first message. */
+static void tally(workload_t *w, int rc, const char *msg)
+{
+    int i = rc < 0 && rc > -TALLY_CODES ? -rc : 0;
+    pthread_mutex_lock(&w->tally_lock);
+    if (w->n_code[i]++ == 0)
+        snprintf(w->first_msg[i], sizeof(w->first_msg[i]), "%s", msg);
+    pthread_mutex_unlock(&w->tally_lock);
 }
 
 /* Refused before the method ran: the only outcomes that are "fail". */
@@ -111,7 +136,7 @@ static int64_t parse_value(const uint8_t *p, size_t n)
     return *end == '\0' ? (int64_t)v : -1;
 }
 
-static int kv_write(cor_ref_t *ref, const char *key, int64_t v)
+static int kv_write(cor_ref_t *ref, const char *key, int64_t v, cor_error_t *err)
 {
     char val[32];
     int n = snprintf(val, sizeof(val), "%lld", (long long)v);
@@ -120,20 +145,18 @@ static int kv_write(cor_ref_t *ref, const char *key, int64_t v)
     req.value.data = (uint8_t *)val;
     req.value.len = (size_t)n;
     Kv__PutReply *rep = NULL;
-    cor_error_t err;
-    int rc = kv_key_value_store_put(ref, &req, &rep, &err);
+    int rc = kv_key_value_store_put(ref, &req, &rep, err);
     if (rep != NULL)
         kv__put_reply__free_unpacked(rep, NULL);
     return rc;
 }
 
-static int kv_read(cor_ref_t *ref, const char *key, int64_t *v)
+static int kv_read(cor_ref_t *ref, const char *key, int64_t *v, cor_error_t *err)
 {
     Kv__GetRequest req = KV__GET_REQUEST__INIT;
     req.key = (char *)key;
     Kv__GetReply *rep = NULL;
-    cor_error_t err;
-    int rc = kv_key_value_store_get(ref, &req, &rep, &err);
+    int rc = kv_key_value_store_get(ref, &req, &rep, err);
     if (rc == 0)
         *v = rep->found ? parse_value(rep->value.data, rep->value.len) : 0;
     if (rep != NULL)
@@ -143,7 +166,8 @@ static int kv_read(cor_ref_t *ref, const char *key, int64_t *v)
 
 /* Every value under prefix, page by page. On success *list is malloc'd
  * (NULL when empty) and the caller's. */
-static int kv_readall(cor_ref_t *ref, const char *prefix, int64_t **list, size_t *n)
+static int kv_readall(cor_ref_t *ref, const char *prefix, int64_t **list, size_t *n,
+                      cor_error_t *err)
 {
     char *after = NULL;
     int64_t *v = NULL;
@@ -155,8 +179,7 @@ static int kv_readall(cor_ref_t *ref, const char *prefix, int64_t **list, size_t
         req.start_after = after != NULL ? after : (char *)"";
         req.limit = KV_MAX_SCAN_LIMIT;
         Kv__ScanReply *rep = NULL;
-        cor_error_t err;
-        if ((rc = kv_key_value_store_scan(ref, &req, &rep, &err)) != 0)
+        if ((rc = kv_key_value_store_scan(ref, &req, &rep, err)) != 0)
             break;
         for (size_t i = 0; i < rep->n_entries && rc == 0; i++) {
             if (len == cap) {
@@ -193,13 +216,12 @@ static int kv_readall(cor_ref_t *ref, const char *prefix, int64_t **list, size_t
     return 0;
 }
 
-static int echo_add(cor_ref_t *ref, int64_t delta, int64_t *total)
+static int echo_add(cor_ref_t *ref, int64_t delta, int64_t *total, cor_error_t *err)
 {
     Echo__AddRequest req = ECHO__ADD_REQUEST__INIT;
     req.delta = delta;
     Echo__AddReply *rep = NULL;
-    cor_error_t err;
-    int rc = echo_echo_add(ref, &req, &rep, &err);
+    int rc = echo_echo_add(ref, &req, &rep, err);
     if (rc == 0)
         *total = rep->total;
     if (rep != NULL)
@@ -227,26 +249,31 @@ static void run_op(client_t *c, cor_hop_kind_t kind, int key)
         snprintf(setkey, sizeof(setkey), "%s%lld", name, (long long)r.arg);
 
     int rc;
+    cor_error_t err;
+    cor_error_clear(&err);
     r.start = now_us();
     switch (kind) {
     case COR_HOP_WRITE:
-        rc = kv_write(c->ref, name, r.arg);
+        rc = kv_write(c->ref, name, r.arg, &err);
         break;
     case COR_HOP_INSERT:
-        rc = kv_write(c->ref, setkey, 1);
+        rc = kv_write(c->ref, setkey, 1, &err);
         break;
     case COR_HOP_READALL:
-        rc = kv_readall(c->ref, name, &r.list, &r.n_list);
+        rc = kv_readall(c->ref, name, &r.list, &r.n_list, &err);
         break;
     case COR_HOP_ADD:
-        rc = echo_add(c->ref, r.arg, &r.ret);
+        rc = echo_add(c->ref, r.arg, &r.ret, &err);
         break;
     default: /* READ */
-        rc = w->model == M_COUNTER ? echo_add(c->ref, 0, &r.ret) : kv_read(c->ref, name, &r.ret);
+        rc = w->model == M_COUNTER ? echo_add(c->ref, 0, &r.ret, &err)
+                                   : kv_read(c->ref, name, &r.ret, &err);
         break;
     }
     r.end = now_us();
     r.out = outcome(rc);
+    if (rc != 0)
+        tally(w, rc, err.msg);
     r.has_ret = r.out == COR_HOUT_OK && kind != COR_HOP_WRITE && kind != COR_HOP_INSERT;
     if (r.out == COR_HOUT_UNKNOWN)
         c->process = atomic_fetch_add(&w->next_process, 1);
@@ -270,6 +297,8 @@ static void *client_main(void *arg)
     client_t *c = arg;
     workload_t *w = c->w;
     while (!c->oom && now_us() < w->stop_at_us) {
+        if (c->n > 0 && c->recs[c->n - 1].out != COR_HOUT_OK && w->backoff_ms > 0)
+            usleep((useconds_t)w->backoff_ms * 1000);
         int key = w->model == M_COUNTER ? -1 : (int)(rand_r(&c->seed) % (unsigned)w->keys);
         unsigned dice = rand_r(&c->seed) % 100;
         cor_hop_kind_t kind;
@@ -284,6 +313,18 @@ static void *client_main(void *arg)
         run_op(c, kind, key);
     }
     return NULL;
+}
+
+/* A final read: tried until it succeeds or until_us has passed (each try
+ * is recorded; a try that is not ok leaves the process for a fresh one). */
+static void final_read(client_t *fin, cor_hop_kind_t kind, int key, int64_t until_us)
+{
+    for (;;) {
+        run_op(fin, kind, key);
+        if (fin->oom || fin->recs[fin->n - 1].out == COR_HOUT_OK || now_us() >= until_us)
+            return;
+        usleep(100 * 1000);
+    }
 }
 
 static void write_rec(FILE *f, const rec_t *r, const char *prefix)
@@ -316,7 +357,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cor-workload --oms HOST:PORT --model register|counter|set --clients N\n"
                "                    --duration-ms MS --out FILE [--seed S] [--keys K]\n"
-               "                    [--name PREFIX] [--deadline-ms D]\n");
+               "                    [--name PREFIX] [--deadline-ms D] [--dm CHAIN]\n"
+               "                    [--backoff-ms B] [--final-wait-ms F]\n");
 }
 
 static int parse_int(const char *s, long long lo, long long hi, long long *out)
@@ -334,10 +376,10 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
  * picks, so a creation that fails for want of a live kernel is tried again
  * for up to 20 s (an ambiguous one that did create the object then finds
  * the name taken, and looks it up). *ref is the caller's on success. */
-static int open_object(cor_runtime_t *rt, const char *cls, const char *name, cor_ref_t **ref,
-                       cor_error_t *err)
+static int open_object(cor_runtime_t *rt, const char *cls, const char *name, const char *chain,
+                       cor_ref_t **ref, cor_error_t *err)
 {
-    cor_create_opts_t co = {.name = name};
+    cor_create_opts_t co = {.name = name, .dm_chain = chain};
     int rc = COR_EUNAVAIL;
     for (int attempt = 0; attempt < 40; attempt++) {
         if (attempt > 0)
@@ -354,7 +396,9 @@ static int open_object(cor_runtime_t *rt, const char *cls, const char *name, cor
 int main(int argc, char **argv)
 {
     const char *oms = NULL, *model_name = NULL, *out_path = NULL, *prefix = "cor-workload";
+    const char *chain = NULL;
     long long clients = 0, duration = -1, seed = -1, keys = 4, deadline = 2000;
+    long long backoff = 0, final_wait = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
@@ -375,6 +419,8 @@ int main(int argc, char **argv)
             out_path = v;
         else if (strcmp(o, "--name") == 0)
             prefix = v;
+        else if (strcmp(o, "--dm") == 0)
+            chain = v;
         else if (strcmp(o, "--clients") == 0)
             bad = parse_int(v, 1, 1024, &clients);
         else if (strcmp(o, "--duration-ms") == 0)
@@ -385,6 +431,10 @@ int main(int argc, char **argv)
             bad = parse_int(v, 1, 100000, &keys);
         else if (strcmp(o, "--deadline-ms") == 0)
             bad = parse_int(v, 1, 3600000, &deadline);
+        else if (strcmp(o, "--backoff-ms") == 0)
+            bad = parse_int(v, 0, 60000, &backoff);
+        else if (strcmp(o, "--final-wait-ms") == 0)
+            bad = parse_int(v, 0, 3600000, &final_wait);
         else {
             fprintf(stderr, "cor-workload: unknown option %s\n", o);
             usage(stderr);
@@ -426,10 +476,11 @@ int main(int argc, char **argv)
     client_t *cs = calloc((size_t)clients + 1, sizeof(*cs));
     pthread_t *th = calloc((size_t)clients, sizeof(*th));
     workload_t w = {.model = model, .clients = (int)clients, .keys = (int)keys,
-                    .deadline_ms = (int)deadline};
+                    .deadline_ms = (int)deadline, .backoff_ms = (int)backoff};
     /* Values written are salt + a counter: distinct from other runs with
      * other seeds sharing the objects, and never 0 (the initial value). */
     w.salt = ((int64_t)((unsigned long long)seed % 1000000) + 1) * 1000000000LL;
+    pthread_mutex_init(&w.tally_lock, NULL);
     atomic_init(&w.next_process, clients + 1);
     atomic_init(&w.next_value, 1);
     if (cs == NULL || th == NULL) {
@@ -445,7 +496,7 @@ int main(int argc, char **argv)
     const char *cls = model == M_COUNTER ? echo_class.name : kv_class.name;
     snprintf(objname, sizeof(objname), "%s-%s", prefix,
              model == M_REGISTER ? "kv" : model == M_COUNTER ? "echo" : "set");
-    if (open_object(rt, cls, objname, &w.ref, &err) != 0) {
+    if (open_object(rt, cls, objname, chain, &w.ref, &err) != 0) {
         fprintf(stderr, "cor-workload: cannot create or find %s: %s\n", objname, err.msg);
         goto out;
     }
@@ -479,9 +530,14 @@ int main(int argc, char **argv)
      * directory says the object is now, not where a client last found it). */
     client_t *fin = &cs[clients];
     fin->process = atomic_fetch_add(&w.next_process, 1);
+    int64_t final_until = now_us() + final_wait * 1000;
     cor_ref_t *fresh = NULL;
     cor_error_t ferr;
-    if (cor_object_lookup_name(rt, objname, &fresh, &ferr) == 0) {
+    int lrc;
+    while ((lrc = cor_object_lookup_name(rt, objname, &fresh, &ferr)) != 0 &&
+           now_us() < final_until)
+        usleep(100 * 1000);
+    if (lrc == 0) {
         cor_ref_set_deadline(fresh, (int)deadline);
         cor_ref_free(fin->ref);
         fin->ref = fresh;
@@ -490,9 +546,9 @@ int main(int argc, char **argv)
                 objname, ferr.msg);
     }
     if (model == M_COUNTER)
-        run_op(fin, COR_HOP_READ, -1);
+        final_read(fin, COR_HOP_READ, -1, final_until);
     for (int k = 0; model != M_COUNTER && k < keys; k++)
-        run_op(fin, model == M_REGISTER ? COR_HOP_READ : COR_HOP_READALL, k);
+        final_read(fin, model == M_REGISTER ? COR_HOP_READ : COR_HOP_READALL, k, final_until);
 
     FILE *f = fopen(out_path, "w");
     if (f == NULL) {
@@ -501,8 +557,9 @@ int main(int argc, char **argv)
     }
     fprintf(f,
             "# cor-workload model=%s object=%s clients=%lld duration-ms=%lld seed=%lld "
-            "keys=%lld deadline-ms=%lld\n",
-            model_name, objname, clients, duration, seed, keys, deadline);
+            "keys=%lld deadline-ms=%lld dm=%s\n",
+            model_name, objname, clients, duration, seed, keys, deadline,
+            chain != NULL ? chain : "class");
     long long n = 0, by_out[3] = {0};
     int oom = 0;
     for (int i = 0; i <= clients; i++) {
@@ -522,6 +579,10 @@ int main(int argc, char **argv)
     }
     printf("workload: ops=%lld ok=%lld fail=%lld unknown=%lld\n", n, by_out[COR_HOUT_OK],
            by_out[COR_HOUT_FAIL], by_out[COR_HOUT_UNKNOWN]);
+    for (int i = 0; i < TALLY_CODES; i++)
+        if (w.n_code[i] > 0)
+            printf("failed: %lld x %s, the first: %s\n", w.n_code[i],
+                   i > 0 ? cor_error_name(-i) : "another code", w.first_msg[i]);
     rv = 0;
 out:
     for (int i = 0; cs != NULL && i <= clients; i++) {
@@ -534,5 +595,6 @@ out:
     free(th);
     cor_ref_free(w.ref);
     cor_runtime_free(rt);
+    pthread_mutex_destroy(&w.tally_lock);
     return rv;
 }

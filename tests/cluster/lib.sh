@@ -40,6 +40,7 @@ declare -A CL_PROXY=()    # host -> pid of its delay proxy
 declare -A CL_DELAY=()    # host -> the proxy's normal one-way delay (ms)
 declare -A CL_STATE=()    # host -> up | dead | paused (for the schedule)
 declare -A CL_CUT=()      # host -> 1 while cut
+declare -A CL_ISOLATED=() # host -> 1 while cut off from the other kernels
 CL_PIDS=()                # every background pid of the run
 CL_HOSTS=()
 CL_KERNELS=()
@@ -172,14 +173,20 @@ cl_start_oms() {
 
 # cl_start_kernel KERNEL_BIN PROXY_BIN NAME IDX DELAY_MS: host NAME running
 # cor-kernel --name NAME --label host=NAME --builtin $CL_BUILTIN (default
-# echo) plus the words of $CL_KERNEL_EXTRA, registered with CL_OMS.
+# echo) plus the words of $CL_KERNEL_EXTRA, registered with CL_OMS. With
+# CL_KERNEL_DATA=1 it also gets --data-dir $CL_DIR/NAME-data (what a
+# ConsensusRSM replica needs), the same directory after every cl_restart.
 # DELAY_MS "" or 0: no proxy; else one-way delay of the host's proxy.
 cl_start_kernel() {
     local kbin=$1 pbin=$2 name=$3 idx=$4 delay=${5:-0}
     cl_host "$name" "$idx"
     CL_KERNELS+=("$name")
-    local addr
+    local addr data=()
     addr=$(cl_addr "$name")
+    if [ "${CL_KERNEL_DATA:-0}" = 1 ]; then
+        mkdir -p "$CL_DIR/$name-data"
+        data=(--data-dir "$CL_DIR/$name-data")
+    fi
     if [ "$delay" -gt 0 ]; then
         CL_DELAY[$name]=$delay
         cl_bg "$name" "$CL_DIR/$name-proxy.log" "$pbin" --listen "$addr:$CL_PORT" \
@@ -188,11 +195,11 @@ cl_start_kernel() {
         cl_wait_ready "$CL_DIR/$name-proxy.log" 1 "$CL_LAST_PID" || cl_fatal "$name's proxy did not start"
         cl_daemon "$name" "$kbin" --oms "$CL_OMS" --name "$name" --no-unix \
             --listen "127.0.0.1:$CL_INNER_PORT" --advertise "$addr:$CL_PORT" \
-            --label "host=$name" --builtin "${CL_BUILTIN:-echo}" ${CL_KERNEL_EXTRA:-}
+            --label "host=$name" --builtin "${CL_BUILTIN:-echo}" "${data[@]}" ${CL_KERNEL_EXTRA:-}
     else
         cl_daemon "$name" "$kbin" --oms "$CL_OMS" --name "$name" --no-unix \
             --listen "$addr:$CL_PORT" --label "host=$name" --builtin "${CL_BUILTIN:-echo}" \
-            ${CL_KERNEL_EXTRA:-}
+            "${data[@]}" ${CL_KERNEL_EXTRA:-}
     fi
 }
 
@@ -250,6 +257,34 @@ cl_heal() {
     CL_CUT[$1]=0
 }
 
+# cl_isolate NAME: NAME loses its links to the other kernels but keeps
+# those to the client and the OMS: a blackhole route in its namespace for
+# each other kernel's address drops every packet it sends them, so TCP
+# stalls both ways (new connections fail at once). A partition of one
+# replica from its peers while callers still reach it. cl_rejoin NAME
+# takes the routes out.
+cl_isolate() {
+    local k
+    cl_log "fault: isolate $1 from the other kernels"
+    for k in "${CL_KERNELS[@]}"; do
+        [ "$k" = "$1" ] && continue
+        ip -n "$CL_NS-$1" route add blackhole "$(cl_addr "$k")/32" ||
+            cl_fatal "cannot isolate $1 from $k"
+    done
+    CL_ISOLATED[$1]=1
+}
+
+cl_rejoin() {
+    local k
+    cl_log "heal: $1 rejoins the other kernels"
+    for k in "${CL_KERNELS[@]}"; do
+        [ "$k" = "$1" ] && continue
+        ip -n "$CL_NS-$1" route del blackhole "$(cl_addr "$k")/32" ||
+            cl_fatal "cannot rejoin $1 to $k"
+    done
+    CL_ISOLATED[$1]=0
+}
+
 # cl_slow NAME MS: sets the one-way delay of NAME's proxy, waiting until it
 # says it applied it. cl_unslow NAME: back to the delay it started with.
 cl_slow() {
@@ -277,6 +312,7 @@ cl_heal_all() {
     local k
     for k in "${CL_HOSTS[@]}"; do
         [ "${CL_CUT[$k]:-0}" = 1 ] && cl_heal "$k"
+        [ "${CL_ISOLATED[$k]:-0}" = 1 ] && cl_rejoin "$k"
         [ "${CL_STATE[$k]:-}" = paused ] && cl_resume "$k"
         [ "${CL_STATE[$k]:-}" = dead ] && { cl_restart "$k" || return 1; }
         [ -n "${CL_PROXY[$k]:-}" ] && cl_unslow "$k"
@@ -310,6 +346,134 @@ cl_schedule() {
         2) cl_cut "$k"; sleep "$(cl_ms "$hold")"; cl_heal "$k" ;;
         3) cl_slow "$k" "$slow"; sleep "$(cl_ms "$hold")"; cl_unslow "$k" ;;
         esac
+        sleep "$(cl_ms "$gap")"
+    done
+    cl_log "schedule: $step steps; healing everything"
+    cl_heal_all
+}
+
+# ---------------- overlapping faults, for replicated objects ----------------
+
+# cl_leader: the kernel whose replica of $CL_RSM_OBJ says it leads, with
+# the highest term if several do (corctl describe $CL_RSM_OBJ from the
+# client host, through $CL_CORCTL), or nothing when none does, the OMS
+# cannot be asked or CL_RSM_OBJ is not set.
+cl_leader() {
+    [ -n "${CL_RSM_OBJ:-}" ] && [ -n "${CL_CORCTL:-}" ] || return 0
+    cl_exec client "$CL_CORCTL" --oms "$CL_OMS" --timeout 2000 describe "$CL_RSM_OBJ" 2>/dev/null |
+        awk '/^raft /{t=1; next} t && $2 == "leader" && $3 + 0 > best {best = $3 + 0; n = $1}
+             END {if (n != "") print n}'
+}
+
+# cl_fault_on KIND HOST SLOW_MS / cl_fault_off KIND HOST: one fault of the
+# overlapping schedule, begun or ended. KIND: kill (-9, then restart), pause
+# (SIGSTOP/SIGCONT), cut (link down/up), slow (the proxy's delay to
+# SLOW_MS; a host without a proxy is cut instead), isolate (from the other
+# kernels only: cl_isolate/cl_rejoin), oms (cor-oms killed -9, then
+# restarted with the same store). A kernel registers before it says
+# ready, so one restarted while the OMS is down would wait for it: the OMS
+# comes back first. cl_fault_off returns non-zero if a restart fails.
+cl_fault_on() {
+    case $1 in
+    kill) cl_kill "$2" ;;
+    pause) cl_pause "$2" ;;
+    cut) cl_cut "$2" ;;
+    slow) if [ -n "${CL_PROXY[$2]:-}" ]; then cl_slow "$2" "$3"; else cl_cut "$2"; fi ;;
+    isolate) cl_isolate "$2" ;;
+    oms) cl_kill oms ;;
+    esac
+}
+
+cl_fault_off() {
+    case $1 in
+    kill)
+        if [ "${CL_STATE[oms]:-}" = dead ]; then cl_restart oms || return 1; fi
+        cl_restart "$2" ;;
+    pause) cl_resume "$2" ;;
+    cut) cl_heal "$2" ;;
+    slow) if [ -n "${CL_PROXY[$2]:-}" ]; then cl_unslow "$2"; else cl_heal "$2"; fi ;;
+    isolate) cl_rejoin "$2" ;;
+    oms) [ "${CL_STATE[oms]}" = dead ] && { cl_restart oms || return 1; }; return 0 ;;
+    esac
+}
+
+# cl_schedule_rsm SEED SECONDS: cl_schedule's faults for an object whose
+# replicas are on CL_KERNELS (a ConsensusRSM group of three), with the OMS
+# among the things that fail and often two faults at once. Each step draws
+# (from RANDOM seeded with SEED, a fixed number of draws per step, so a
+# seed replays the same steps):
+#   - a first fault: kill, pause, cut, slow or isolate a kernel, or kill
+#     the OMS, each 1 in 6; its kernel is a random one, or (1 in 3) whichever
+#     replica leads at that moment (cl_leader; a random one when none is
+#     known), which is resolved at run time and logged;
+#   - how long it lasts (0.3-2 s) and the gap after the step (0.2-1 s);
+#   - a second fault, 3 in 5 steps, on another kernel, starting 1/4, 1/2
+#     or 3/4 into the first and lasting 0.3-2 s: its link slowed (k1, with
+#     no proxy, is cut instead) or the OMS killed, which leave a majority
+#     of replicas up; or it is paused or cut, which with a first fault on a
+#     replica leaves one of three: calls then fail or time out until one
+#     is back, which the checker allows (availability, not safety).
+# The OMS is back before a kernel restarts (cl_fault_off). Everything is
+# healed at the end. Returns non-zero if a restart fails.
+cl_schedule_rsm() {
+    local seed=$1 secs=$2 start=$SECONDS step=0
+    local kinds=(kill pause cut slow oms isolate)
+    RANDOM=$seed
+    cl_log "schedule (overlapping): seed $seed, $secs s over ${CL_KERNELS[*]} and the OMS"
+    while [ $((SECONDS - start)) -lt "$secs" ]; do
+        local kind=${kinds[$((RANDOM % 6))]}
+        local pick=$((RANDOM % ${#CL_KERNELS[@]})) lead=$((RANDOM % 3))
+        local hold=$(((RANDOM % 18 + 3) * 100))  # 0.3 .. 2.0 s
+        local gap=$(((RANDOM % 9 + 2) * 100))    # 0.2 .. 1.0 s
+        local slow=$(((RANDOM % 5 + 1) * 100))   # 100 .. 500 ms
+        local two=$((RANDOM % 5)) other=$((RANDOM % 2 + 1)) hard2=$((RANDOM % 2))
+        local at2=$((hold * (RANDOM % 3 + 1) / 4))
+        local hold2=$(((RANDOM % 18 + 3) * 100))
+        step=$((step + 1))
+        local k=${CL_KERNELS[$pick]} who=""
+        if [ "$kind" != oms ] && [ "$lead" -eq 0 ]; then
+            local l
+            l=$(cl_leader)
+            if [ -n "$l" ]; then k=$l who=" (the leader)"; else who=" (no leader known)"; fi
+        fi
+        # The second fault is on another kernel than the first.
+        local kind2="" k2=""
+        if [ "$two" -ge 2 ]; then
+            local i
+            for i in "${!CL_KERNELS[@]}"; do [ "${CL_KERNELS[$i]}" = "$k" ] && pick=$i; done
+            k2=${CL_KERNELS[$(((pick + other) % ${#CL_KERNELS[@]}))]}
+            case $two in
+            2) kind2=slow ;;
+            3) kind2=oms ;;
+            4) if [ "$hard2" -eq 0 ]; then kind2="pause"; else kind2="cut"; fi ;;
+            esac
+            [ "$kind2" = oms ] && [ "$kind" = oms ] && kind2=slow
+            [ "$kind2" = oms ] && k2=""
+        fi
+        local what="$kind $k$who"
+        [ "$kind" = oms ] && what=oms
+        local also=""
+        [ -n "$kind2" ] && also="; with $kind2 ${k2:+$k2 }from_ms=$at2 hold_ms=$hold2"
+        cl_log "schedule step $step: $what hold_ms=$hold gap_ms=$gap$also"
+        cl_fault_on "$kind" "$k" "$slow"
+        if [ -z "$kind2" ]; then
+            sleep "$(cl_ms "$hold")"
+            cl_fault_off "$kind" "$k" || return 1
+        else
+            sleep "$(cl_ms "$at2")"
+            cl_fault_on "$kind2" "$k2" "$slow"
+            if [ $((at2 + hold2)) -le "$hold" ]; then
+                sleep "$(cl_ms "$hold2")"
+                cl_fault_off "$kind2" "$k2" || return 1
+                sleep "$(cl_ms $((hold - at2 - hold2)))"
+                cl_fault_off "$kind" "$k" || return 1
+            else
+                sleep "$(cl_ms $((hold - at2)))"
+                cl_fault_off "$kind" "$k" || return 1
+                sleep "$(cl_ms $((at2 + hold2 - hold)))"
+                cl_fault_off "$kind2" "$k2" || return 1
+            fi
+        fi
         sleep "$(cl_ms "$gap")"
     done
     cl_log "schedule: $step steps; healing everything"

@@ -18,20 +18,28 @@
 # off. --break keep-source runs kernels built to fail (COR_TEST_BREAK: a
 # moved object's source serves on), to show the checker catches it.
 #
+# --rsm: the object is replicated, ConsensusRSM(replicas=3) (cor-workload
+# --dm), every kernel has a data directory of its own, there is no mover
+# (a replicated object is not migrated), and the schedule is
+# cl_schedule_rsm: faults on the leader too, two at once, and the OMS
+# killed. --break ack-before-commit (with --rsm) runs kernels whose Raft
+# leader answers a call before a majority has its entry.
+#
 #   run_schedules.sh BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]
-#                    [--clients N] [--out DIR] [--no-moves] [--no-faults]
-#                    [--break keep-source]
+#                    [--clients N] [--out DIR] [--no-moves] [--no-faults] [--rsm]
+#                    [--break keep-source|ack-before-commit]
 set -uo pipefail
 usage() {
     echo "usage: $0 BUILD_DIR [--seeds A..B] [--duration S] [--model register|counter|set]" >&2
-    echo "                    [--clients N] [--out DIR] [--no-moves] [--no-faults]" >&2
-    echo "                    [--break keep-source]" >&2
+    echo "                    [--clients N] [--out DIR] [--no-moves] [--no-faults] [--rsm]" >&2
+    echo "                    [--break keep-source|ack-before-commit]" >&2
     exit 2
 }
 [ $# -ge 1 ] || usage
 B=$(cd "$1" && pwd) || usage
 shift
-FIRST=1 LAST=5 DURATION=20 MODEL=register CLIENTS=4 OUT="" ONE="" MOVES=1 FAULTS=1 BREAK=""
+FIRST=1 LAST=5 DURATION=20 MODEL=register CLIENTS=4 OUT="" ONE="" MOVES=1 FAULTS=1 BREAK="" RSM=0
+RSM_CHAIN="ConsensusRSM(replicas=3)"
 while [ $# -gt 0 ]; do
     case $1 in
     --seeds)
@@ -50,8 +58,10 @@ while [ $# -gt 0 ]; do
     --out) [ -n "${2:-}" ] || usage; OUT=$2; shift 2 ;;
     --no-moves) MOVES=0; shift ;;
     --no-faults) FAULTS=0; shift ;;
+    --rsm) RSM=1; shift ;;
     --break)
-        [ "${2:-}" = keep-source ] || { echo "--break: only keep-source" >&2; usage; }
+        [[ ${2:-} =~ ^(keep-source|ack-before-commit)$ ]] ||
+            { echo "--break: keep-source or ack-before-commit" >&2; usage; }
         BREAK=$2; shift 2 ;;
     --one-seed) ONE=${2:-}; shift 2 ;; # internal: run one seed in this process
     *) usage ;;
@@ -71,6 +81,9 @@ for t in oms/cor-oms kernel-server/cor-kernel tests/cluster/cor-delayproxy cli/c
     [ -x "$B/$t" ] || { echo "$0: $B/$t is missing: build first" >&2; exit 2; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "SKIPPED: cluster schedules need root for network namespaces"; exit 77; }
+[ "$BREAK" != ack-before-commit ] || [ "$RSM" -eq 1 ] ||
+    { echo "--break ack-before-commit breaks ConsensusRSM: it needs --rsm" >&2; usage; }
+[ "$RSM" -eq 0 ] || MOVES=0 # a ConsensusRSM object is not migrated
 
 # mover OBJ SECS SEED: moves OBJ to a random kernel every 0.3-1 s for SECS
 # seconds from the client host; prints each attempt and a last line
@@ -97,6 +110,15 @@ if [ -n "$ONE" ]; then
     [ -n "$BREAK" ] && export COR_TEST_BREAK=$BREAK
     CL_BUILTIN=all
     hist=$OUT/seed-$ONE.history
+    dm=()
+    if [ "$RSM" -eq 1 ]; then
+        CL_KERNEL_DATA=1 # each kernel its own, kept across restarts
+        # Clients pause 20 ms after a call that failed (calls refused at
+        # once while no quorum is up would flood the history), and the
+        # final read waits up to 10 s for the group to answer.
+        dm=(--dm "$RSM_CHAIN" --backoff-ms 20 --final-wait-ms 10000)
+    fi
+    case $MODEL in register) obj=s$ONE-kv ;; counter) obj=s$ONE-echo ;; set) obj=s$ONE-set ;; esac
     cl_init
     cl_start_oms "$B/oms/cor-oms"
     cl_start_kernel "$B/kernel-server/cor-kernel" "$B/tests/cluster/cor-delayproxy" k1 11 0
@@ -107,14 +129,29 @@ if [ -n "$ONE" ]; then
     # runs on the healed cluster.
     cl_bg client "$OUT/seed-$ONE.workload.log" "$WORKLOAD" --oms "$CL_OMS" --model "$MODEL" \
         --clients "$CLIENTS" --duration-ms $(((DURATION + 3) * 1000)) --out "$hist" \
-        --seed "$ONE" --name "s$ONE"
+        --seed "$ONE" --name "s$ONE" "${dm[@]}"
     wl=$CL_LAST_PID
+    if [ "$RSM" -eq 1 ]; then
+        # The faults start once the group has a leader (the workload made
+        # it), so they meet the replicas and not their creation.
+        CL_RSM_OBJ=$obj CL_CORCTL=$B/cli/corctl
+        leader=""
+        for _ in $(seq 100); do
+            leader=$(cl_leader)
+            [ -n "$leader" ] && break
+            kill -0 "$wl" 2>/dev/null || break
+            sleep 0.1
+        done
+        cl_log "group of $obj: leader ${leader:-none yet}"
+    fi
     if [ "$MOVES" -eq 1 ]; then
-        case $MODEL in register) obj=s$ONE-kv ;; counter) obj=s$ONE-echo ;; set) obj=s$ONE-set ;; esac
         mover "$obj" $((DURATION + 2)) $((ONE * 7919 + 1)) >"$OUT/seed-$ONE.moves" 2>&1 &
         mv_pid=$!
     fi
-    if [ "$FAULTS" -eq 1 ]; then
+    if [ "$FAULTS" -eq 1 ] && [ "$RSM" -eq 1 ]; then
+        cl_schedule_rsm "$ONE" "$DURATION"
+        srv=$?
+    elif [ "$FAULTS" -eq 1 ]; then
         cl_schedule "$ONE" "$DURATION"
         srv=$?
     else
@@ -152,26 +189,40 @@ fi
 [ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/cor-schedules-XXXXXX")
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-fails=0 passes=0
+fails=0 passes=0 ops=0 ok_ops=0 fail_ops=0 unknown_ops=0
 for seed in $(seq "$FIRST" "$LAST"); do
     extra=()
-    [ "$MOVES" -eq 0 ] && extra+=(--no-moves)
+    [ "$RSM" -eq 1 ] && extra+=(--rsm)
+    [ "$MOVES" -eq 0 ] && [ "$RSM" -eq 0 ] && extra+=(--no-moves)
     [ "$FAULTS" -eq 0 ] && extra+=(--no-faults)
     [ -n "$BREAK" ] && extra+=(--break "$BREAK")
     "$0" "$B" --one-seed "$seed" --duration "$DURATION" --model "$MODEL" --clients "$CLIENTS" \
         --out "$OUT" "${extra[@]}" >"$OUT/seed-$seed.run" 2>&1
     rc=$?
     moves=$(sed -n 's/^moves: \([0-9]*\) of.*/\1/p' "$OUT/seed-$seed.run")
+    # What the workload saw ("workload: ops=N ok=N fail=N unknown=N").
+    read -r n_ops n_ok n_fail n_unknown < <(sed -n \
+        's/^workload: ops=\([0-9]*\) ok=\([0-9]*\) fail=\([0-9]*\) unknown=\([0-9]*\).*/\1 \2 \3 \4/p' \
+        "$OUT/seed-$seed.workload.log" 2>/dev/null | tail -n 1)
+    seen=""
+    if [ -n "${n_ops:-}" ]; then
+        seen=", $n_ops ops ($n_ok ok, $n_fail fail, $n_unknown unknown)"
+        ops=$((ops + n_ops)) ok_ops=$((ok_ops + n_ok))
+        fail_ops=$((fail_ops + n_fail)) unknown_ops=$((unknown_ops + n_unknown))
+    fi
     if [ $rc -eq 0 ]; then
         passes=$((passes + 1))
-        echo "seed=$seed ok${moves:+, $moves moves} (history kept at $OUT/seed-$seed.history)"
+        echo "seed=$seed ok${moves:+, $moves moves}$seen (history kept at $OUT/seed-$seed.history)"
     else
         fails=$((fails + 1))
-        echo "seed=$seed FAIL${moves:+, $moves moves} (history kept at $OUT/seed-$seed.history)"
-        grep '^reason: ' "$OUT/seed-$seed.run" | sed 's/^/  /' || true
+        echo "seed=$seed FAIL${moves:+, $moves moves}$seen (history kept at $OUT/seed-$seed.history)"
+        grep -E '^reason: |FATAL: ' "$OUT/seed-$seed.run" | sed 's/^/  /' || true
         [ $rc -eq 77 ] && sed 's/^/  /' "$OUT/seed-$seed.run"
         echo "  replay: $0 $B --seeds $seed..$seed --duration $DURATION --model $MODEL --clients $CLIENTS ${extra[*]}"
     fi
 done
-echo "run_schedules: $passes passed, $fails failed (model $MODEL, ${DURATION}s each, logs in $OUT)"
+what="model $MODEL"
+[ "$RSM" -eq 1 ] && what="$what on $RSM_CHAIN"
+echo "run_schedules: $passes passed, $fails failed ($what, ${DURATION}s each," \
+    "$ops ops: $ok_ops ok, $fail_ops fail, $unknown_ops unknown; logs in $OUT)"
 [ $fails -eq 0 ]
