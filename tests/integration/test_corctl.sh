@@ -479,6 +479,14 @@ run describe rep
 expect_rc 0
 expect_out '^k1 +leader|^k1 +follower'
 expect_out '^k2 +leader|^k2 +follower'
+# One replica is a group of one: it forms (its set is sent even alone).
+run create echo.Echo --name solo --dm 'ConsensusRSM(replicas=1)'
+expect_rc 0
+run call solo Add '{"delta": 2}'
+expect_rc 0
+expect_out '"total": "2"'
+run delete solo
+expect_rc 0
 # Three replicas cannot be placed on two kernel servers: refused, nothing made.
 run create echo.Echo --name rep3 --dm 'ConsensusRSM(replicas=3)'
 expect_rc 1
