@@ -56,7 +56,7 @@ struct cor_client {
     size_t n_paths;
     grpc_channel_credentials *creds;
     grpc_channel_args chan_args;
-    grpc_arg arg_storage[6];
+    grpc_arg arg_storage[7];
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -118,9 +118,10 @@ int cor_client_new(const char *const *paths, size_t n_paths, const cor_client_op
     c->arg_storage[2].value.integer = 0;
     /* A peer that went away (an OMS or kernel server restarting) is tried
      * again within a second, not after gRPC's default backoff (1 s growing
-     * by 1.6x up to 2 min): the cluster tests saw clients take 3.5 s at the
-     * median, and up to 24 s, to reach a restarted OMS, and kernels miss
-     * heartbeats meanwhile. */
+     * by 1.6x up to 2 min) nor after its resolver's minimum time between
+     * re-resolutions (30 s here: what kept a client that had called a dead
+     * OMS from reaching the restarted one for 14 s in test_rsm, and up to
+     * 24 s in the cluster tests). */
     static const struct {
         const char *key;
         int ms;
@@ -128,13 +129,14 @@ int cor_client_new(const char *const *paths, size_t n_paths, const cor_client_op
         {GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100},
         {GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100},
         {GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000},
+        {GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         c->arg_storage[3 + i].type = GRPC_ARG_INTEGER;
         c->arg_storage[3 + i].key = (char *)backoff[i].key;
         c->arg_storage[3 + i].value.integer = backoff[i].ms;
     }
-    c->chan_args.num_args = 6;
+    c->chan_args.num_args = 7;
     c->chan_args.args = c->arg_storage;
     /* The async completion thread starts with the first async call: a
      * process that only serves or calls synchronously never pays for an

@@ -28,6 +28,8 @@
  *    the new one votes before the old one goes, and moves that cannot work
  *    (a target already holding a replica, a node without one, a selector)
  *    are refused and change nothing;
+ *  - the OMS killed: writes go on through the replica list the client part
+ *    has, across a leader's kernel killed meanwhile;
  *  - an OMS that never sends a new object's replica set (a deliberately
  *    broken one, as if it died right after the create): the replicas ask
  *    for it themselves and the group forms;
@@ -491,7 +493,10 @@ static void test_restart_rejoins(void)
  * and every kernel server has heartbeated to it (ALIVE, not UNKNOWN). */
 static int oms_again(void)
 {
+    long long t0 = cor_test_now_ms();
     for (int tries = 0; tries < 50; tries++) {
+        if (tries == 10)
+            fprintf(stderr, "oms_again: still trying after %lld ms\n", cor_test_now_ms() - t0);
         Cor__ListNodesRequest q = COR__LIST_NODES_REQUEST__INIT;
         ProtobufCMessage *out = NULL;
         cor_error_t err;
@@ -503,12 +508,50 @@ static int oms_again(void)
                 alive += l->nodes[i]->state == COR__NODE_STATE__NODE_ALIVE;
             int all = alive == l->n_nodes && l->n_nodes == sizeof(kernels) / sizeof(kernels[0]);
             protobuf_c_message_free_unpacked(out, NULL);
-            if (all)
+            if (all) {
+                if (tries >= 10)
+                    fprintf(stderr, "oms_again: %lld ms\n", cor_test_now_ms() - t0);
                 return 0;
+            }
+            if (tries == 49)
+                fprintf(stderr, "oms_again: %zu of %zu nodes alive\n", alive, l->n_nodes);
+        } else if (tries == 49) {
+            fprintf(stderr, "oms_again: %s\n", err.msg);
         }
         usleep(100 * 1000);
     }
     return -1;
+}
+
+/* The OMS killed: a replicated object keeps serving through the refs that
+ * already reached it (the client part keeps its replica list while the OMS
+ * cannot be asked), longer than the list's 2 s freshness, and through a
+ * leader change meanwhile. */
+static void test_serves_without_the_oms(void)
+{
+    int leader;
+    char nodes[8][16], tcp[8][64];
+    int64_t want;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 6, nodes, tcp, &leader, &want);
+    cor_cluster_kill_oms(&cl);
+    adder_t a = {.r = r, .want = want};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, adder_main, &a), 0);
+    usleep(2500 * 1000); /* past the list's freshness */
+    int kl = cor_cluster_kernel_index(&cl, nodes[leader]);
+    cor_cluster_kill_kernel(&cl, kl);
+    usleep(1500 * 1000);
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(a.bad, 0);
+    CU_ASSERT(a.want > want + 100);
+    printf("\n  OMS down: %lld writes in 4 s, the leader's kernel killed meanwhile (longest wait "
+           "%lld ms)\n",
+           (long long)(a.want - want), a.max_gap);
+    CU_ASSERT_EQUAL(cor_cluster_restart_oms(&cl), 0);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kl), 0);
+    CU_ASSERT_EQUAL(oms_again(), 0);
+    cor_ref_free(r);
 }
 
 /* An OMS that dies between making a replicated object's replicas and
@@ -746,6 +789,7 @@ int main(void)
          test_restart_rejoins},
         {"one replica moves, the leader's too, while calls flow", test_move_one_replica},
         {"replicas whose set never came ask the OMS and form", test_set_never_sent},
+        {"a replicated object serves while the OMS is down", test_serves_without_the_oms},
         {"chains that cannot work are refused", test_refused_chains},
         {"a leader holding uncommittable calls still drains at SIGTERM",
          test_leader_drains_waiting_calls_at_sigterm},
