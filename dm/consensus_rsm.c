@@ -8,6 +8,7 @@
  * The OMS then sends each its replica set, from which the Raft group forms
  * (runtime/rsm.c). Afterwards it keeps N: a replica whose kernel server
  * stays dead for `replace_after` (or restarted and lost it) is written off
+ * (a server not yet heard from since the OMS restarted is not dead)
  * and a new one made elsewhere; the OMS sends the new set, and the group's
  * leader brings the Raft configuration to it (new replica as a learner,
  * promoted once caught up, then the old one removed). A written-off
@@ -281,7 +282,7 @@ static void rsm_group_tick(void *state, cor_dm_group_t *g)
     for (int i = 0; i < n; i++) {
         if (reps[i].lost)
             continue;
-        if (reps[i].alive) {
+        if (reps[i].alive || !reps[i].dead) { /* (not yet heard from: the OMS restarted) */
             counted++;
             continue;
         }

@@ -72,6 +72,7 @@ static int act_replicas(void *arg, cor_dm_replica_t *out, int max, int *n)
         snprintf(y->host_id, sizeof(y->host_id), "%s", info->host_id);
         y->epoch = r->epoch;
         y->lost = r->state == COR__REPLICA_STATE__REPLICA_LOST;
+        y->dead = info->state == COR__NODE_STATE__NODE_DEAD;
         y->alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
                    info->state == COR__NODE_STATE__NODE_ALIVE && r->incarnation == info->incarnation;
     }

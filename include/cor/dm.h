@@ -139,6 +139,8 @@ typedef struct cor_dm_replica {
     uint64_t epoch;
     uint64_t incarnation; /* (SetMembers) the server's incarnation when the replica was made */
     int alive; /* ACTIVE replica on an ALIVE kernel server */
+    int dead;  /* its kernel server missed its heartbeats (DEAD); a server the OMS has
+                  not heard from since the OMS restarted is neither alive nor dead */
     int lost;  /* written off: its kernel server died or restarted */
     int self;  /* (cor_dm_call_peers) the replica this part runs beside */
 } cor_dm_replica_t;

@@ -532,7 +532,8 @@ static void test_serves_without_the_oms(void)
     int leader;
     char nodes[8][16], tcp[8][64];
     int64_t want;
-    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 6, nodes, tcp, &leader, &want);
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3, replace_after=300ms)", 6, nodes, tcp,
+                             &leader, &want);
     cor_cluster_kill_oms(&cl);
     adder_t a = {.r = r, .want = want};
     pthread_t th;
@@ -551,6 +552,15 @@ static void test_serves_without_the_oms(void)
     CU_ASSERT_EQUAL(cor_cluster_restart_oms(&cl), 0);
     CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kl), 0);
     CU_ASSERT_EQUAL(oms_again(), 0);
+    /* The new OMS heard from no kernel at first: that is not death, so
+     * nothing was replaced (replace_after is 300 ms here), and the killed
+     * leader's replica rejoined. */
+    usleep(500 * 1000);
+    char now[8][16];
+    CU_ASSERT_EQUAL(replicas(r, now, tcp), 3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(strcmp(now[i], nodes[0]) == 0 || strcmp(now[i], nodes[1]) == 0 ||
+                  strcmp(now[i], nodes[2]) == 0);
     cor_ref_free(r);
 }
 
