@@ -23,8 +23,8 @@
  * Client part (in the caller): sends to the replica it last saw lead,
  * follows "not the leader; X is" answers, moves on from replicas that fail
  * in transport or are gone (asking the OMS for the list again), and waits
- * out elections (up to about 3 s), resending with the same call id each
- * time — the replicated table of answers by call id makes a resent call
+ * out elections (until the call's deadline), resending with the same call
+ * id each time — the replicated table of answers by call id makes a resent call
  * take effect once. While the OMS cannot be reached it keeps using the
  * replica list it has: a replicated object serves without the OMS.
  */
@@ -38,7 +38,7 @@
 #include <time.h>
 
 #define RSM_MAX 7
-#define RSM_ATTEMPTS 60
+#define RSM_ATTEMPTS 1000 /* a safety cap: the call's deadline is what ends the retries */
 #define RSM_PAUSE_MS 50
 #define RSM_REPLACE_MS 5000
 #define RSM_SLOTS 8 /* the OMS keeps at most this many replica records per object */
@@ -178,7 +178,18 @@ static int rsm_call(void *state, cor_dm_call_t *c)
     pthread_mutex_unlock(&rc->lock);
     unsigned cursor = 0;
     int tried = 0;
+    long long t0 = cor_dm_now_ms(), deadline = cor_dm_call_deadline_ms(c);
     for (int attempt = 0; attempt < RSM_ATTEMPTS; attempt++) {
+        /* The retries stay within the call's deadline (each attempt could
+         * otherwise take all of it again). */
+        if (attempt > 0 && deadline > 0 && cor_dm_now_ms() - t0 >= deadline) {
+            char last[COR_ERROR_MSG_MAX];
+            snprintf(last, sizeof(last), "%s", cor_dm_call_error(c)->msg);
+            return cor_dm_fail(c, COR_ETIMEDOUT,
+                               "no replica took the call within its deadline of %lld ms "
+                               "(%d attempts; the last: %.160s)",
+                               deadline, attempt, last);
+        }
         cor_dm_replica_t r;
         if (!pick(rc, prefer, &cursor, &r))
             return cor_dm_fail(c, COR_EUNAVAIL, "the object has no replicas");

@@ -76,6 +76,11 @@ const cor_error_t *cor_dm_call_error(const cor_dm_call_t *c)
     return c->err;
 }
 
+int cor_dm_call_deadline_ms(const cor_dm_call_t *c)
+{
+    return c->ref != NULL ? cor_ref_deadline(c->ref) : 0;
+}
+
 void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r)
 {
     c->route = *r;

@@ -145,6 +145,11 @@ typedef struct cor_dm_replica {
     int self;  /* (cor_dm_call_peers) the replica this part runs beside */
 } cor_dm_replica_t;
 
+/* The deadline the caller gave the call (its reference's), in ms; each
+ * attempt sent with cor_dm_next gets all of it, so a client part that
+ * retries keeps the whole call within it itself. 0 outside client parts. */
+int cor_dm_call_deadline_ms(const cor_dm_call_t *c);
+
 /* Asks the OMS for the object's replicas (at most max into out; *n gets
  * the count). ESTATE when the caller's runtime has no OMS. Client parts
  * only; it is a network call, so cache the answer. */

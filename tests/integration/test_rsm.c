@@ -739,6 +739,40 @@ static void *bg_add_main(void *arg)
     return NULL;
 }
 
+/* With two of three replicas' kernels gone no write can commit: a call
+ * with a 600 ms deadline fails as timed out within about that (one
+ * attempt may run its whole deadline after the last check), not after the
+ * client part's 60 attempts of 600 ms each. */
+static void test_call_keeps_its_deadline(void)
+{
+    int leader;
+    char nodes[8][16], tcp[8][64];
+    int64_t want;
+    cor_ref_t *r = new_group("ConsensusRSM(replicas=3)", 8, nodes, tcp, &leader, &want);
+    int ka = cor_cluster_kernel_index(&cl, nodes[(leader + 1) % 3]);
+    int kb = cor_cluster_kernel_index(&cl, nodes[(leader + 2) % 3]);
+    cor_cluster_kill_kernel(&cl, ka);
+    cor_cluster_kill_kernel(&cl, kb);
+    cor_ref_set_deadline(r, 600);
+    int rc;
+    cor_error_t err;
+    long long t0 = cor_test_now_ms();
+    int64_t got = cor_echo_add(r, 1, &rc, &err);
+    long long took = cor_test_now_ms() - t0;
+    CU_ASSERT_EQUAL(got, -1);
+    CU_ASSERT_EQUAL(rc, COR_ETIMEDOUT);
+    CU_ASSERT(took < 2 * 600 + 500);
+    printf("\n  no quorum, deadline 600 ms: the call failed after %lld ms: %s\n", took, err.msg);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, ka), 0);
+    CU_ASSERT_EQUAL(cor_cluster_restart_kernel(&cl, kb), 0);
+    cor_ref_set_deadline(r, 10000);
+    /* Back, nothing lost. The timed-out Add has an unknown outcome: the
+     * old leader had it in its log, and it commits if that log wins. */
+    int64_t after = cor_echo_add(r, 0, &rc, &err);
+    CU_ASSERT(after == want || after == want + 1);
+    cor_ref_free(r);
+}
+
 /* A leader whose followers are gone holds calls it cannot commit; SIGTERM
  * must still drain it: the waiting calls are answered (ESHUTDOWN) while
  * its server still exists, and it exits 0. Run last: it takes the three
@@ -801,6 +835,7 @@ int main(void)
         {"replicas whose set never came ask the OMS and form", test_set_never_sent},
         {"a replicated object serves while the OMS is down", test_serves_without_the_oms},
         {"chains that cannot work are refused", test_refused_chains},
+        {"a call through elections and failures keeps its deadline", test_call_keeps_its_deadline},
         {"a leader holding uncommittable calls still drains at SIGTERM",
          test_leader_drains_waiting_calls_at_sigterm},
         {NULL, NULL},
