@@ -297,7 +297,7 @@ int oms_group_move_replica(oms_dir_t *d, const cor_object_id_t *id, const char *
     }
     if (!found)
         rc = cor_error_set(err, COR_EUNIMPL, "object %s: no DM of its chain moves one replica "
-                           "(ConsensusRSM does; a single replica moves without --replica)",
+                           "(a single replica moves without --replica)",
                            idstr);
     return rc;
 }

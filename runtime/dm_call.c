@@ -89,6 +89,21 @@ void cor_dm_call_route(cor_dm_call_t *c, const cor_dm_replica_t *r)
 
 /* ---------------- replicas ---------------- */
 
+void cor_dm_replica_from_pb(const Cor__Replica *r, cor_dm_replica_t *x)
+{
+    memset(x, 0, sizeof(*x));
+    snprintf(x->node, sizeof(x->node), "%s", r->node);
+    snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
+    snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
+    snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
+    x->epoch = r->epoch;
+    x->incarnation = r->member_incarnation ? r->member_incarnation : r->incarnation;
+    x->alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
+               r->node_state == COR__NODE_STATE__NODE_ALIVE;
+    x->dead = r->node_state == COR__NODE_STATE__NODE_DEAD;
+    x->lost = r->state == COR__REPLICA_STATE__REPLICA_LOST;
+}
+
 int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *n)
 {
     *n = 0;
@@ -99,17 +114,8 @@ int cor_dm_call_replicas(cor_dm_call_t *c, cor_dm_replica_t *out, int max, int *
     if (rc != 0)
         return rc;
     const Cor__ObjectInfo *o = rep->object;
-    for (size_t i = 0; i < o->n_replicas && *n < max; i++) {
-        const Cor__Replica *r = o->replicas[i];
-        cor_dm_replica_t *x = &out[(*n)++];
-        snprintf(x->node, sizeof(x->node), "%s", r->node);
-        snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
-        snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
-        snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
-        x->epoch = r->epoch;
-        x->alive = r->state == COR__REPLICA_STATE__REPLICA_ACTIVE &&
-                   r->node_state == COR__NODE_STATE__NODE_ALIVE;
-    }
+    for (size_t i = 0; i < o->n_replicas && *n < max; i++)
+        cor_dm_replica_from_pb(o->replicas[i], &out[(*n)++]);
     protobuf_c_message_free_unpacked(&rep->base, NULL);
     return 0;
 }

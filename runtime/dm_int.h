@@ -12,6 +12,8 @@
 #include <cor/dm.h>
 #include <cor/object.h>
 
+#include "cor/oms.pb-c.h"
+
 typedef struct cor_dm_inst {
     const cor_dm_ops_t *ops;
     cor_dm_entry_t entry;
@@ -57,6 +59,11 @@ struct cor_dm_call {
 /* Runs c through its stack from the outermost part. The caller sets every
  * field but pos and frees c->reply afterwards. */
 int cor_dm_run(cor_dm_call_t *c);
+
+/* One replica of an OMS answer (Lookup's ObjectInfo) as DM parts see it:
+ * every field of *x set (incarnation: the member incarnation when the OMS
+ * keeps one). */
+void cor_dm_replica_from_pb(const Cor__Replica *r, cor_dm_replica_t *x);
 
 /* Makes data (malloc'd, taken) the call's reply, freeing any before. */
 void cor_dm_call_give_reply(cor_dm_call_t *c, unsigned char *data, size_t len);

@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "cor/kernel.pb-c.h"
+#include "dm_int.h"
 #include "host.h"
 #include "rpc.h"
 #include "runtime_int.h"
@@ -1663,15 +1664,7 @@ static void ask_members(cor_runtime_t *rt, cor_obj_t *o)
         const Cor__Replica *r = info->replicas[i];
         if (r->state != COR__REPLICA_STATE__REPLICA_ACTIVE)
             continue;
-        cor_dm_replica_t *x = &m[n++];
-        memset(x, 0, sizeof(*x));
-        snprintf(x->node, sizeof(x->node), "%s", r->node);
-        snprintf(x->tcp_address, sizeof(x->tcp_address), "%s", r->tcp_address);
-        snprintf(x->unix_path, sizeof(x->unix_path), "%s", r->unix_path);
-        snprintf(x->host_id, sizeof(x->host_id), "%s", r->host_id);
-        x->epoch = r->epoch;
-        x->incarnation = r->member_incarnation ? r->member_incarnation : r->incarnation;
-        x->alive = 1;
+        cor_dm_replica_from_pb(r, &m[n++]);
         founders += r->founder;
     }
     int founding = info != NULL && info->founders > 0 && founders == (int)info->founders &&

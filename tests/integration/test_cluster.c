@@ -37,30 +37,6 @@ static const cor_cluster_kernel_t kernels[] = {
 enum { K1, K2 };
 static cor_cluster_t cl;
 
-/* The OMS's view of one node (state), or -1 if absent. */
-static int node_state(const char *name, uint64_t *incarnation)
-{
-    Cor__ListNodesReply *rep = cor_cluster_list_nodes(&cl);
-    if (rep == NULL)
-        return -1;
-    const Cor__NodeInfo *n = cor_cluster_find_node(rep, name);
-    int st = n != NULL ? (int)n->state : -1;
-    if (n != NULL && incarnation)
-        *incarnation = n->incarnation;
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return st;
-}
-
-static int wait_node_state(const char *name, int want, int ms)
-{
-    for (int waited = 0; waited < ms; waited += 50) {
-        if (node_state(name, NULL) == want)
-            return 1;
-        usleep(50 * 1000);
-    }
-    return 0;
-}
-
 static const char *replica_node(cor_ref_t *r)
 {
     static char node[64];
@@ -70,8 +46,8 @@ static const char *replica_node(cor_ref_t *r)
 
 static void test_register_and_place(void)
 {
-    CU_ASSERT_EQUAL(node_state("k1", NULL), COR__NODE_STATE__NODE_ALIVE);
-    CU_ASSERT_EQUAL(node_state("k2", NULL), COR__NODE_STATE__NODE_ALIVE);
+    CU_ASSERT_EQUAL(cor_cluster_node_state(&cl, "k1", NULL), COR__NODE_STATE__NODE_ALIVE);
+    CU_ASSERT_EQUAL(cor_cluster_node_state(&cl, "k2", NULL), COR__NODE_STATE__NODE_ALIVE);
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.name = "counter/eu", .selector = "region=eu"};
@@ -208,10 +184,10 @@ static void test_oms_restart(void)
     cor_ref_t *again = NULL;
     CU_ASSERT_EQUAL(cor_object_lookup_name(cl.rt, "counter/eu", &again, &err), 0);
     CU_ASSERT_EQUAL(cor_echo_add(again, 1, &rc, &err), before + 2);
-    CU_ASSERT_TRUE(wait_node_state("k1", COR__NODE_STATE__NODE_ALIVE, 5000));
-    CU_ASSERT_TRUE(wait_node_state("k2", COR__NODE_STATE__NODE_ALIVE, 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k1", COR__NODE_STATE__NODE_ALIVE, 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k2", COR__NODE_STATE__NODE_ALIVE, 5000));
     uint64_t inc = 0;
-    node_state("k1", &inc);
+    cor_cluster_node_state(&cl, "k1", &inc);
     CU_ASSERT_EQUAL(inc, 1); /* the same process, not re-registered */
     cor_ref_free(again);
     cor_ref_free(r);
@@ -225,7 +201,7 @@ static void test_kernel_death(void)
     CU_ASSERT_EQUAL_FATAL(cor_object_create(cl.rt, "echo.Echo", NULL, 0, &o, &r, &err), 0);
     CU_ASSERT_STRING_EQUAL(replica_node(r), "k2");
     cor_cluster_kill_kernel(&cl, K2);
-    CU_ASSERT_TRUE(wait_node_state("k2", COR__NODE_STATE__NODE_DEAD, 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k2", COR__NODE_STATE__NODE_DEAD, 5000));
     int rc;
     cor_echo_add(r, 1, &rc, &err);
     CU_ASSERT_EQUAL(rc, COR_EUNAVAIL);
@@ -249,7 +225,7 @@ static void test_kernel_restart_new_incarnation(void)
     cor_cluster_kill_kernel(&cl, K1);
     CU_ASSERT_EQUAL_FATAL(cor_cluster_restart_kernel(&cl, K1), 0);
     uint64_t inc = 0;
-    CU_ASSERT_EQUAL(node_state("k1", &inc), COR__NODE_STATE__NODE_ALIVE);
+    CU_ASSERT_EQUAL(cor_cluster_node_state(&cl, "k1", &inc), COR__NODE_STATE__NODE_ALIVE);
     CU_ASSERT_EQUAL(inc, 2);
     int rc;
     cor_echo_add(r, 1, &rc, &err);

@@ -69,33 +69,10 @@ static long raw_count(const char *sub)
     return n;
 }
 
-static int node_state(const char *name, uint64_t *incarnation)
-{
-    Cor__ListNodesReply *rep = cor_cluster_list_nodes(&cl);
-    if (rep == NULL)
-        return -1;
-    const Cor__NodeInfo *n = cor_cluster_find_node(rep, name);
-    int st = n != NULL ? (int)n->state : -1;
-    if (n != NULL && incarnation != NULL)
-        *incarnation = n->incarnation;
-    protobuf_c_message_free_unpacked(&rep->base, NULL);
-    return st;
-}
-
-static int wait_node_alive(const char *name, int ms)
-{
-    for (int waited = 0; waited < ms; waited += 50) {
-        if (node_state(name, NULL) == COR__NODE_STATE__NODE_ALIVE)
-            return 1;
-        usleep(50 * 1000);
-    }
-    return 0;
-}
-
 static void test_objects_in_etcd(void)
 {
-    CU_ASSERT_TRUE(wait_node_alive("k1", 5000));
-    CU_ASSERT_TRUE(wait_node_alive("k2", 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k1", COR__NODE_STATE__NODE_ALIVE, 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k2", COR__NODE_STATE__NODE_ALIVE, 5000));
     cor_error_t err;
     cor_ref_t *r = NULL;
     cor_create_opts_t o = {.name = "counter/etcd", .selector = "region=eu"};
@@ -135,10 +112,10 @@ static void test_oms_kill_and_restart(void)
         fprintf(stderr, "lookup after restart: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(cor_echo_add(again, 1, &rc, &err), before + 2);
-    CU_ASSERT_TRUE(wait_node_alive("k1", 5000));
-    CU_ASSERT_TRUE(wait_node_alive("k2", 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k1", COR__NODE_STATE__NODE_ALIVE, 5000));
+    CU_ASSERT_TRUE(cor_cluster_wait_node_state(&cl, "k2", COR__NODE_STATE__NODE_ALIVE, 5000));
     uint64_t inc = 0;
-    node_state("k1", &inc);
+    cor_cluster_node_state(&cl, "k1", &inc);
     CU_ASSERT_EQUAL(inc, 1); /* the same kernel process, not re-registered */
     /* And it writes: a new object, then a delete. */
     cor_create_opts_t o = {.name = "after-restart"};

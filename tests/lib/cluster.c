@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemons.h"
 #include "host.h"
@@ -164,6 +165,29 @@ const Cor__NodeInfo *cor_cluster_find_node(const Cor__ListNodesReply *nodes, con
         if (strcmp(nodes->nodes[i]->name, name) == 0)
             return nodes->nodes[i];
     return NULL;
+}
+
+int cor_cluster_node_state(cor_cluster_t *c, const char *name, uint64_t *incarnation)
+{
+    Cor__ListNodesReply *rep = cor_cluster_list_nodes(c);
+    if (rep == NULL)
+        return -1;
+    const Cor__NodeInfo *n = cor_cluster_find_node(rep, name);
+    int st = n != NULL ? (int)n->state : -1;
+    if (n != NULL && incarnation != NULL)
+        *incarnation = n->incarnation;
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return st;
+}
+
+int cor_cluster_wait_node_state(cor_cluster_t *c, const char *name, int want, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        if (cor_cluster_node_state(c, name, NULL) == want)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
 }
 
 long cor_cluster_object_count(cor_cluster_t *c)

@@ -116,6 +116,15 @@ Cor__ListNodesReply *cor_cluster_list_nodes(cor_cluster_t *c);
 /* The node called name in a ListNodes reply (owned by the reply), or NULL. */
 const Cor__NodeInfo *cor_cluster_find_node(const Cor__ListNodesReply *nodes, const char *name);
 
+/* The OMS's view of node name: its COR__NODE_STATE__* (and *incarnation,
+ * if not NULL), or -1 when the OMS did not answer or lists no such node. */
+int cor_cluster_node_state(cor_cluster_t *c, const char *name, uint64_t *incarnation);
+
+/* Waits up to ms (polling every 50 ms) for node name to be in state want;
+ * 1 when it was. Also what gets a client past its first failed call to a
+ * restarted OMS. */
+int cor_cluster_wait_node_state(cor_cluster_t *c, const char *name, int want, int ms);
+
 /* How many objects the OMS lists, or -1 when it did not answer. */
 long cor_cluster_object_count(cor_cluster_t *c);
 
